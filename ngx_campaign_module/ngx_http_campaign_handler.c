@@ -1,0 +1,588 @@
+
+/*
+ * A request's way through the module: route, key, body, then one call of
+ * campaign.api() on a pooled connection, and the answer.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_campaign_module.h"
+
+
+static void ngx_http_campaign_body_handler(ngx_http_request_t *r);
+static void ngx_http_campaign_finish(ngx_http_request_t *r, ngx_int_t rc);
+static ngx_int_t ngx_http_campaign_body_get(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_campaign_media_type(ngx_http_request_t *r,
+    ngx_str_t *type);
+static ngx_int_t ngx_http_campaign_start(ngx_http_request_t *r,
+    ngx_str_t *body);
+static const char *ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s,
+    size_t max);
+static ngx_int_t ngx_http_campaign_key(ngx_http_request_t *r,
+    ngx_str_t *key);
+static void ngx_http_campaign_query_done(ngx_http_campaign_query_t *q,
+    PGresult *res);
+static void ngx_http_campaign_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_campaign_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      path, id, allow;
+    ngx_http_campaign_ctx_t       *ctx;
+    ngx_http_campaign_loc_conf_t  *clcf;
+
+    static ngx_str_t  ok = ngx_string("{\"status\":\"ok\"}");
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_campaign_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_campaign_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_campaign_module);
+
+    path.len = 0;
+    path.data = r->uri.data;
+    if (r->uri.len >= clcf->prefix.len) {
+        path.data = r->uri.data + clcf->prefix.len;
+        path.len = r->uri.len - clcf->prefix.len;
+    }
+
+    rc = ngx_http_campaign_route_find(r, &path, &ctx->route, &id, &allow);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        if (ctx->route->local) {
+            rc = NGX_HTTP_OK;
+
+        } else if (clcf->auth && !ctx->route->open
+                   && ngx_http_campaign_key(r, NULL) != NGX_OK)
+        {
+            rc = NGX_HTTP_UNAUTHORIZED;
+
+        } else if (ctx->route->body != NGX_HTTP_CAMPAIGN_BODY_NONE
+                   && r->headers_in.content_length_n
+                      > NGX_HTTP_CAMPAIGN_MAX_BODY)
+        {
+            rc = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+
+    /* whatever is answered here, the body must not be read as a request */
+    if (rc != NGX_OK || ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_NONE) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_HTTP_OK:
+        return ngx_http_campaign_send(r, NGX_HTTP_OK, &ok);
+
+    case NGX_HTTP_NOT_ALLOWED:
+        if (ngx_http_campaign_add_header(r, "Allow", &allow) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return ngx_http_campaign_send_error(r,
+                                            NGX_HTTP_CAMPAIGN_ERR_METHOD, 0);
+
+    case NGX_HTTP_UNAUTHORIZED:
+        return ngx_http_campaign_send_error(r,
+                                       NGX_HTTP_CAMPAIGN_ERR_UNAUTHORIZED, 0);
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return ngx_http_campaign_send_error(r,
+                                          NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE, 0);
+
+    default: /* NGX_DECLINED */
+        return ngx_http_campaign_send_error(r,
+                                          NGX_HTTP_CAMPAIGN_ERR_NOT_FOUND, 0);
+    }
+
+    ctx->query.values[NGX_HTTP_CAMPAIGN_P_ID] =
+                                   ngx_http_campaign_cstr(r->pool, &id, 36);
+
+    if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_NONE) {
+        /* the reference the query holds until it finalizes the request */
+        r->main->count++;
+        rc = ngx_http_campaign_start(r, NULL);
+        if (rc != NGX_DONE) {
+            r->main->count--;
+        }
+        return rc;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_campaign_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_campaign_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 body, json, type;
+    ngx_http_campaign_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_campaign_module);
+
+    if (ngx_http_campaign_body_get(r, &body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (body.len > NGX_HTTP_CAMPAIGN_MAX_BODY) {
+        ctx->err = NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE;
+        goto failed;
+    }
+
+    if (body.len == 0) {
+        if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_OPTIONAL) {
+            ngx_http_campaign_finish(r, ngx_http_campaign_start(r, NULL));
+            return;
+        }
+        ctx->err = NGX_HTTP_CAMPAIGN_ERR_EMPTY_BODY;
+        goto failed;
+    }
+
+    rc = ngx_http_campaign_media_type(r, &type);
+
+    if (rc == NGX_OK && type.len == sizeof("text/csv") - 1
+        && ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS)
+    {
+        rc = ngx_http_campaign_csv_to_json(r->pool, &body, &json, &ctx->err,
+                                           &ctx->err_index);
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+        if (rc != NGX_OK) {
+            goto failed;
+        }
+        ctx->query.values[NGX_HTTP_CAMPAIGN_P_ROUTE] = "recipients_csv";
+        ngx_http_campaign_finish(r, ngx_http_campaign_start(r, &json));
+        return;
+    }
+
+    if (rc != NGX_OK || type.len != sizeof("application/json") - 1) {
+        ctx->err = NGX_HTTP_CAMPAIGN_ERR_MEDIA_TYPE;
+        goto failed;
+    }
+
+    rc = ngx_http_campaign_json_check(&body, &ctx->err);
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_http_campaign_finish(r, ngx_http_campaign_start(r, &body));
+    return;
+
+failed:
+
+    ngx_http_finalize_request(r,
+              ngx_http_campaign_send_error(r, ctx->err, ctx->err_index));
+}
+
+
+/* NGX_DONE: the query is under way and will finalize the request. */
+static void
+ngx_http_campaign_finish(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* The whole body, from memory or from the temp file, NUL-terminated. */
+static ngx_int_t
+ngx_http_campaign_body_get(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = (u_char *) "";
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+        if (len > NGX_HTTP_CAMPAIGN_MAX_BODY) {
+            body->len = len;
+            return NGX_OK;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+            p += n;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/* The media type of Content-Type, lowercased, without its parameters. */
+static ngx_int_t
+ngx_http_campaign_media_type(ngx_http_request_t *r, ngx_str_t *type)
+{
+    u_char      *p, *end;
+    ngx_uint_t   i;
+
+    static const char  *known[] = { "application/json", "text/csv" };
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.content_type->value.data;
+    end = p + r->headers_in.content_type->value.len;
+
+    while (p < end && *p == ' ') {
+        p++;
+    }
+
+    type->data = p;
+    while (p < end && *p != ';' && *p != ' ') {
+        p++;
+    }
+    type->len = p - type->data;
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (type->len == ngx_strlen(known[i])
+            && ngx_strncasecmp(type->data, (u_char *) known[i], type->len)
+               == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The Bearer key: printable ASCII (it goes to Postgres as text, so no
+ * byte that is not valid UTF-8 may reach it).
+ */
+static ngx_int_t
+ngx_http_campaign_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char     *p, *end;
+    ngx_str_t   k;
+
+    if (r->headers_in.authorization == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.authorization->value.data;
+    end = p + r->headers_in.authorization->value.len;
+
+    if (end - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p += 7;
+    while (p < end && *p == ' ') {
+        p++;
+    }
+
+    k.data = p;
+    k.len = end - p;
+
+    if (k.len == 0 || k.len > 256) {
+        return NGX_DECLINED;
+    }
+
+    for ( /* void */ ; p < end; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (key) {
+        *key = k;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A NUL-terminated copy for libpq, or NULL (SQL NULL) for an absent value.
+ * Only printable ASCII passes: "" marks a rejected value.
+ */
+static const char *
+ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s, size_t max)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    if (s->data == NULL) {
+        return NULL;
+    }
+
+    if (s->len > max) {
+        return "";
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] > 0x7e) {
+            return "";
+        }
+    }
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_cpystrn(p, s->data, s->len + 1);
+
+    return (const char *) p;
+}
+
+
+static ngx_int_t
+ngx_http_campaign_header(ngx_http_request_t *r, ngx_table_elt_t *h,
+    const char **value)
+{
+    const char  *v;
+
+    *value = NULL;
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    v = ngx_http_campaign_cstr(r->pool, &h->value, 255);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+    if (v[0] == '\0') {
+        return NGX_DECLINED;
+    }
+
+    *value = v;
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_campaign_find_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* Fills campaign.api()'s parameters and hands the query to the pool. */
+static ngx_int_t
+ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                       key, raw, arg;
+    ngx_uint_t                      i;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_campaign_ctx_t        *ctx;
+    ngx_http_campaign_query_t      *q;
+    ngx_http_campaign_loc_conf_t   *clcf;
+    ngx_http_campaign_main_conf_t  *cmcf;
+
+    static struct {
+        ngx_str_t   name;
+        ngx_uint_t  param;
+    } args[] = {
+        { ngx_string("status"), NGX_HTTP_CAMPAIGN_P_STATUS },
+        { ngx_string("type"), NGX_HTTP_CAMPAIGN_P_TYPE },
+        { ngx_string("limit"), NGX_HTTP_CAMPAIGN_P_LIMIT },
+        { ngx_string("cursor"), NGX_HTTP_CAMPAIGN_P_CURSOR }
+    };
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_campaign_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_campaign_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_campaign_module);
+    q = &ctx->query;
+
+    if (clcf->auth && ngx_http_campaign_key(r, &key) == NGX_OK) {
+        q->values[NGX_HTTP_CAMPAIGN_P_KEY] =
+                                 ngx_http_campaign_cstr(r->pool, &key, 256);
+    }
+
+    q->values[NGX_HTTP_CAMPAIGN_P_AUTH] = clcf->auth ? "t" : "f";
+
+    if (q->values[NGX_HTTP_CAMPAIGN_P_ROUTE] == NULL) {
+        q->values[NGX_HTTP_CAMPAIGN_P_ROUTE] = ctx->route->name;
+    }
+
+    q->values[NGX_HTTP_CAMPAIGN_P_BODY] = body ? (char *) body->data : NULL;
+
+    rc = ngx_http_campaign_header(r,
+                     ngx_http_campaign_find_header(r, "Idempotency-Key"),
+                     &q->values[NGX_HTTP_CAMPAIGN_P_IDEMPOTENCY_KEY]);
+    if (rc == NGX_OK) {
+        rc = ngx_http_campaign_header(r, r->headers_in.if_match,
+                                  &q->values[NGX_HTTP_CAMPAIGN_P_IF_MATCH]);
+    }
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (rc == NGX_DECLINED) {
+        return ngx_http_campaign_send_error(r,
+                                         NGX_HTTP_CAMPAIGN_ERR_BAD_HEADER, 0);
+    }
+
+    for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+        if (ngx_http_arg(r, args[i].name.data, args[i].name.len, &raw)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        arg.data = ngx_pnalloc(r->pool, raw.len);
+        if (arg.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        arg.len = 0;
+        if (raw.len) {
+            u_char  *dst = arg.data, *src = raw.data;
+
+            ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+            arg.len = dst - arg.data;
+        }
+
+        q->values[args[i].param] = ngx_http_campaign_cstr(r->pool, &arg,
+                                                          1024);
+        if (q->values[args[i].param] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (q->values[args[i].param][0] == '\0' && arg.len) {
+            return ngx_http_campaign_send_error(r,
+                                          NGX_HTTP_CAMPAIGN_ERR_BAD_QUERY, 0);
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_campaign_cleanup;
+    cln->data = q;
+
+    q->pool = cmcf->pool;
+    q->handler = ngx_http_campaign_query_done;
+    q->data = r;
+    q->timer.log = r->connection->log;
+
+    ngx_http_campaign_pg_query(q);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_campaign_query_done(ngx_http_campaign_query_t *q, PGresult *res)
+{
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = q->data;
+    c = r->connection;
+
+    if (res == NULL) {
+        rc = ngx_http_campaign_send_error(r,
+                                        NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE, 0);
+    } else {
+        rc = ngx_http_campaign_send_result(r, res);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_campaign_cleanup(void *data)
+{
+    ngx_http_campaign_query_t  *q = data;
+
+    ngx_http_campaign_pg_query_abort(q);
+}

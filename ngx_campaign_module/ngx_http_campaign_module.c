@@ -1,0 +1,396 @@
+
+/*
+ * ngx_http_campaign_module: directives, configuration and the per-worker
+ * Postgres pool's life.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <netdb.h>
+
+#include "ngx_http_campaign_module.h"
+
+
+static char *ngx_http_campaign_database(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void *ngx_http_campaign_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_campaign_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_campaign_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_campaign_init_process(ngx_cycle_t *cycle);
+static void ngx_http_campaign_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_campaign_pool_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+
+static ngx_command_t  ngx_http_campaign_commands[] = {
+
+    { ngx_string("campaign_database"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_campaign_database,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("campaign_database_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_campaign_main_conf_t, pool_size),
+      &ngx_http_campaign_pool_bounds },
+
+    { ngx_string("campaign_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_campaign_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("campaign_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_campaign_loc_conf_t, auth),
+      NULL },
+
+    { ngx_string("campaign_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_campaign_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_campaign_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_campaign_create_main_conf,    /* create main configuration */
+    ngx_http_campaign_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_campaign_create_loc_conf,     /* create location configuration */
+    ngx_http_campaign_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_campaign_module = {
+    NGX_MODULE_V1,
+    &ngx_http_campaign_module_ctx,         /* module context */
+    ngx_http_campaign_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_campaign_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_campaign_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_campaign_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_campaign_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_campaign_module);
+    if (cmcf == NULL || cmcf->keywords == NULL) {
+        return NGX_OK;
+    }
+
+    cmcf->pool = ngx_http_campaign_pg_pool_create(cycle, cmcf);
+    if (cmcf->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_campaign_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_campaign_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_campaign_module);
+    if (cmcf != NULL && cmcf->pool != NULL) {
+        ngx_http_campaign_pg_pool_destroy(cmcf->pool);
+        cmcf->pool = NULL;
+    }
+}
+
+
+static char *
+ngx_http_campaign_pstrdup(ngx_pool_t *pool, const char *s)
+{
+    size_t   len;
+    char    *p;
+
+    len = ngx_strlen(s) + 1;
+    p = ngx_pnalloc(pool, len);
+    if (p != NULL) {
+        ngx_memcpy(p, s, len);
+    }
+
+    return p;
+}
+
+
+/*
+ * The host is resolved here, once, so that no worker ever waits on DNS:
+ * libpq gets "hostaddr" and uses "host" only to name the server.
+ */
+static const char *
+ngx_http_campaign_resolve(ngx_conf_t *cf, const char *host)
+{
+    int              rc;
+    char             addr[NI_MAXHOST];
+    struct addrinfo  hints, *res;
+
+    ngx_memzero(&hints, sizeof(struct addrinfo));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "campaign_database: cannot resolve \"%s\": %s",
+                           host, gai_strerror(rc));
+        return NULL;
+    }
+
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof(addr),
+                     NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+
+    if (rc != 0) {
+        return NULL;
+    }
+
+    return ngx_http_campaign_pstrdup(cf->pool, addr);
+}
+
+
+static char *
+ngx_http_campaign_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_campaign_main_conf_t *cmcf = conf;
+
+    char               *err, *conninfo;
+    const char         *host, *hostaddr, *addr;
+    ngx_str_t          *value;
+    ngx_uint_t          n, i;
+    PQconninfoOption   *opts, *o;
+
+    if (cmcf->database.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    cmcf->database = value[1];
+
+    conninfo = ngx_pnalloc(cf->pool, value[1].len + 1);
+    if (conninfo == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    ngx_cpystrn((u_char *) conninfo, value[1].data, value[1].len + 1);
+
+    opts = PQconninfoParse(conninfo, &err);
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "campaign_database: %s", err ? err : "no memory");
+        PQfreemem(err);
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    host = NULL;
+    hostaddr = NULL;
+
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+        n++;
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            hostaddr = o->val;
+        }
+    }
+
+    /* room for hostaddr, application_name and the NULL terminator */
+    cmcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    cmcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    if (cmcf->keywords == NULL || cmcf->values == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    i = 0;
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+        cmcf->keywords[i] = ngx_http_campaign_pstrdup(cf->pool, o->keyword);
+        cmcf->values[i] = ngx_http_campaign_pstrdup(cf->pool, o->val);
+        if (cmcf->keywords[i] == NULL || cmcf->values[i] == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+        i++;
+    }
+
+    if (host != NULL && hostaddr == NULL && host[0] != '/'
+        && host[0] != '\0' && ngx_strchr(host, ',') == NULL)
+    {
+        addr = ngx_http_campaign_resolve(cf, host);
+        if (addr == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+        cmcf->keywords[i] = "hostaddr";
+        cmcf->values[i] = addr;
+        i++;
+    }
+
+    cmcf->keywords[i] = "fallback_application_name";
+    cmcf->values[i] = "nginx-campaign";
+
+    PQconninfoFree(opts);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_campaign_loc_conf_t *clcf = conf;
+
+    ngx_http_core_loc_conf_t  *core;
+
+    if (clcf->enabled) {
+        return "is duplicate";
+    }
+
+    core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (core->regex || core->named || core->exact_match) {
+        return "needs a prefix location";
+    }
+
+    clcf->enabled = 1;
+    clcf->prefix = core->name;
+    core->handler = ngx_http_campaign_handler;
+
+    /*
+     * Bodies up to the API's limit are read into memory; the module itself
+     * answers 413 for a declared length over it.
+     */
+    if (core->client_max_body_size == NGX_CONF_UNSET) {
+        core->client_max_body_size = NGX_HTTP_CAMPAIGN_MAX_BODY;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_campaign_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_campaign_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_campaign_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmcf->database = { 0, NULL };
+     *     cmcf->keywords = NULL;
+     *     cmcf->values = NULL;
+     *     cmcf->pool = NULL;
+     */
+
+    cmcf->pool_size = NGX_CONF_UNSET_UINT;
+    cmcf->timeout = NGX_CONF_UNSET_MSEC;
+
+    return cmcf;
+}
+
+
+static char *
+ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_campaign_main_conf_t *cmcf = conf;
+
+    ngx_conf_init_uint_value(cmcf->pool_size, 8);
+    ngx_conf_init_msec_value(cmcf->timeout, 5000);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_campaign_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_campaign_loc_conf_t  *clcf;
+
+    clcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_campaign_loc_conf_t));
+    if (clcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     clcf->enabled = 0;
+     *     clcf->prefix = { 0, NULL };
+     */
+
+    clcf->auth = NGX_CONF_UNSET;
+
+    return clcf;
+}
+
+
+static char *
+ngx_http_campaign_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_campaign_loc_conf_t *prev = parent;
+    ngx_http_campaign_loc_conf_t *conf = child;
+
+    ngx_http_campaign_main_conf_t  *cmcf;
+
+    ngx_conf_merge_value(conf->auth, prev->auth, 1);
+
+    if (conf->enabled) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_campaign_module);
+        if (cmcf->keywords == NULL) {
+            return "campaign_api needs campaign_database";
+        }
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,151 @@
+
+/*
+ * The campaign REST API inside nginx: shared types and prototypes.
+ */
+
+
+#ifndef _NGX_HTTP_CAMPAIGN_MODULE_H_INCLUDED_
+#define _NGX_HTTP_CAMPAIGN_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+
+
+#define NGX_HTTP_CAMPAIGN_MAX_BODY      (8 * 1024 * 1024)
+#define NGX_HTTP_CAMPAIGN_MAX_DEPTH     64
+#define NGX_HTTP_CAMPAIGN_MAX_CSV_ROWS  100000
+
+/* the parameters of campaign.api(), in order */
+enum {
+    NGX_HTTP_CAMPAIGN_P_KEY = 0,
+    NGX_HTTP_CAMPAIGN_P_AUTH,
+    NGX_HTTP_CAMPAIGN_P_ROUTE,
+    NGX_HTTP_CAMPAIGN_P_ID,
+    NGX_HTTP_CAMPAIGN_P_BODY,
+    NGX_HTTP_CAMPAIGN_P_IDEMPOTENCY_KEY,
+    NGX_HTTP_CAMPAIGN_P_IF_MATCH,
+    NGX_HTTP_CAMPAIGN_P_STATUS,
+    NGX_HTTP_CAMPAIGN_P_TYPE,
+    NGX_HTTP_CAMPAIGN_P_LIMIT,
+    NGX_HTTP_CAMPAIGN_P_CURSOR,
+    NGX_HTTP_CAMPAIGN_NPARAMS
+};
+
+
+/* errors the module answers itself; the SQL side has its own table */
+typedef enum {
+    NGX_HTTP_CAMPAIGN_ERR_INVALID_JSON = 0,
+    NGX_HTTP_CAMPAIGN_ERR_INVALID_UTF8,
+    NGX_HTTP_CAMPAIGN_ERR_TOO_DEEP,
+    NGX_HTTP_CAMPAIGN_ERR_EMPTY_BODY,
+    NGX_HTTP_CAMPAIGN_ERR_CSV_HEADER,
+    NGX_HTTP_CAMPAIGN_ERR_CSV_ROWS,
+    NGX_HTTP_CAMPAIGN_ERR_CSV_ROW,
+    NGX_HTTP_CAMPAIGN_ERR_BAD_QUERY,
+    NGX_HTTP_CAMPAIGN_ERR_BAD_HEADER,
+    NGX_HTTP_CAMPAIGN_ERR_UNAUTHORIZED,
+    NGX_HTTP_CAMPAIGN_ERR_NOT_FOUND,
+    NGX_HTTP_CAMPAIGN_ERR_METHOD,
+    NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE,
+    NGX_HTTP_CAMPAIGN_ERR_MEDIA_TYPE,
+    NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE
+} ngx_http_campaign_err_e;
+
+
+typedef struct ngx_http_campaign_pg_pool_s  ngx_http_campaign_pg_pool_t;
+typedef struct ngx_http_campaign_pg_conn_s  ngx_http_campaign_pg_conn_t;
+typedef struct ngx_http_campaign_query_s    ngx_http_campaign_query_t;
+
+/* res is NULL when the database could not answer in time */
+typedef void (*ngx_http_campaign_query_handler_pt)(
+    ngx_http_campaign_query_t *q, PGresult *res);
+
+struct ngx_http_campaign_query_s {
+    ngx_queue_t                          queue;
+    ngx_event_t                          timer;
+    ngx_http_campaign_pg_pool_t         *pool;
+    ngx_http_campaign_pg_conn_t         *conn;
+    const char                          *values[NGX_HTTP_CAMPAIGN_NPARAMS];
+    ngx_http_campaign_query_handler_pt   handler;
+    void                                *data;
+    unsigned                             waiting:1;
+};
+
+
+typedef struct {
+    ngx_str_t                            database;
+    const char                         **keywords;
+    const char                         **values;
+    ngx_uint_t                           pool_size;
+    ngx_msec_t                           timeout;
+    ngx_http_campaign_pg_pool_t         *pool;     /* per worker */
+} ngx_http_campaign_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                           enabled;
+    ngx_flag_t                           auth;
+    ngx_str_t                            prefix;   /* the location's */
+} ngx_http_campaign_loc_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_CAMPAIGN_BODY_NONE = 0,      /* discarded */
+    NGX_HTTP_CAMPAIGN_BODY_OPTIONAL,      /* empty or JSON */
+    NGX_HTTP_CAMPAIGN_BODY_JSON,          /* JSON, required */
+    NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS     /* JSON or CSV, required */
+} ngx_http_campaign_body_e;
+
+
+typedef struct {
+    ngx_uint_t                           method;
+    ngx_str_t                            path;     /* "{id}" matches an id */
+    const char                          *name;     /* campaign.api route */
+    ngx_http_campaign_body_e             body;
+    unsigned                             local:1;  /* answered without PG */
+    unsigned                             open:1;   /* no key needed */
+} ngx_http_campaign_route_t;
+
+
+typedef struct {
+    ngx_http_campaign_query_t            query;
+    const ngx_http_campaign_route_t     *route;
+    ngx_http_campaign_err_e              err;
+    ngx_uint_t                           err_index;
+} ngx_http_campaign_ctx_t;
+
+
+extern ngx_module_t  ngx_http_campaign_module;
+
+
+ngx_int_t ngx_http_campaign_handler(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
+    const ngx_http_campaign_route_t **route, ngx_str_t *id,
+    ngx_str_t *allow);
+
+ngx_int_t ngx_http_campaign_json_check(ngx_str_t *body,
+    ngx_http_campaign_err_e *err);
+ngx_int_t ngx_http_campaign_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv,
+    ngx_str_t *json, ngx_http_campaign_err_e *err, ngx_uint_t *index);
+
+ngx_int_t ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body);
+ngx_int_t ngx_http_campaign_send_error(ngx_http_request_t *r,
+    ngx_http_campaign_err_e err, ngx_uint_t index);
+ngx_int_t ngx_http_campaign_send_result(ngx_http_request_t *r,
+    PGresult *res);
+ngx_int_t ngx_http_campaign_add_header(ngx_http_request_t *r,
+    const char *key, ngx_str_t *value);
+
+ngx_http_campaign_pg_pool_t *ngx_http_campaign_pg_pool_create(
+    ngx_cycle_t *cycle, ngx_http_campaign_main_conf_t *cmcf);
+void ngx_http_campaign_pg_pool_destroy(ngx_http_campaign_pg_pool_t *pool);
+void ngx_http_campaign_pg_query(ngx_http_campaign_query_t *q);
+void ngx_http_campaign_pg_query_abort(ngx_http_campaign_query_t *q);
+
+
+#endif /* _NGX_HTTP_CAMPAIGN_MODULE_H_INCLUDED_ */

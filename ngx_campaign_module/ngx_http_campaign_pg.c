@@ -1,0 +1,769 @@
+
+/*
+ * A per-worker pool of non-blocking libpq connections driven by nginx's
+ * event loop. Each connection prepares campaign.api() once; queries beyond
+ * the pool wait in order; every query is under a timer, and a connection
+ * that times out or errs is closed, never reused.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+#include <poll.h>
+
+#include "ngx_http_campaign_module.h"
+
+
+typedef enum {
+    NGX_HTTP_CAMPAIGN_PG_FREE = 0,
+    NGX_HTTP_CAMPAIGN_PG_CONNECTING,
+    NGX_HTTP_CAMPAIGN_PG_PREPARING,
+    NGX_HTTP_CAMPAIGN_PG_IDLE,
+    NGX_HTTP_CAMPAIGN_PG_BUSY
+} ngx_http_campaign_pg_state_e;
+
+
+struct ngx_http_campaign_pg_conn_s {
+    ngx_queue_t                      queue;     /* in free or idle */
+    ngx_http_campaign_pg_pool_t     *pool;
+    PGconn                          *pg;
+    ngx_connection_t                *c;
+    ngx_http_campaign_query_t       *query;
+    PGresult                        *result;
+    ngx_http_campaign_pg_state_e     state;
+    unsigned                         flushing:1;
+    unsigned                         failed:1;
+};
+
+
+struct ngx_http_campaign_pg_pool_s {
+    ngx_http_campaign_pg_conn_t     *conns;
+    ngx_queue_t                      free;
+    ngx_queue_t                      idle;
+    ngx_queue_t                      waiting;   /* queries, in order */
+    ngx_uint_t                       nwaiting;
+    ngx_uint_t                       active;    /* slots not free */
+    ngx_uint_t                       connecting;
+    ngx_http_campaign_main_conf_t   *cmcf;
+    char                            *setup;
+    ngx_log_t                       *log;
+};
+
+
+#define NGX_HTTP_CAMPAIGN_STMT  "campaign_api"
+
+
+static void ngx_http_campaign_pg_grow(ngx_http_campaign_pg_pool_t *pool);
+static ngx_int_t ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool);
+static ngx_int_t ngx_http_campaign_pg_attach(
+    ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_detach(ngx_http_campaign_pg_conn_t *conn);
+static ngx_http_campaign_query_t *ngx_http_campaign_pg_close(
+    ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn,
+    const char *why);
+static void ngx_http_campaign_pg_event(ngx_event_t *ev);
+static void ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
+    ngx_event_t *ev);
+static void ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_idle(ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
+    ngx_http_campaign_query_t *q);
+static ngx_int_t ngx_http_campaign_pg_flush(
+    ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_deliver(ngx_http_campaign_query_t *q,
+    PGresult *res);
+static void ngx_http_campaign_pg_fail_waiting(
+    ngx_http_campaign_pg_pool_t *pool);
+static void ngx_http_campaign_pg_timeout(ngx_event_t *ev);
+static void ngx_http_campaign_pg_notice(void *arg, const char *message);
+
+
+ngx_http_campaign_pg_pool_t *
+ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
+    ngx_http_campaign_main_conf_t *cmcf)
+{
+    u_char                       *p;
+    ngx_uint_t                    i;
+    ngx_http_campaign_pg_pool_t  *pool;
+
+    static const char  prepare[] =
+        "SET client_min_messages = warning; "
+        "PREPARE " NGX_HTTP_CAMPAIGN_STMT " (text, boolean, text, text, "
+        "text, text, text, text, text, text, text) AS "
+        "SELECT status, body, etag, location, replayed FROM campaign.api("
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+    pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_campaign_pg_pool_t));
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->conns = ngx_pcalloc(cycle->pool,
+                  cmcf->pool_size * sizeof(ngx_http_campaign_pg_conn_t));
+    if (pool->conns == NULL) {
+        return NULL;
+    }
+
+    ngx_queue_init(&pool->free);
+    ngx_queue_init(&pool->idle);
+    ngx_queue_init(&pool->waiting);
+
+    for (i = 0; i < cmcf->pool_size; i++) {
+        pool->conns[i].pool = pool;
+        ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
+    }
+
+    /* the server ends a statement the module has stopped waiting for */
+    pool->setup = ngx_pnalloc(cycle->pool,
+                              sizeof("SET statement_timeout = ; ")
+                              + NGX_INT_T_LEN + sizeof(prepare));
+    if (pool->setup == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf((u_char *) pool->setup, "SET statement_timeout = %M; %s",
+                    cmcf->timeout, prepare);
+    *p = '\0';
+
+    pool->cmcf = cmcf;
+    pool->log = cycle->log;
+
+    return pool;
+}
+
+
+void
+ngx_http_campaign_pg_pool_destroy(ngx_http_campaign_pg_pool_t *pool)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < pool->cmcf->pool_size; i++) {
+        if (pool->conns[i].state != NGX_HTTP_CAMPAIGN_PG_FREE) {
+            (void) ngx_http_campaign_pg_close(&pool->conns[i]);
+        }
+    }
+}
+
+
+void
+ngx_http_campaign_pg_query(ngx_http_campaign_query_t *q)
+{
+    ngx_queue_t                  *qe;
+    ngx_http_campaign_pg_pool_t  *pool;
+
+    pool = q->pool;
+    q->conn = NULL;
+    q->waiting = 0;
+
+    q->timer.handler = ngx_http_campaign_pg_timeout;
+    q->timer.data = q;
+    ngx_add_timer(&q->timer, pool->cmcf->timeout);
+
+    if (!ngx_queue_empty(&pool->idle)) {
+        qe = ngx_queue_head(&pool->idle);
+        ngx_queue_remove(qe);
+        ngx_http_campaign_pg_send(
+            ngx_queue_data(qe, ngx_http_campaign_pg_conn_t, queue), q);
+        return;
+    }
+
+    ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    q->waiting = 1;
+    pool->nwaiting++;
+
+    ngx_http_campaign_pg_grow(pool);
+}
+
+
+void
+ngx_http_campaign_pg_query_abort(ngx_http_campaign_query_t *q)
+{
+    if (q->waiting) {
+        ngx_queue_remove(&q->queue);
+        q->waiting = 0;
+        q->pool->nwaiting--;
+    }
+
+    if (q->conn) {
+        /* the connection finishes the statement and drops the answer */
+        q->conn->query = NULL;
+        q->conn = NULL;
+    }
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+}
+
+
+/* Opens connections while queries wait for more than are being opened. */
+static void
+ngx_http_campaign_pg_grow(ngx_http_campaign_pg_pool_t *pool)
+{
+    while (pool->nwaiting > pool->connecting
+           && pool->active < pool->cmcf->pool_size)
+    {
+        if (ngx_http_campaign_pg_open(pool) != NGX_OK) {
+            if (pool->active == 0) {
+                ngx_http_campaign_pg_fail_waiting(pool);
+            }
+            return;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool)
+{
+    PGconn                       *pg;
+    ngx_queue_t                  *qe;
+    ngx_http_campaign_pg_conn_t  *conn;
+
+    pg = PQconnectStartParams(pool->cmcf->keywords, pool->cmcf->values, 0);
+
+    if (pg == NULL || PQstatus(pg) == CONNECTION_BAD) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "campaign: cannot connect to the database: %s",
+                      pg ? PQerrorMessage(pg) : "out of memory");
+        PQfinish(pg);
+        return NGX_ERROR;
+    }
+
+    (void) PQsetnonblocking(pg, 1);
+    PQsetNoticeProcessor(pg, ngx_http_campaign_pg_notice, pool);
+
+    qe = ngx_queue_head(&pool->free);
+    ngx_queue_remove(qe);
+    conn = ngx_queue_data(qe, ngx_http_campaign_pg_conn_t, queue);
+
+    conn->pg = pg;
+    conn->state = NGX_HTTP_CAMPAIGN_PG_CONNECTING;
+    conn->flushing = 0;
+    conn->failed = 0;
+    pool->active++;
+    pool->connecting++;
+
+    if (ngx_http_campaign_pg_attach(conn) != NGX_OK) {
+        (void) ngx_http_campaign_pg_close(conn);
+        return NGX_ERROR;
+    }
+
+    /* libpq ignores connect_timeout when non-blocking: time it here */
+    ngx_add_timer(conn->c->write, pool->cmcf->timeout);
+
+    return NGX_OK;
+}
+
+
+/* Wraps libpq's socket in an nginx connection; libpq keeps owning it. */
+static ngx_int_t
+ngx_http_campaign_pg_attach(ngx_http_campaign_pg_conn_t *conn)
+{
+    int                fd;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(conn->pg);
+    if (fd < 0) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, conn->pool->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = conn;
+    c->log = conn->pool->log;
+    c->read->log = c->log;
+    c->write->log = c->log;
+    c->read->handler = ngx_http_campaign_pg_event;
+    c->write->handler = ngx_http_campaign_pg_event;
+
+    conn->c = c;
+
+    if (ngx_add_conn) {
+        if (ngx_add_conn(c) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+    } else if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_CLEAR_EVENT)
+               != NGX_OK
+               || ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_CLEAR_EVENT)
+                  != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Gives the nginx connection back without closing libpq's socket. */
+static void
+ngx_http_campaign_pg_detach(ngx_http_campaign_pg_conn_t *conn)
+{
+    ngx_connection_t  *c;
+
+    c = conn->c;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* the socket is closed by libpq, which drops it from epoll */
+    if (c->read->active || c->write->active) {
+        (void) ngx_del_conn(c, NGX_CLOSE_EVENT);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+    conn->c = NULL;
+}
+
+
+/* Frees the slot; returns the query that was on it, if any. */
+static ngx_http_campaign_query_t *
+ngx_http_campaign_pg_close(ngx_http_campaign_pg_conn_t *conn)
+{
+    ngx_http_campaign_query_t    *q;
+    ngx_http_campaign_pg_pool_t  *pool;
+
+    pool = conn->pool;
+
+    if (conn->result) {
+        PQclear(conn->result);
+        conn->result = NULL;
+    }
+
+    ngx_http_campaign_pg_detach(conn);
+
+    PQfinish(conn->pg);
+    conn->pg = NULL;
+
+    switch (conn->state) {
+    case NGX_HTTP_CAMPAIGN_PG_CONNECTING:
+    case NGX_HTTP_CAMPAIGN_PG_PREPARING:
+        pool->connecting--;
+        break;
+    case NGX_HTTP_CAMPAIGN_PG_IDLE:
+        ngx_queue_remove(&conn->queue);
+        break;
+    default:
+        break;
+    }
+
+    conn->state = NGX_HTTP_CAMPAIGN_PG_FREE;
+    pool->active--;
+    ngx_queue_insert_tail(&pool->free, &conn->queue);
+
+    q = conn->query;
+    conn->query = NULL;
+    if (q) {
+        q->conn = NULL;
+    }
+
+    return q;
+}
+
+
+static void
+ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn, const char *why)
+{
+    ngx_uint_t                    opening;
+    ngx_http_campaign_query_t    *q;
+    ngx_http_campaign_pg_pool_t  *pool;
+
+    pool = conn->pool;
+    opening = (conn->state == NGX_HTTP_CAMPAIGN_PG_CONNECTING
+               || conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING);
+
+    ngx_log_error(NGX_LOG_ERR, pool->log, 0, "campaign: database %s: %s",
+                  opening ? "connection failed" : "connection lost",
+                  why ? why : PQerrorMessage(conn->pg));
+
+    q = ngx_http_campaign_pg_close(conn);
+    if (q) {
+        ngx_http_campaign_pg_deliver(q, NULL);
+    }
+
+    if (opening) {
+        /* the database is not there: answer at once, do not spin */
+        if (pool->active == 0) {
+            ngx_http_campaign_pg_fail_waiting(pool);
+        }
+        return;
+    }
+
+    ngx_http_campaign_pg_grow(pool);
+}
+
+
+static void
+ngx_http_campaign_pg_event(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_http_campaign_pg_conn_t  *conn;
+
+    c = ev->data;
+    conn = c->data;
+
+    switch (conn->state) {
+
+    case NGX_HTTP_CAMPAIGN_PG_CONNECTING:
+        ngx_http_campaign_pg_connect(conn, ev);
+        break;
+
+    case NGX_HTTP_CAMPAIGN_PG_PREPARING:
+    case NGX_HTTP_CAMPAIGN_PG_BUSY:
+        if (ev->write && conn->flushing) {
+            if (ngx_http_campaign_pg_flush(conn) != NGX_OK) {
+                ngx_http_campaign_pg_fail(conn, NULL);
+                break;
+            }
+        }
+        ngx_http_campaign_pg_io(conn);
+        break;
+
+    case NGX_HTTP_CAMPAIGN_PG_IDLE:
+        if (!ev->write) {
+            ngx_http_campaign_pg_idle(conn);
+        }
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+/* Whether more bytes already wait: events are edge-triggered. */
+static ngx_flag_t
+ngx_http_campaign_pg_readable(ngx_http_campaign_pg_conn_t *conn)
+{
+    struct pollfd  pfd;
+
+    pfd.fd = PQsocket(conn->pg);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+
+    return poll(&pfd, 1, 0) > 0 && pfd.revents != 0;
+}
+
+
+static void
+ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
+    ngx_event_t *ev)
+{
+    PostgresPollingStatusType  rc;
+
+    if (ev->timedout) {
+        ngx_http_campaign_pg_fail(conn, "timed out");
+        return;
+    }
+
+    for ( ;; ) {
+        rc = PQconnectPoll(conn->pg);
+
+        if (rc == PGRES_POLLING_FAILED) {
+            ngx_http_campaign_pg_fail(conn, NULL);
+            return;
+        }
+
+        if (PQsocket(conn->pg) != conn->c->fd) {
+            /* libpq moved to another socket (next address, no SSL) */
+            ngx_http_campaign_pg_detach(conn);
+            if (ngx_http_campaign_pg_attach(conn) != NGX_OK) {
+                ngx_http_campaign_pg_fail(conn, "cannot watch the socket");
+                return;
+            }
+            ngx_add_timer(conn->c->write, conn->pool->cmcf->timeout);
+        }
+
+        if (rc == PGRES_POLLING_OK) {
+            break;
+        }
+
+        /* after CONNECTION_MADE libpq can write at once: no edge comes */
+        if (rc == PGRES_POLLING_WRITING
+            && PQstatus(conn->pg) == CONNECTION_MADE)
+        {
+            continue;
+        }
+
+        if (rc == PGRES_POLLING_READING
+            && ngx_http_campaign_pg_readable(conn))
+        {
+            continue;
+        }
+
+        return;
+    }
+
+    if (conn->c->write->timer_set) {
+        ngx_del_timer(conn->c->write);
+    }
+
+    conn->state = NGX_HTTP_CAMPAIGN_PG_PREPARING;
+
+    if (!PQsendQuery(conn->pg, conn->pool->setup)
+        || ngx_http_campaign_pg_flush(conn) != NGX_OK)
+    {
+        ngx_http_campaign_pg_fail(conn, NULL);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_campaign_pg_flush(ngx_http_campaign_pg_conn_t *conn)
+{
+    int  rc;
+
+    rc = PQflush(conn->pg);
+    if (rc < 0) {
+        return NGX_ERROR;
+    }
+
+    conn->flushing = (rc == 1);
+
+    return NGX_OK;
+}
+
+
+/* Reads until the statement's results are all in, then hands them on. */
+static void
+ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn)
+{
+    PGresult        *res;
+    ExecStatusType   st;
+
+    for ( ;; ) {
+        if (!PQconsumeInput(conn->pg)) {
+            ngx_http_campaign_pg_fail(conn, NULL);
+            return;
+        }
+
+        while (!PQisBusy(conn->pg)) {
+            res = PQgetResult(conn->pg);
+            if (res == NULL) {
+                ngx_http_campaign_pg_done(conn);
+                return;
+            }
+
+            st = PQresultStatus(res);
+
+            if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+                if (!conn->failed) {
+                    ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                                  "campaign: query failed: %s",
+                                  PQresultErrorMessage(res));
+                }
+                conn->failed = 1;
+            }
+
+            if (st == PGRES_TUPLES_OK && conn->result == NULL) {
+                conn->result = res;
+            } else {
+                PQclear(res);
+            }
+        }
+
+        if (!ngx_http_campaign_pg_readable(conn)) {
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
+{
+    PGresult                   *res;
+    ngx_uint_t                  failed;
+    ngx_http_campaign_query_t  *q;
+
+    res = conn->result;
+    conn->result = NULL;
+    failed = conn->failed;
+    conn->failed = 0;
+
+    if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE
+        || (failed && conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING))
+    {
+        if (res) {
+            PQclear(res);
+        }
+        ngx_http_campaign_pg_fail(conn, "the connection is not idle");
+        return;
+    }
+
+    if (conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING) {
+        conn->pool->connecting--;
+        if (res) {
+            PQclear(res);
+        }
+        ngx_http_campaign_pg_ready(conn);
+        return;
+    }
+
+    q = conn->query;
+    conn->query = NULL;
+
+    /* the connection is free before the answer goes out */
+    ngx_http_campaign_pg_ready(conn);
+
+    if (q) {
+        q->conn = NULL;
+        ngx_http_campaign_pg_deliver(q, failed ? NULL : res);
+    }
+
+    if (res) {
+        PQclear(res);
+    }
+}
+
+
+static void
+ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
+{
+    ngx_queue_t                  *qe;
+    ngx_http_campaign_query_t    *q;
+    ngx_http_campaign_pg_pool_t  *pool;
+
+    pool = conn->pool;
+
+    if (!ngx_queue_empty(&pool->waiting)) {
+        qe = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qe);
+        pool->nwaiting--;
+        q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
+        q->waiting = 0;
+        ngx_http_campaign_pg_send(conn, q);
+        return;
+    }
+
+    conn->state = NGX_HTTP_CAMPAIGN_PG_IDLE;
+    ngx_queue_insert_head(&pool->idle, &conn->queue);
+}
+
+
+static void
+ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
+    ngx_http_campaign_query_t *q)
+{
+    conn->state = NGX_HTTP_CAMPAIGN_PG_BUSY;
+    conn->query = q;
+    q->conn = conn;
+
+    if (PQstatus(conn->pg) != CONNECTION_OK
+        || !PQsendQueryPrepared(conn->pg, NGX_HTTP_CAMPAIGN_STMT,
+                                NGX_HTTP_CAMPAIGN_NPARAMS, q->values,
+                                NULL, NULL, 0)
+        || ngx_http_campaign_pg_flush(conn) != NGX_OK)
+    {
+        ngx_http_campaign_pg_fail(conn, NULL);
+    }
+}
+
+
+/* An idle connection only hears the server hang up, or a notice. */
+static void
+ngx_http_campaign_pg_idle(ngx_http_campaign_pg_conn_t *conn)
+{
+    PGnotify  *n;
+
+    if (!PQconsumeInput(conn->pg) || PQstatus(conn->pg) != CONNECTION_OK) {
+        ngx_http_campaign_pg_fail(conn, NULL);
+        return;
+    }
+
+    while ((n = PQnotifies(conn->pg)) != NULL) {
+        PQfreemem(n);
+    }
+}
+
+
+static void
+ngx_http_campaign_pg_deliver(ngx_http_campaign_query_t *q, PGresult *res)
+{
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    q->conn = NULL;
+    q->handler(q, res);
+}
+
+
+static void
+ngx_http_campaign_pg_fail_waiting(ngx_http_campaign_pg_pool_t *pool)
+{
+    ngx_queue_t                *qe;
+    ngx_http_campaign_query_t  *q;
+
+    while (!ngx_queue_empty(&pool->waiting)) {
+        qe = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qe);
+        pool->nwaiting--;
+        q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
+        q->waiting = 0;
+        ngx_http_campaign_pg_deliver(q, NULL);
+    }
+}
+
+
+static void
+ngx_http_campaign_pg_timeout(ngx_event_t *ev)
+{
+    ngx_http_campaign_query_t    *q;
+    ngx_http_campaign_pg_conn_t  *conn;
+
+    q = ev->data;
+
+    if (q->waiting) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "campaign: no database connection in time");
+        ngx_queue_remove(&q->queue);
+        q->waiting = 0;
+        q->pool->nwaiting--;
+        ngx_http_campaign_pg_deliver(q, NULL);
+        return;
+    }
+
+    conn = q->conn;
+    if (conn) {
+        /* a connection stuck mid-statement cannot be reused */
+        conn->query = NULL;
+        q->conn = NULL;
+        ngx_http_campaign_pg_fail(conn, "query timed out");
+    }
+
+    ngx_http_campaign_pg_deliver(q, NULL);
+}
+
+
+static void
+ngx_http_campaign_pg_notice(void *arg, const char *message)
+{
+    ngx_http_campaign_pg_pool_t  *pool = arg;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0, "campaign: %s",
+                   message);
+}

@@ -1,0 +1,281 @@
+
+/*
+ * Answers: the module's own errors (one table), and the rows campaign.api()
+ * returns, turned into status, headers and body.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_campaign_module.h"
+
+
+typedef struct {
+    ngx_uint_t   status;
+    const char  *code;
+    const char  *message;
+    const char  *field;
+} ngx_http_campaign_error_t;
+
+
+/* indexed by ngx_http_campaign_err_e */
+static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
+    { 400, "invalid_json", "the body is not valid JSON", NULL },
+    { 400, "invalid_json", "the body is not valid UTF-8", NULL },
+    { 400, "invalid_json", "the body nests deeper than 64 levels", NULL },
+    { 400, "invalid_json", "a body is required", NULL },
+    { 400, "validation_failed",
+      "the CSV header's first column must be \\\"to\\\"", "to" },
+    { 400, "validation_failed", "at most 100000 CSV rows in one request",
+      "recipients" },
+    { 400, "invalid_recipient",
+      "a CSV row is malformed or has the wrong number of columns", NULL },
+    { 400, "validation_failed",
+      "query parameters must be printable ASCII of at most 1024 bytes",
+      NULL },
+    { 400, "validation_failed",
+      "Idempotency-Key and If-Match must be printable ASCII of at most "
+      "255 bytes", NULL },
+    { 401, "unauthorized", "an API key is required: Authorization: Bearer",
+      NULL },
+    { 404, "not_found", "no such route", NULL },
+    { 405, "method_not_allowed", "the route does not take this method",
+      NULL },
+    { 413, "payload_too_large", "the body is over 8 MiB", NULL },
+    { 415, "unsupported_media_type",
+      "the body must be application/json (or text/csv for recipients)",
+      NULL },
+    { 503, "database_unavailable",
+      "the database is unavailable; retry later", NULL }
+};
+
+
+ngx_int_t
+ngx_http_campaign_add_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    static ngx_str_t  json = ngx_string("application/json");
+
+    r->headers_out.status = status;
+
+    if (body == NULL) {
+        r->header_only = 1;
+        r->headers_out.content_length_n = 0;
+        return ngx_http_send_header(r);
+    }
+
+    r->headers_out.content_type = json;
+    r->headers_out.content_type_len = json.len;
+    r->headers_out.content_length_n = body->len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_campaign_send_error(ngx_http_request_t *r,
+    ngx_http_campaign_err_e err, ngx_uint_t index)
+{
+    size_t                            len;
+    ngx_str_t                         body;
+    const ngx_http_campaign_error_t  *e;
+
+    static ngx_str_t  bearer = ngx_string("Bearer");
+    static ngx_str_t  retry = ngx_string("1");
+
+    e = &ngx_http_campaign_errors[err];
+
+    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\",\"field\":\"\","
+                 "\"index\":}}") + ngx_strlen(e->code)
+          + ngx_strlen(e->message) + NGX_INT_T_LEN
+          + (e->field ? ngx_strlen(e->field) : 0);
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (e->field) {
+        body.len = ngx_sprintf(body.data,
+                        "{\"error\":{\"code\":\"%s\",\"message\":\"%s\","
+                        "\"field\":\"%s\"}}", e->code, e->message, e->field)
+                   - body.data;
+
+    } else if (err == NGX_HTTP_CAMPAIGN_ERR_CSV_ROW) {
+        body.len = ngx_sprintf(body.data,
+                        "{\"error\":{\"code\":\"%s\",\"message\":\"%s\","
+                        "\"index\":%ui}}", e->code, e->message, index)
+                   - body.data;
+
+    } else {
+        body.len = ngx_sprintf(body.data,
+                        "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                        e->code, e->message)
+                   - body.data;
+    }
+
+    if (e->status == NGX_HTTP_UNAUTHORIZED) {
+        if (ngx_http_campaign_add_header(r, "WWW-Authenticate", &bearer)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (e->status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        if (ngx_http_campaign_add_header(r, "Retry-After", &retry)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_campaign_send(r, e->status, &body);
+}
+
+
+static ngx_int_t
+ngx_http_campaign_copy_field(ngx_http_request_t *r, PGresult *res, int col,
+    ngx_str_t *s)
+{
+    if (PQgetisnull(res, 0, col)) {
+        s->len = 0;
+        s->data = NULL;
+        return NGX_OK;
+    }
+
+    s->len = PQgetlength(res, 0, col);
+    s->data = ngx_pnalloc(r->pool, s->len);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->data, PQgetvalue(res, 0, col), s->len);
+
+    return NGX_OK;
+}
+
+
+/* One row: status, body, etag, location, replayed (see sql/002_format). */
+ngx_int_t
+ngx_http_campaign_send_result(ngx_http_request_t *r, PGresult *res)
+{
+    u_char                        *p;
+    ngx_int_t                      status;
+    ngx_str_t                      body, etag, id, location;
+    ngx_http_campaign_loc_conf_t  *clcf;
+
+    static ngx_str_t  yes = ngx_string("true");
+    static ngx_str_t  bearer = ngx_string("Bearer");
+
+    if (PQntuples(res) != 1 || PQnfields(res) != 5 || PQgetisnull(res, 0, 0))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "campaign: unexpected answer from campaign.api()");
+        return ngx_http_campaign_send_error(r,
+                                        NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE, 0);
+    }
+
+    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                      PQgetlength(res, 0, 0));
+    if (status < 200 || status > 599) {
+        return ngx_http_campaign_send_error(r,
+                                        NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE, 0);
+    }
+
+    if (ngx_http_campaign_copy_field(r, res, 1, &body) != NGX_OK
+        || ngx_http_campaign_copy_field(r, res, 2, &etag) != NGX_OK
+        || ngx_http_campaign_copy_field(r, res, 3, &id) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (etag.len
+        && ngx_http_campaign_add_header(r, "ETag", &etag) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (id.len) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_campaign_module);
+
+        location.len = clcf->prefix.len + sizeof("campaigns/") - 1 + id.len;
+        location.data = ngx_pnalloc(r->pool, location.len);
+        if (location.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(location.data, clcf->prefix.data, clcf->prefix.len);
+        p = ngx_cpymem(p, "campaigns/", sizeof("campaigns/") - 1);
+        ngx_memcpy(p, id.data, id.len);
+
+        if (ngx_http_campaign_add_header(r, "Location", &location)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (PQgetvalue(res, 0, 4)[0] == 't'
+        && ngx_http_campaign_add_header(r, "Idempotent-Replayed", &yes)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (status == NGX_HTTP_UNAUTHORIZED
+        && ngx_http_campaign_add_header(r, "WWW-Authenticate", &bearer)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_campaign_send(r, status, body.data ? &body : NULL);
+}
