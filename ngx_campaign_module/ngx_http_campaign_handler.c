@@ -263,7 +263,7 @@ ngx_http_campaign_body_get(ngx_http_request_t *r, ngx_str_t *body)
             }
             p += n;
 
-        } else {
+        } else if (b->last > b->pos) {
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
@@ -486,6 +486,14 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     q->values[NGX_HTTP_CAMPAIGN_P_AUTH] = clcf->auth ? "t" : "f";
+
+    /*
+     * If-Match of a change is checked in SQL against the ETag before it;
+     * nginx's not_modified filter would compare it with the new one.
+     */
+    if (ctx->route->method != NGX_HTTP_GET) {
+        r->disable_not_modified = 1;
+    }
 
     if (q->values[NGX_HTTP_CAMPAIGN_P_ROUTE] == NULL) {
         q->values[NGX_HTTP_CAMPAIGN_P_ROUTE] = ctx->route->name;

@@ -302,11 +302,12 @@ ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     core->handler = ngx_http_campaign_handler;
 
     /*
-     * Bodies up to the API's limit are read into memory; the module itself
-     * answers 413 for a declared length over it.
+     * The module answers 413 itself, in JSON, for a declared length over
+     * the API's limit, and for a chunked body over it once read; nginx's
+     * own limit stays as the backstop for chunked bodies far over it.
      */
     if (core->client_max_body_size == NGX_CONF_UNSET) {
-        core->client_max_body_size = NGX_HTTP_CAMPAIGN_MAX_BODY;
+        core->client_max_body_size = 2 * NGX_HTTP_CAMPAIGN_MAX_BODY;
     }
 
     return NGX_CONF_OK;

@@ -1,0 +1,47 @@
+# make run   installs what is missing, builds, starts everything on loopback
+# make test  installs, builds, runs every test, then again under ASan+UBSan
+
+BUILD   := build
+MODULE  := $(BUILD)/release/ngx_http_campaign_module.so
+ASAN    := $(BUILD)/asan/ngx_http_campaign_module.so
+SOURCES := config $(wildcard ngx_campaign_module/*.[ch])
+
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+
+.PHONY: all deps build asan test test-release test-asan run bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps $(MODULE)
+
+asan: deps $(ASAN)
+
+$(MODULE): $(SOURCES) scripts/build-module.sh
+	@scripts/build-module.sh $(BUILD)/release
+
+$(ASAN): $(SOURCES) scripts/build-module.sh
+	@scripts/build-module.sh $(BUILD)/asan "$(SANITIZE) -O1" "$(SANITIZE)"
+
+test: build asan
+	$(MAKE) --no-print-directory test-release test-asan
+
+test-release:
+	prove -j2 t/
+
+test-asan:
+	CAMPAIGN_ASAN=1 CAMPAIGN_MODULE=$(CURDIR)/$(ASAN) \
+	CAMPAIGN_ASAN_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+	prove -j2 t/
+
+run: build
+	@scripts/run.sh
+
+bench: build
+	@t/bench/api
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, whatever of the project's Debian 12 packages is
+# missing. Needs root (or nothing to install).
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config perl curl ca-certificates
+    nginx-core nginx-dev
+    libpq-dev libyajl-dev libcurl4-openssl-dev libsystemd-dev
+    postgresql postgresql-contrib
+    wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
+        || missing+=("$p")
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Debian starts the packaged servers; the project runs its own, privately.
+if command -v service >/dev/null; then
+    service nginx stop >/dev/null 2>&1 || true
+    service postgresql stop >/dev/null 2>&1 || true
+fi

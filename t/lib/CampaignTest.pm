@@ -1,0 +1,332 @@
+package CampaignTest;
+
+# The test bench: a private Postgres cluster (initdb in a temp folder), the
+# migrations, and Debian's nginx with the module, all on loopback. Each test
+# file gets its own, torn down (and its logs checked) at the end.
+
+use strict;
+use warnings;
+use Carp qw(croak);
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+use Test::More;
+
+our $ROOT = abs_path(dirname(__FILE__) . '/../..');
+our $JSON = JSON::PP->new->canonical->allow_nonref;
+my @live;
+
+sub pg_bin {
+    my ($name) = @_;
+    my ($dir) = reverse sort glob('/usr/lib/postgresql/*/bin');
+    croak 'no PostgreSQL server installed' unless $dir;
+    return "$dir/$name";
+}
+
+# An RFC 3339 time $secs from now, in UTC.
+sub iso_in {
+    my ($secs) = @_;
+    my $t = time + $secs;
+    my @g = gmtime(int $t);
+    return sprintf('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', $g[5] + 1900,
+                   $g[4] + 1, @g[3, 2, 1, 0], ($t - int $t) * 1000);
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1) or die $!;
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# Poll a condition until it holds or the deadline passes; never a bare sleep.
+sub wait_for {
+    my ($cond, $timeout, $what) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        my $v = $cond->();
+        return $v if $v;
+        sleep 0.02;
+    }
+    croak 'timed out waiting for ' . ($what // 'a condition');
+}
+
+sub quiet {
+    my (@cmd) = @_;
+    open(my $saved, '>&', \*STDOUT) or die $!;
+    open(STDOUT, '>', '/dev/null') or die $!;
+    my $rc = system(@cmd);
+    open(STDOUT, '>&', $saved) or die $!;
+    return $rc;
+}
+
+sub as_pg {
+    my (@cmd) = @_;
+    return $> == 0 ? ('runuser', '-u', 'postgres', '--', @cmd) : @cmd;
+}
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless {
+        workers    => $o{workers} // 1,
+        pool       => $o{pool} // 4,
+        timeout    => $o{timeout} // '3s',
+        http_extra => $o{http_config} // '',
+        loc_extra  => $o{location_config} // '',
+        module     => $ENV{CAMPAIGN_MODULE}
+                      // "$ROOT/build/release/ngx_http_campaign_module.so",
+    }, $class;
+
+    $self->{dir} = tempdir('campaign-test-XXXXXX', TMPDIR => 1,
+                           CLEANUP => !$ENV{CAMPAIGN_KEEP});
+    chmod 0755, $self->{dir};
+    push @live, $self;
+
+    $self->start_pg;
+    $self->start_nginx;
+    return $self;
+}
+
+sub start_pg {
+    my ($self) = @_;
+    my $pgdir = "$self->{dir}/pg";
+    unless (-d $pgdir) {
+        mkdir $pgdir or die $!;
+        system('chown', 'postgres', $pgdir) if $> == 0;
+        $self->{pg_port} = free_port();
+        quiet(as_pg(pg_bin('initdb'), '-D', "$pgdir/data", '-A', 'trust',
+                     '-U', 'postgres', '--no-sync', '-E', 'UTF8'))
+            == 0 or die 'initdb failed';
+        $self->{pg_fresh} = 1;
+    }
+    quiet(as_pg(pg_bin('pg_ctl'), '-D', "$pgdir/data", '-l', "$pgdir/log",
+                '-w', '-o', "-p $self->{pg_port} -k $pgdir "
+                . '-c listen_addresses=127.0.0.1 -c fsync=off '
+                . '-c max_connections=200', 'start'))
+        == 0 or die 'pg_ctl start failed';
+    if (delete $self->{pg_fresh}) {
+        $self->psql_as('postgres', 'postgres',
+                       'CREATE ROLE campaign LOGIN');
+        $self->psql_as('postgres', 'postgres',
+                       'CREATE DATABASE campaigns OWNER campaign');
+        system("$ROOT/scripts/migrate.sh", '-h', '127.0.0.1', '-p',
+               $self->{pg_port}, '-U', 'campaign', '-d', 'campaigns') == 0
+            or die 'migrations failed';
+    }
+}
+
+sub stop_pg {
+    my ($self, $mode) = @_;
+    quiet(as_pg(pg_bin('pg_ctl'), '-D', "$self->{dir}/pg/data", '-m',
+                $mode // 'fast', '-w', 'stop'));
+}
+
+sub psql_as {
+    my ($self, $user, $db, $sql) = @_;
+    open(my $fh, '-|', 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1',
+         '-h', '127.0.0.1', '-p', $self->{pg_port}, '-U', $user, '-d', $db,
+         '-c', $sql) or die $!;
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    die "psql failed: $sql\n" if $?;
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
+sub psql {
+    my ($self, $sql) = @_;
+    return $self->psql_as('campaign', 'campaigns', $sql);
+}
+
+sub key {
+    my ($self, $tenant) = @_;
+    return $self->psql("SELECT campaign.create_api_key('$tenant', 'test')");
+}
+
+sub start_nginx {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    $self->{port} //= free_port();
+    mkdir "$d/logs";
+    mkdir "$d/asan";
+    chmod 01777, "$d/asan";
+    open(my $fh, '>', "$d/nginx.conf") or die $!;
+    print $fh <<"CONF";
+load_module $self->{module};
+daemon off;
+master_process on;
+worker_processes $self->{workers};
+error_log $d/logs/error.log info;
+pid $d/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $d/body;
+    campaign_database "host=127.0.0.1 port=$self->{pg_port} dbname=campaigns user=campaign";
+    campaign_database_pool $self->{pool};
+    campaign_timeout $self->{timeout};
+    $self->{http_extra}
+    server {
+        listen 127.0.0.1:$self->{port};
+        location /v1/ {
+            campaign_api;
+            $self->{loc_extra}
+        }
+    }
+}
+CONF
+    close $fh;
+
+    local $ENV{ASAN_OPTIONS} = "log_path=$d/asan/asan:detect_leaks=1:"
+        . 'abort_on_error=1' if $ENV{CAMPAIGN_ASAN};
+    local $ENV{UBSAN_OPTIONS} = "log_path=$d/asan/ubsan:print_stacktrace=1:"
+        . 'halt_on_error=1' if $ENV{CAMPAIGN_ASAN};
+    local $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lsan.supp:"
+        . "print_suppressions=0"
+        if $ENV{CAMPAIGN_ASAN};
+    local $ENV{LD_PRELOAD} = $ENV{CAMPAIGN_ASAN_PRELOAD}
+        if $ENV{CAMPAIGN_ASAN};
+
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        open STDOUT, '>>', "$d/logs/stdout.log";
+        open STDERR, '>>', "$d/logs/stderr.log";
+        exec 'nginx', '-p', $d, '-c', "$d/nginx.conf", '-e',
+             "$d/logs/error.log";
+        exit 127;
+    }
+    $self->{nginx_pid} = $pid;
+    $self->{http} = HTTP::Tiny->new(keep_alive => 1, timeout => 30);
+    wait_for(sub {
+        my $r = HTTP::Tiny->new(timeout => 1)
+            ->get("http://127.0.0.1:$self->{port}/v1/healthz");
+        $r->{status} == 200;
+    }, 15, 'nginx to answer');
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    my $pid = delete $self->{nginx_pid} or return;
+    kill 'QUIT', $pid;
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+sub url {
+    my ($self, $path) = @_;
+    return "http://127.0.0.1:$self->{port}$path";
+}
+
+# req(METHOD, PATH, json => DATA | body => RAW, key => KEY, headers => {...})
+sub req {
+    my ($self, $method, $path, %o) = @_;
+    my %h = %{ $o{headers} // {} };
+    $h{Authorization} //= "Bearer $o{key}" if defined $o{key};
+    my %args = (headers => \%h);
+    if (exists $o{json}) {
+        $args{content} = $JSON->encode($o{json});
+        $h{'Content-Type'} //= 'application/json';
+    } elsif (defined $o{body}) {
+        $args{content} = $o{body};
+    }
+    my $http = $o{fresh} ? HTTP::Tiny->new(timeout => 30) : $self->{http};
+    my $r = $http->request($method, $self->url($path), \%args);
+    my $json = eval { $JSON->decode($r->{content}) } if length($r->{content} // '');
+    return { status => $r->{status}, headers => $r->{headers},
+             body => $r->{content}, json => $json };
+}
+
+# Sends raw bytes on a fresh connection; returns all the server answered.
+sub raw {
+    my ($self, $bytes) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port}) or die $!;
+    print $s $bytes;
+    shutdown($s, 1);
+    local $/;
+    my $answer = <$s> // '';
+    close $s;
+    return $answer;
+}
+
+# Runs $n copies of $code in child processes; returns what each returned.
+sub parallel {
+    my ($n, $code) = @_;
+    my @kids;
+    for my $i (0 .. $n - 1) {
+        pipe(my $r, my $w) or die $!;
+        my $pid = fork // die $!;
+        if ($pid == 0) {
+            close $r;
+            my $out = eval { $code->($i) } // "died: $@";
+            print $w $out;
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @kids, [$pid, $r];
+    }
+    my @out;
+    for my $k (@kids) {
+        local $/;
+        my $fh = $k->[1];
+        push @out, scalar <$fh>;
+        waitpid($k->[0], 0);
+    }
+    return @out;
+}
+
+sub error_log {
+    my ($self) = @_;
+    open(my $fh, '<', "$self->{dir}/logs/error.log") or return '';
+    local $/;
+    return <$fh>;
+}
+
+# What must never be in the logs: a crash, an alert, a sanitizer report.
+sub check_logs {
+    my ($self, %o) = @_;
+    my $log = $self->error_log;
+    my @bad = grep { /\[(alert|emerg|crit)\]|exited on|signal (6|11|4|8|7)\b/ }
+              split /\n/, $log;
+    open(my $fh, '<', "$self->{dir}/logs/stderr.log");
+    push @bad, grep { /runtime error|Sanitizer|ERROR/ } <$fh> if $fh;
+    is(join("\n", @bad), '', 'no crash, alert or emergency in error.log');
+    unless ($o{db_errors_expected}) {
+        my @db = grep { /campaign: (query failed|unexpected answer)/ }
+                 split /\n/, $log;
+        is(join("\n", @db), '', 'no failed query in error.log');
+    }
+    my @reports = glob("$self->{dir}/asan/*");
+    my $text = join '', map { local (@ARGV, $/) = ($_); <> } @reports;
+    is($text, '', 'no sanitizer report');
+}
+
+sub done {
+    my ($self, %o) = @_;
+    $self->stop_nginx;
+    $self->check_logs(%o);
+    $self->stop_pg;
+    @live = grep { $_ != $self } @live;
+}
+
+END {
+    for my $t (@live) {
+        $t->stop_nginx;
+        $t->stop_pg;
+    }
+}
+
+1;
