@@ -22,8 +22,6 @@ static ngx_int_t ngx_http_campaign_start(ngx_http_request_t *r,
     ngx_str_t *body);
 static const char *ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s,
     size_t max);
-static ngx_int_t ngx_http_campaign_key(ngx_http_request_t *r,
-    ngx_str_t *key);
 static void ngx_http_campaign_query_done(ngx_http_campaign_query_t *q,
     PGresult *res);
 static void ngx_http_campaign_cleanup(void *data);
@@ -314,53 +312,6 @@ ngx_http_campaign_media_type(ngx_http_request_t *r, ngx_str_t *type)
 
 
 /*
- * The Bearer key: printable ASCII (it goes to Postgres as text, so no
- * byte that is not valid UTF-8 may reach it).
- */
-static ngx_int_t
-ngx_http_campaign_key(ngx_http_request_t *r, ngx_str_t *key)
-{
-    u_char     *p, *end;
-    ngx_str_t   k;
-
-    if (r->headers_in.authorization == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p = r->headers_in.authorization->value.data;
-    end = p + r->headers_in.authorization->value.len;
-
-    if (end - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
-        return NGX_DECLINED;
-    }
-
-    p += 7;
-    while (p < end && *p == ' ') {
-        p++;
-    }
-
-    k.data = p;
-    k.len = end - p;
-
-    if (k.len == 0 || k.len > 256) {
-        return NGX_DECLINED;
-    }
-
-    for ( /* void */ ; p < end; p++) {
-        if (*p < 0x21 || *p > 0x7e) {
-            return NGX_DECLINED;
-        }
-    }
-
-    if (key) {
-        *key = k;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
  * A NUL-terminated copy for libpq, or NULL (SQL NULL) for an absent value.
  * Only printable ASCII passes: "" marks a rejected value.
  */
@@ -457,7 +408,7 @@ static ngx_int_t
 ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
 {
     ngx_int_t                       rc;
-    ngx_str_t                       key, raw, arg;
+    ngx_str_t                       raw, arg, tenant;
     ngx_uint_t                      i;
     ngx_pool_cleanup_t             *cln;
     ngx_http_campaign_ctx_t        *ctx;
@@ -480,9 +431,16 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_campaign_module);
     q = &ctx->query;
 
-    if (clcf->auth && ngx_http_campaign_key(r, &key) == NGX_OK) {
+    if (clcf->auth && ngx_http_campaign_key(r, &ctx->key) == NGX_OK) {
         q->values[NGX_HTTP_CAMPAIGN_P_KEY] =
-                                 ngx_http_campaign_cstr(r->pool, &key, 256);
+                            ngx_http_campaign_cstr(r->pool, &ctx->key, 256);
+
+        if (ngx_http_campaign_keys_get(cmcf->keys, &ctx->key, &tenant)
+            == NGX_OK)
+        {
+            q->values[NGX_HTTP_CAMPAIGN_P_TENANT] =
+                            ngx_http_campaign_cstr(r->pool, &tenant, 128);
+        }
     }
 
     q->values[NGX_HTTP_CAMPAIGN_P_AUTH] = clcf->auth ? "t" : "f";
@@ -553,6 +511,22 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
 
     cln->handler = ngx_http_campaign_cleanup;
     cln->data = q;
+
+    q->stmt = NGX_HTTP_CAMPAIGN_STMT_API;
+    q->nparams = NGX_HTTP_CAMPAIGN_NPARAMS;
+
+    /* the hot read skips campaign.api() once the tenant is known */
+    if (ngx_strcmp(ctx->route->name, "get") == 0) {
+        if (!clcf->auth) {
+            q->values[NGX_HTTP_CAMPAIGN_P_TENANT] = "default";
+        }
+        if (q->values[NGX_HTTP_CAMPAIGN_P_TENANT] != NULL) {
+            q->stmt = NGX_HTTP_CAMPAIGN_STMT_GET;
+            q->nparams = 2;
+            q->values[0] = q->values[NGX_HTTP_CAMPAIGN_P_ID];
+            q->values[1] = q->values[NGX_HTTP_CAMPAIGN_P_TENANT];
+        }
+    }
 
     q->pool = cmcf->pool;
     q->handler = ngx_http_campaign_query_done;

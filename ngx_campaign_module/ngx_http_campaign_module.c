@@ -115,7 +115,9 @@ ngx_http_campaign_init_process(ngx_cycle_t *cycle)
     }
 
     cmcf->pool = ngx_http_campaign_pg_pool_create(cycle, cmcf);
-    if (cmcf->pool == NULL) {
+    cmcf->keys = ngx_http_campaign_keys_create(cycle->pool);
+
+    if (cmcf->pool == NULL || cmcf->keys == NULL) {
         return NGX_ERROR;
     }
 

@@ -18,6 +18,10 @@
 #define NGX_HTTP_CAMPAIGN_MAX_DEPTH     64
 #define NGX_HTTP_CAMPAIGN_MAX_CSV_ROWS  100000
 
+/* the prepared statements, made once per connection */
+#define NGX_HTTP_CAMPAIGN_STMT_API  "campaign_api"
+#define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
+
 /* the parameters of campaign.api(), in order */
 enum {
     NGX_HTTP_CAMPAIGN_P_KEY = 0,
@@ -31,6 +35,7 @@ enum {
     NGX_HTTP_CAMPAIGN_P_TYPE,
     NGX_HTTP_CAMPAIGN_P_LIMIT,
     NGX_HTTP_CAMPAIGN_P_CURSOR,
+    NGX_HTTP_CAMPAIGN_P_TENANT,
     NGX_HTTP_CAMPAIGN_NPARAMS
 };
 
@@ -48,6 +53,7 @@ typedef enum {
     NGX_HTTP_CAMPAIGN_ERR_BAD_HEADER,
     NGX_HTTP_CAMPAIGN_ERR_UNAUTHORIZED,
     NGX_HTTP_CAMPAIGN_ERR_NOT_FOUND,
+    NGX_HTTP_CAMPAIGN_ERR_NO_CAMPAIGN,
     NGX_HTTP_CAMPAIGN_ERR_METHOD,
     NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE,
     NGX_HTTP_CAMPAIGN_ERR_MEDIA_TYPE,
@@ -58,6 +64,7 @@ typedef enum {
 typedef struct ngx_http_campaign_pg_pool_s  ngx_http_campaign_pg_pool_t;
 typedef struct ngx_http_campaign_pg_conn_s  ngx_http_campaign_pg_conn_t;
 typedef struct ngx_http_campaign_query_s    ngx_http_campaign_query_t;
+typedef struct ngx_http_campaign_keys_s     ngx_http_campaign_keys_t;
 
 /* res is NULL when the database could not answer in time */
 typedef void (*ngx_http_campaign_query_handler_pt)(
@@ -68,6 +75,8 @@ struct ngx_http_campaign_query_s {
     ngx_event_t                          timer;
     ngx_http_campaign_pg_pool_t         *pool;
     ngx_http_campaign_pg_conn_t         *conn;
+    const char                          *stmt;
+    int                                  nparams;
     const char                          *values[NGX_HTTP_CAMPAIGN_NPARAMS];
     ngx_http_campaign_query_handler_pt   handler;
     void                                *data;
@@ -82,6 +91,7 @@ typedef struct {
     ngx_uint_t                           pool_size;
     ngx_msec_t                           timeout;
     ngx_http_campaign_pg_pool_t         *pool;     /* per worker */
+    ngx_http_campaign_keys_t            *keys;     /* per worker */
 } ngx_http_campaign_main_conf_t;
 
 
@@ -113,6 +123,7 @@ typedef struct {
 typedef struct {
     ngx_http_campaign_query_t            query;
     const ngx_http_campaign_route_t     *route;
+    ngx_str_t                            key;
     ngx_http_campaign_err_e              err;
     ngx_uint_t                           err_index;
 } ngx_http_campaign_ctx_t;
@@ -126,6 +137,13 @@ ngx_int_t ngx_http_campaign_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
     const ngx_http_campaign_route_t **route, ngx_str_t *id,
     ngx_str_t *allow);
+
+ngx_int_t ngx_http_campaign_key(ngx_http_request_t *r, ngx_str_t *key);
+ngx_http_campaign_keys_t *ngx_http_campaign_keys_create(ngx_pool_t *pool);
+ngx_int_t ngx_http_campaign_keys_get(ngx_http_campaign_keys_t *keys,
+    ngx_str_t *key, ngx_str_t *tenant);
+void ngx_http_campaign_keys_put(ngx_http_campaign_keys_t *keys,
+    ngx_str_t *key, ngx_str_t *tenant);
 
 ngx_int_t ngx_http_campaign_json_check(ngx_str_t *body,
     ngx_http_campaign_err_e *err);

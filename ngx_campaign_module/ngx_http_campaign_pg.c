@@ -52,9 +52,6 @@ struct ngx_http_campaign_pg_pool_s {
 };
 
 
-#define NGX_HTTP_CAMPAIGN_STMT  "campaign_api"
-
-
 static void ngx_http_campaign_pg_grow(ngx_http_campaign_pg_pool_t *pool);
 static ngx_int_t ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool);
 static ngx_int_t ngx_http_campaign_pg_attach(
@@ -93,10 +90,13 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
 
     static const char  prepare[] =
         "SET client_min_messages = warning; "
-        "PREPARE " NGX_HTTP_CAMPAIGN_STMT " (text, boolean, text, text, "
-        "text, text, text, text, text, text, text) AS "
-        "SELECT status, body, etag, location, replayed FROM campaign.api("
-        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_API " (text, boolean, text, text, "
+        "text, text, text, text, text, text, text, text) AS "
+        "SELECT status, body, etag, location, replayed, tenant "
+        "FROM campaign.api($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+        "$12); "
+        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_GET " (uuid, text) AS "
+        "SELECT * FROM campaign.api_get($1, $2)";
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_campaign_pg_pool_t));
     if (pool == NULL) {
@@ -673,8 +673,7 @@ ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
     q->conn = conn;
 
     if (PQstatus(conn->pg) != CONNECTION_OK
-        || !PQsendQueryPrepared(conn->pg, NGX_HTTP_CAMPAIGN_STMT,
-                                NGX_HTTP_CAMPAIGN_NPARAMS, q->values,
+        || !PQsendQueryPrepared(conn->pg, q->stmt, q->nparams, q->values,
                                 NULL, NULL, 0)
         || ngx_http_campaign_pg_flush(conn) != NGX_OK)
     {

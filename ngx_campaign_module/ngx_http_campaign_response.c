@@ -41,6 +41,7 @@ static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
     { 401, "unauthorized", "an API key is required: Authorization: Bearer",
       NULL },
     { 404, "not_found", "no such route", NULL },
+    { 404, "not_found", "no such campaign", NULL },
     { 405, "method_not_allowed", "the route does not take this method",
       NULL },
     { 413, "payload_too_large", "the body is over 8 MiB", NULL },
@@ -203,19 +204,30 @@ ngx_http_campaign_copy_field(ngx_http_request_t *r, PGresult *res, int col,
 }
 
 
-/* One row: status, body, etag, location, replayed (see sql/002_format). */
+/*
+ * One row: status, body, etag, location, replayed, tenant (see
+ * sql/002_format.sql).
+ */
 ngx_int_t
 ngx_http_campaign_send_result(ngx_http_request_t *r, PGresult *res)
 {
     u_char                        *p;
     ngx_int_t                      status;
-    ngx_str_t                      body, etag, id, location;
+    ngx_str_t                      body, etag, id, location, tenant;
+    ngx_http_campaign_ctx_t       *ctx;
     ngx_http_campaign_loc_conf_t  *clcf;
+    ngx_http_campaign_main_conf_t *cmcf;
 
     static ngx_str_t  yes = ngx_string("true");
     static ngx_str_t  bearer = ngx_string("Bearer");
 
-    if (PQntuples(res) != 1 || PQnfields(res) != 5 || PQgetisnull(res, 0, 0))
+    if (PQntuples(res) == 0 && PQnfields(res) == 6) {
+        /* campaign_get found no campaign of the tenant */
+        return ngx_http_campaign_send_error(r,
+                                        NGX_HTTP_CAMPAIGN_ERR_NO_CAMPAIGN, 0);
+    }
+
+    if (PQntuples(res) != 1 || PQnfields(res) != 6 || PQgetisnull(res, 0, 0))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "campaign: unexpected answer from campaign.api()");
@@ -235,6 +247,15 @@ ngx_http_campaign_send_result(ngx_http_request_t *r, PGresult *res)
         || ngx_http_campaign_copy_field(r, res, 3, &id) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (!PQgetisnull(res, 0, 5)) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_campaign_module);
+        cmcf = ngx_http_get_module_main_conf(r, ngx_http_campaign_module);
+
+        tenant.data = (u_char *) PQgetvalue(res, 0, 5);
+        tenant.len = PQgetlength(res, 0, 5);
+        ngx_http_campaign_keys_put(cmcf->keys, &ctx->key, &tenant);
     }
 
     if (etag.len

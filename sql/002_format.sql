@@ -5,7 +5,8 @@ CREATE TYPE campaign.api_result AS (
     body      text,      -- JSON, or NULL for 204
     etag      text,
     location  text,      -- id of a created campaign
-    replayed  boolean    -- Idempotent-Replayed
+    replayed  boolean,   -- Idempotent-Replayed
+    tenant    text       -- the key's tenant, for the module's 2 s cache
 );
 
 -- Output times: UTC with milliseconds.
@@ -55,7 +56,7 @@ LANGUAGE sql STABLE AS $$
                json_build_object('error',
                    jsonb_build_object('code', p_code, 'message', p_message)
                    || coalesce(p_extra, '{}'))::text,
-               NULL, NULL, false)::campaign.api_result
+               NULL, NULL, false, NULL)::campaign.api_result
       FROM campaign.error_codes e WHERE e.code = p_code
 $$;
 
@@ -87,7 +88,7 @@ CREATE FUNCTION campaign.campaign_result(c campaign.campaigns,
     p_status integer DEFAULT 200) RETURNS campaign.api_result
 LANGUAGE sql STABLE AS $$
     SELECT ROW(p_status, campaign.campaign_json(c)::text, campaign.etag(c),
-               NULL, false)::campaign.api_result
+               NULL, false, NULL)::campaign.api_result
 $$;
 
 -- Opaque page cursors: a sequence number as 16 hex digits.
