@@ -32,8 +32,9 @@ INSERT INTO campaign.statuses (name) VALUES
 
 CREATE TABLE campaign.campaigns (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    -- creation order, for newest-first pages with stable cursors
-    seq               bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    -- creation order, for newest-first pages with stable cursors; indexed
+    -- only with the tenant, so no cached plan can page through all tenants
+    seq               bigint GENERATED ALWAYS AS IDENTITY,
     tenant            text NOT NULL,
     name              text NOT NULL,
     type              text NOT NULL REFERENCES campaign.types (name),
@@ -67,8 +68,9 @@ CREATE INDEX campaigns_active ON campaign.campaigns (type, queued_at)
     WHERE status IN ('queued', 'running');
 
 CREATE TABLE campaign.recipients (
-    seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id               uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    -- insertion order, for pages; indexed only with the campaign
+    seq              bigint GENERATED ALWAYS AS IDENTITY,
     campaign_id      uuid NOT NULL
                      REFERENCES campaign.campaigns (id) ON DELETE CASCADE,
     address          text NOT NULL,
@@ -86,8 +88,7 @@ CREATE TABLE campaign.recipients (
     UNIQUE (campaign_id, address)
 );
 
-CREATE INDEX recipients_pending ON campaign.recipients (campaign_id, seq)
-    WHERE status = 'pending';
+CREATE INDEX recipients_campaign_seq ON campaign.recipients (campaign_id, seq);
 
 -- Idempotency-Key replay: one row per tenant and key, kept 24 h.
 CREATE TABLE campaign.idempotency_keys (

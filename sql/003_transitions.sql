@@ -50,7 +50,8 @@ DECLARE
     v_to  text;
 BEGIN
     SELECT * INTO c FROM campaign.campaigns
-     WHERE id = p_id AND (p_tenant IS NULL OR tenant = p_tenant)
+     WHERE id = p_id
+       AND (p_tenant IS NULL OR tenant IS NOT DISTINCT FROM p_tenant)
        FOR UPDATE;
     IF NOT FOUND THEN
         outcome := 'missing';
@@ -183,7 +184,7 @@ BEGIN
                        - (o.status = 'failed')::int) AS failed,
                    sum((n.status = 'cancelled')::int
                        - (o.status = 'cancelled')::int) AS cancelled
-              FROM new_rows n JOIN old_rows o ON o.seq = n.seq
+              FROM new_rows n JOIN old_rows o ON o.id = n.id
              WHERE n.status <> o.status
              GROUP BY n.campaign_id) d
      WHERE c.id = d.campaign_id;
