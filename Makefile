@@ -8,6 +8,12 @@ SOURCES := config $(wildcard ngx_campaign_module/*.[ch])
 
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
+CFLAGS   := -g -O2 -Wall -Wextra -Werror -std=gnu11
+
+UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/*_test.c))
+UNIT       := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
+UNIT_ASAN  := $(addprefix $(BUILD)/unit-asan/,$(UNIT_TESTS))
+SCHED_SRCS := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c))
 
 .PHONY: all deps build asan test test-release test-asan run bench clean
 
@@ -16,9 +22,17 @@ all: build
 deps:
 	@scripts/deps.sh
 
-build: deps $(MODULE)
+build: deps $(MODULE) $(UNIT)
 
-asan: deps $(ASAN)
+asan: deps $(ASAN) $(UNIT_ASAN)
+
+$(BUILD)/unit/%_test: t/unit/%_test.c $(SCHED_SRCS) $(wildcard scheduler/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(SCHED_SRCS)
+
+$(BUILD)/unit-asan/%_test: t/unit/%_test.c $(SCHED_SRCS) $(wildcard scheduler/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -o $@ $< $(SCHED_SRCS)
 
 $(MODULE): $(SOURCES) scripts/build-module.sh
 	@scripts/build-module.sh $(BUILD)/release
