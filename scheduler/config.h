@@ -1,0 +1,53 @@
+/*
+ * campaign-scheduler's configuration file, in nginx's syntax:
+ *
+ *   database "host=127.0.0.1 port=5432 dbname=campaigns user=campaign";
+ *   pool     sms 10;
+ *   provider sms http://127.0.0.1:9001/sms;
+ *   rate     sms 500;
+ *   retry    5 250ms 30s;
+ *
+ * Directives are rows of a table (config.c): name, arguments, parser.
+ */
+
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CS_MAX_TYPES  32
+#define CS_NAME_MAX   32
+
+typedef struct {
+    char      name[CS_NAME_MAX];
+    long      pool;                 /* -1: not set here */
+    long      rate;                 /* deliveries per second, 0: no limit */
+    char     *provider;             /* NULL: none */
+} cs_type_conf_t;
+
+typedef struct {
+    char            *database;
+    char            *id;            /* this scheduler's name */
+    uint64_t         horizon;       /* ms: campaigns due within it are cached */
+    uint64_t         lease;         /* ms: how long a running campaign is held */
+    uint64_t         sweep;         /* ms: the safety sweep's period */
+    long             retry_attempts;
+    uint64_t         retry_first;   /* ms */
+    uint64_t         retry_longest; /* ms */
+    size_t           ntypes;
+    cs_type_conf_t   types[CS_MAX_TYPES];
+} cs_config_t;
+
+/* 0, or -1 with "FILE:LINE: why" in err */
+int cs_config_load(cs_config_t *cf, const char *path, char *err,
+    size_t errlen);
+int cs_config_parse(cs_config_t *cf, const char *name, const char *text,
+    char *err, size_t errlen);
+void cs_config_free(cs_config_t *cf);
+cs_type_conf_t *cs_config_type(cs_config_t *cf, const char *name);
+
+/* "250ms", "30s", "10m", "1h", or a bare number of ms; -1 if bad */
+int64_t cs_parse_duration(const char *s);
+
+#endif
