@@ -3,6 +3,8 @@
 
 BUILD   := build
 MODULE  := $(BUILD)/release/ngx_http_campaign_module.so
+SCHED   := $(BUILD)/campaign-scheduler
+SCHED_ASAN := $(BUILD)/asan/campaign-scheduler
 ASAN    := $(BUILD)/asan/ngx_http_campaign_module.so
 SOURCES := config $(wildcard ngx_campaign_module/*.[ch])
 
@@ -22,17 +24,28 @@ all: build
 deps:
 	@scripts/deps.sh
 
-build: deps $(MODULE) $(UNIT)
+PGINC    := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+SCHED_LIBS := -lpq -lsystemd
 
-asan: deps $(ASAN) $(UNIT_ASAN)
+build: deps $(MODULE) $(SCHED) $(UNIT)
+
+asan: deps $(ASAN) $(SCHED_ASAN) $(UNIT_ASAN)
+
+$(SCHED): $(wildcard scheduler/*.[ch])
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(SCHED_LIBS)
+
+$(SCHED_ASAN): $(wildcard scheduler/*.[ch])
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(SCHED_LIBS)
 
 $(BUILD)/unit/%_test: t/unit/%_test.c $(SCHED_SRCS) $(wildcard scheduler/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(SCHED_SRCS)
+	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $< $(SCHED_SRCS) $(SCHED_LIBS)
 
 $(BUILD)/unit-asan/%_test: t/unit/%_test.c $(SCHED_SRCS) $(wildcard scheduler/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -O1 -o $@ $< $(SCHED_SRCS)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $< $(SCHED_SRCS) $(SCHED_LIBS)
 
 $(MODULE): $(SOURCES) scripts/build-module.sh
 	@scripts/build-module.sh $(BUILD)/release

@@ -104,10 +104,21 @@ END
 $$;
 
 
--- Every change bumps the version (the ETag) and updated_at.
+-- Every change a client can see bumps the version (the ETag) and
+-- updated_at; a scheduler renewing its lease is not such a change.
 CREATE FUNCTION campaign.campaigns_touch() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF (NEW.status, NEW.name, NEW.message, NEW.metadata, NEW.scheduled_at,
+        NEW.total, NEW.pending, NEW.sent, NEW.failed, NEW.cancelled,
+        NEW.started_at, NEW.finished_at, NEW.failure)
+       IS NOT DISTINCT FROM
+       (OLD.status, OLD.name, OLD.message, OLD.metadata, OLD.scheduled_at,
+        OLD.total, OLD.pending, OLD.sent, OLD.failed, OLD.cancelled,
+        OLD.started_at, OLD.finished_at, OLD.failure)
+    THEN
+        RETURN NEW;
+    END IF;
     NEW.version := OLD.version + 1;
     NEW.updated_at := now();
     RETURN NEW;

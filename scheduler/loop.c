@@ -1,0 +1,151 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+
+#define CS_LOOP_FDS  1024
+
+typedef struct {
+    int                events;
+    cs_fd_handler_pt   handler;
+    void              *data;
+} cs_fd_t;
+
+struct cs_loop_s {
+    int       epfd;
+    int       stop;
+    cs_fd_t   fds[CS_LOOP_FDS];
+};
+
+
+uint64_t
+cs_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+
+cs_loop_t *
+cs_loop_create(void)
+{
+    cs_loop_t  *loop;
+
+    loop = calloc(1, sizeof(cs_loop_t));
+    if (loop == NULL) {
+        return NULL;
+    }
+
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0) {
+        free(loop);
+        return NULL;
+    }
+
+    return loop;
+}
+
+
+void
+cs_loop_free(cs_loop_t *loop)
+{
+    close(loop->epfd);
+    free(loop);
+}
+
+
+int
+cs_loop_watch(cs_loop_t *loop, int fd, int events, cs_fd_handler_pt handler,
+    void *data)
+{
+    int                 op;
+    struct epoll_event  ev;
+
+    if (fd < 0 || fd >= CS_LOOP_FDS) {
+        return -1;
+    }
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = (events & CS_READ ? EPOLLIN : 0)
+                | (events & CS_WRITE ? EPOLLOUT : 0);
+    ev.data.fd = fd;
+
+    op = loop->fds[fd].handler ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(loop->epfd, op, fd, &ev) != 0) {
+        return -1;
+    }
+
+    loop->fds[fd].events = events;
+    loop->fds[fd].handler = handler;
+    loop->fds[fd].data = data;
+
+    return 0;
+}
+
+
+void
+cs_loop_unwatch(cs_loop_t *loop, int fd)
+{
+    if (fd < 0 || fd >= CS_LOOP_FDS || loop->fds[fd].handler == NULL) {
+        return;
+    }
+
+    (void) epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    memset(&loop->fds[fd], 0, sizeof(cs_fd_t));
+}
+
+
+void
+cs_loop_stop(cs_loop_t *loop)
+{
+    loop->stop = 1;
+}
+
+
+int
+cs_loop_run(cs_loop_t *loop)
+{
+    int                 i, n, fd, events;
+    cs_fd_t            *f;
+    struct epoll_event  evs[64];
+
+    while (!loop->stop) {
+        n = epoll_wait(loop->epfd, evs, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log_error("event=epoll_wait error=\"%s\"", strerror(errno));
+            return -1;
+        }
+
+        for (i = 0; i < n && !loop->stop; i++) {
+            fd = evs[i].data.fd;
+            f = &loop->fds[fd];
+
+            /* an earlier handler of this batch may have dropped the fd */
+            if (f->handler == NULL) {
+                continue;
+            }
+
+            events = 0;
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                events |= CS_READ;
+            }
+            if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+                events |= CS_WRITE;
+            }
+
+            f->handler(fd, events & (f->events | CS_READ), f->data);
+        }
+    }
+
+    return 0;
+}

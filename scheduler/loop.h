@@ -1,0 +1,29 @@
+/*
+ * The event loop: epoll, level-triggered, one handler per fd (as redis's
+ * ae). Timers are not here: the wheel owns them and arms one timerfd.
+ */
+
+#ifndef CS_LOOP_H
+#define CS_LOOP_H
+
+#include <stdint.h>
+
+#define CS_READ   1
+#define CS_WRITE  2
+
+typedef void (*cs_fd_handler_pt)(int fd, int events, void *data);
+
+typedef struct cs_loop_s cs_loop_t;
+
+cs_loop_t *cs_loop_create(void);
+void cs_loop_free(cs_loop_t *loop);
+int cs_loop_watch(cs_loop_t *loop, int fd, int events,
+    cs_fd_handler_pt handler, void *data);
+void cs_loop_unwatch(cs_loop_t *loop, int fd);
+void cs_loop_stop(cs_loop_t *loop);
+int cs_loop_run(cs_loop_t *loop);
+
+/* wall-clock time in ms: campaigns' times are wall-clock times */
+uint64_t cs_now_ms(void);
+
+#endif

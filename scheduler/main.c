@@ -1,0 +1,187 @@
+/*
+ * campaign-scheduler: starts campaigns at their time, within the per-type
+ * pool limits, over any number of scheduler processes.
+ *
+ *   campaign-scheduler -c FILE        run
+ *   campaign-scheduler -c FILE -t     check the file, exit 0 or 1
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "sched.h"
+
+#define CS_VERSION  "0.1.0"
+
+typedef struct {
+    const char   *path;
+    cs_sched_t   *sched;
+    cs_config_t  *cf;
+} cs_main_t;
+
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: campaign-scheduler [-c FILE] [-t] [-h] [-v]\n"
+               "  -c FILE  configuration (default "
+               "/etc/campaign/scheduler.conf)\n"
+               "  -t       check the configuration and exit\n"
+               "  -h       this help\n"
+               "  -v       the version\n");
+}
+
+
+static int
+load(const char *path, cs_config_t *cf)
+{
+    char  err[1024], host[256];
+
+    if (cs_config_load(cf, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "campaign-scheduler: %s\n", err);
+        return -1;
+    }
+
+    if (cf->id == NULL) {
+        if (gethostname(host, sizeof(host)) != 0) {
+            snprintf(host, sizeof(host), "scheduler");
+        }
+        host[sizeof(host) - 1] = '\0';
+        cf->id = malloc(strlen(host) + 24);
+        if (cf->id == NULL) {
+            return -1;
+        }
+        sprintf(cf->id, "%s:%ld", host, (long) getpid());
+    }
+
+    return 0;
+}
+
+
+static void
+on_signal(int fd, int events, void *data)
+{
+    cs_main_t                *m = data;
+    cs_config_t               cf;
+    struct signalfd_siginfo   si;
+
+    (void) events;
+
+    while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+        switch (si.ssi_signo) {
+
+        case SIGHUP:
+            if (load(m->path, &cf) != 0) {
+                log_error("event=reload_failed file=\"%s\" "
+                          "action=\"keeping the running configuration\"",
+                          m->path);
+                break;
+            }
+            log_info("event=reloaded file=\"%s\"", m->path);
+            cs_sched_reload(m->sched, &cf);    /* takes cf's contents */
+            break;
+
+        case SIGTERM:
+        case SIGINT:
+            log_info("event=stopping signal=%d", (int) si.ssi_signo);
+            cs_sched_stop(m->sched);
+            break;
+
+        default:
+            break;
+        }
+    }
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int          opt, test = 0, sfd, rc;
+    sigset_t     mask;
+    cs_main_t    m;
+    cs_loop_t   *loop;
+    cs_config_t  cf;
+
+    m.path = "/etc/campaign/scheduler.conf";
+
+    while ((opt = getopt(argc, argv, "c:thv")) != -1) {
+        switch (opt) {
+        case 'c':
+            m.path = optarg;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'v':
+            printf("campaign-scheduler %s\n", CS_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 1;
+        }
+    }
+
+    if (optind != argc) {
+        usage(stderr);
+        return 1;
+    }
+
+    if (load(m.path, &cf) != 0) {
+        return 1;
+    }
+
+    if (test) {
+        printf("campaign-scheduler: the configuration file %s syntax is ok\n",
+               m.path);
+        cs_config_free(&cf);
+        return 0;
+    }
+
+    /* signals arrive as reads on the loop, never in signal context */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    sigdelset(&mask, SIGPIPE);
+
+    loop = cs_loop_create();
+    sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    m.cf = &cf;
+    m.sched = loop ? cs_sched_create(loop, &cf) : NULL;
+
+    if (loop == NULL || sfd < 0 || m.sched == NULL
+        || cs_loop_watch(loop, sfd, CS_READ, on_signal, &m) != 0)
+    {
+        fprintf(stderr, "campaign-scheduler: cannot start: %s\n",
+                strerror(errno));
+        return 1;
+    }
+
+    log_info("event=starting id=\"%s\" horizon_ms=%llu", cf.id,
+             (unsigned long long) cf.horizon);
+
+    cs_sched_start(m.sched);
+    rc = cs_loop_run(loop);
+
+    cs_sched_free(m.sched);
+    cs_loop_free(loop);
+    close(sfd);
+    log_info("event=stopped");
+    cs_config_free(&cf);
+
+    return rc == 0 ? 0 : 1;
+}

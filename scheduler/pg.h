@@ -1,0 +1,34 @@
+/*
+ * The scheduler's database link: one non-blocking libpq connection driven
+ * by the loop. It LISTENs on "campaign" whenever it connects, runs one
+ * query at a time, and reports notifications, results and losses.
+ */
+
+#ifndef CS_PG_H
+#define CS_PG_H
+
+#include <libpq-fe.h>
+
+#include "loop.h"
+
+typedef struct cs_pg_s cs_pg_t;
+
+typedef struct {
+    void  (*up)(void *data);                        /* connected, listening */
+    void  (*down)(void *data);                      /* failed or lost */
+    void  (*notify)(const char *payload, void *data);
+} cs_pg_events_t;
+
+/* res NULL: the query failed (the reason is logged) */
+typedef void (*cs_pg_result_pt)(PGresult *res, void *data);
+
+cs_pg_t *cs_pg_create(cs_loop_t *loop, const cs_pg_events_t *events,
+    void *data);
+void cs_pg_free(cs_pg_t *pg);
+int cs_pg_connect(cs_pg_t *pg, const char *conninfo);
+void cs_pg_close(cs_pg_t *pg);
+int cs_pg_ready(const cs_pg_t *pg);                 /* up and idle */
+int cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
+    const char *const *values, cs_pg_result_pt done);
+
+#endif
