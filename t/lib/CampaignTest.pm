@@ -224,6 +224,47 @@ sub stop_nginx {
     waitpid($pid, 0);
 }
 
+# A campaign-scheduler on this bench's Postgres: start_scheduler(conf =>
+# "extra directives") returns a handle; its log is $h->{log}.
+sub start_scheduler {
+    my ($self, %o) = @_;
+    my $n = ++$self->{nsched};
+    my $conf = "$self->{dir}/scheduler$n.conf";
+    open(my $fh, '>', $conf) or die $!;
+    print $fh "database \"host=127.0.0.1 port=$self->{pg_port} "
+            . "dbname=campaigns user=campaign\";\n"
+            . "id sched$n;\n" . ($o{conf} // '');
+    close $fh;
+    my $bin = $ENV{CAMPAIGN_ASAN} ? "$ROOT/build/asan/campaign-scheduler"
+                                  : "$ROOT/build/campaign-scheduler";
+    my $log = "$self->{dir}/logs/scheduler$n.log";
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/asan/sched:"
+                           . 'detect_leaks=1:abort_on_error=1';
+        $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/asan/sched-ub:"
+                            . 'print_stacktrace=1:halt_on_error=1';
+        open STDERR, '>>', $log;
+        exec $bin, '-c', $conf;
+        exit 127;
+    }
+    my $h = { pid => $pid, log => $log, conf => $conf, id => "sched$n" };
+    push @{ $self->{schedulers} }, $h;
+    wait_for(sub { -e $log && `cat $log` =~ /event=ready/ }, 10,
+             'the scheduler to be ready');
+    return $h;
+}
+
+sub stop_scheduler {
+    my ($self, $h, $signal) = @_;
+    return unless $h->{pid};
+    kill $signal // 'TERM', $h->{pid};
+    waitpid($h->{pid}, 0);
+    $h->{status} = $?;
+    delete $h->{pid};
+    return $h->{status};
+}
+
 sub url {
     my ($self, $path) = @_;
     return "http://127.0.0.1:$self->{port}$path";
@@ -301,12 +342,23 @@ sub check_logs {
     my $log = $self->error_log;
     my @bad = grep { /\[(alert|emerg|crit)\]|exited on|signal (6|11|4|8|7)\b/ }
               split /\n/, $log;
-    open(my $fh, '<', "$self->{dir}/logs/stderr.log");
-    push @bad, grep { /runtime error|Sanitizer|ERROR/ } <$fh> if $fh;
+    for my $f ("$self->{dir}/logs/stderr.log",
+               glob("$self->{dir}/logs/scheduler*.log")) {
+        open(my $fh, '<', $f) or next;
+        push @bad, grep { /runtime error|Sanitizer/ } <$fh>;
+    }
+    is(join('', map { $_->{status} // 0 } @{ $self->{schedulers} // [] }),
+       '0' x @{ $self->{schedulers} // [] },
+       'every scheduler stopped with exit status 0')
+        if $self->{schedulers} && !$o{schedulers_killed};
     is(join("\n", @bad), '', 'no crash, alert or emergency in error.log');
     unless ($o{db_errors_expected}) {
         my @db = grep { /campaign: (query failed|unexpected answer)/ }
                  split /\n/, $log;
+        for my $f (glob("$self->{dir}/logs/scheduler*.log")) {
+            open(my $fh, '<', $f) or next;
+            push @db, grep { /event=query_failed/ } <$fh>;
+        }
         is(join("\n", @db), '', 'no failed query in error.log');
     }
     my @reports = glob("$self->{dir}/asan/*");
@@ -316,6 +368,7 @@ sub check_logs {
 
 sub done {
     my ($self, %o) = @_;
+    $self->stop_scheduler($_) for @{ $self->{schedulers} // [] };
     $self->stop_nginx;
     $self->check_logs(%o);
     $self->stop_pg;
@@ -324,6 +377,7 @@ sub done {
 
 END {
     for my $t (@live) {
+        $t->stop_scheduler($_) for @{ $t->{schedulers} // [] };
         $t->stop_nginx;
         $t->stop_pg;
     }

@@ -1,0 +1,172 @@
+# campaign-scheduler: its command line and configuration, and every campaign
+# starting at its time, once, within the pools.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time sleep);
+use CampaignTest;
+
+my $bin = $ENV{CAMPAIGN_ASAN} ? "$CampaignTest::ROOT/build/asan/campaign-scheduler"
+                              : "$CampaignTest::ROOT/build/campaign-scheduler";
+
+# --- command line ----------------------------------------------------------
+my $tmp = File::Temp::tempdir(CLEANUP => 1);
+sub conf_file {
+    my ($text) = @_;
+    open(my $fh, '>', "$tmp/s.conf") or die;
+    print $fh $text;
+    close $fh;
+    return "$tmp/s.conf";
+}
+my $out = qx($bin -c @{[conf_file("database x;\npool sms 3;\n")]} -t 2>&1);
+is($?, 0, '-t on a good file exits 0');
+like($out, qr/syntax is ok/, '-t says so');
+$out = qx($bin -c @{[conf_file("database x;\n\npool sms three;\n")]} -t 2>&1);
+is($? >> 8, 1, '-t on a bad file exits 1');
+like($out, qr{s\.conf:3: invalid pool size "three"}, 'and names the line');
+$out = qx($bin -c $tmp/missing.conf -t 2>&1);
+is($? >> 8, 1, 'a missing file exits 1');
+like(qx($bin -v), qr/^campaign-scheduler \d/, '-v');
+like(qx($bin -h), qr/usage/, '-h');
+
+# --- on time -------------------------------------------------------------------
+my $t = CampaignTest->new(workers => 2);
+my %k = (key => $t->key('acme'));
+my $s1 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n");
+
+sub create {
+    my (%body) = @_;
+    my $r = $t->req(POST => '/v1/campaigns', %k, json => {
+        name => 'c', type => 'sms', message => { body => 'hi' },
+        recipients => [ { to => '+15551234567' } ], %body });
+    die "create: $r->{status} $r->{body}" unless $r->{status} == 201;
+    return $r->{json}{id};
+}
+sub row {
+    my ($id, $cols) = @_;
+    return $t->psql("SELECT $cols FROM campaign.campaigns WHERE id = '$id'");
+}
+
+# 300 campaigns scheduled over 3 s (created in parallel, 10 clients)
+my $base = time + 2;
+my @ids = map { split /\n/ } CampaignTest::parallel(10, sub {
+    my ($i) = @_;
+    join "\n", map {
+        my $at = CampaignTest::iso_in($base - time + ($i * 30 + $_) / 100);
+        create(scheduled_at => $at);
+    } 0 .. 29;
+});
+is(scalar(@ids), 300, '300 campaigns scheduled over 3 s');
+CampaignTest::wait_for(sub {
+    $t->psql("SELECT count(*) FROM campaign.campaigns WHERE status = 'running'")
+        == 300 }, 15, 'all 300 to run');
+my @late = sort { $a <=> $b } split /\n/, $t->psql(
+    "SELECT extract(epoch FROM started_at - scheduled_at) * 1000 "
+    . "FROM campaign.campaigns WHERE status = 'running'");
+my $p99 = $late[int(0.99 * $#late)];
+cmp_ok($late[0], '>=', 0, 'none started before its time');
+cmp_ok($p99, '<', 20, sprintf('lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms',
+                              $late[@late / 2], $p99, $late[-1]));
+$t->psql("UPDATE campaign.campaigns SET status = 'cancelled' "
+         . "WHERE status = 'running'");
+
+# start and resume through the API run within 50 ms
+my $id = create();
+my $t0 = time;
+$t->req(POST => "/v1/campaigns/$id/start", %k);
+CampaignTest::wait_for(sub { row($id, 'status') eq 'running' }, 5,
+                       'the started campaign to run');
+cmp_ok(row($id, "extract(epoch FROM started_at - queued_at) * 1000"), '<', 50,
+       'start: running within 50 ms of queued');
+$t->req(POST => "/v1/campaigns/$id/pause", %k);
+is(row($id, 'status'), 'paused', 'paused');
+$t->req(POST => "/v1/campaigns/$id/resume", %k);
+CampaignTest::wait_for(sub { row($id, 'status') eq 'running' }, 5,
+                       'the resumed campaign to run');
+cmp_ok(row($id, "extract(epoch FROM clock_timestamp() - queued_at) * 1000"),
+       '<', 1000, 'resume: running again at once');
+
+# no recipients: completed at once
+my $empty = $t->req(POST => '/v1/campaigns', %k,
+                    json => { name => 'e', type => 'sms', message => {},
+                              start => \1 })->{json}{id};
+CampaignTest::wait_for(sub { row($empty, 'status') eq 'completed' }, 5,
+                       'an empty campaign to complete');
+ok(row($empty, 'finished_at IS NOT NULL'), 'finished_at set');
+
+# reschedule later and earlier, cancel before time
+my $later = create(scheduled_at => CampaignTest::iso_in(1));
+my $earlier = create(scheduled_at => CampaignTest::iso_in(4));
+my $cancel = create(scheduled_at => CampaignTest::iso_in(1));
+$t->req(POST => "/v1/campaigns/$later/schedule", %k,
+        json => { scheduled_at => CampaignTest::iso_in(3) });
+$t->req(POST => "/v1/campaigns/$earlier/schedule", %k,
+        json => { scheduled_at => CampaignTest::iso_in(1.5) });
+$t->req(POST => "/v1/campaigns/$cancel/cancel", %k);
+CampaignTest::wait_for(sub { row($later, 'status') eq 'running' }, 10,
+                       'the rescheduled campaign');
+my %lat = map { $_ => row($_, "extract(epoch FROM started_at - scheduled_at)"
+                              . " * 1000") } $later, $earlier;
+cmp_ok($lat{$later}, '<', 20, 'rescheduled later: starts at the new time, '
+                              . 'not the old');
+cmp_ok($lat{$earlier}, '<', 20, 'rescheduled earlier: starts at the new time');
+is(row($cancel, 'status'), 'cancelled', 'cancelled before its time: never '
+                                        . 'started');
+is(row($cancel, 'started_at IS NULL'), 't', 'no started_at');
+
+# a full pool of one type never delays another type
+my @voice = map { create(type => 'voice', start => \1,
+                         recipients => [ { to => '+15550000001' } ]) } 1 .. 4;
+CampaignTest::wait_for(sub {
+    $t->psql("SELECT count(*) FROM campaign.campaigns WHERE type = 'voice' "
+             . "AND status = 'running'") == 2 }, 5, 'two voice running');
+my $sms = create(start => \1);
+CampaignTest::wait_for(sub { row($sms, 'status') eq 'running' }, 5,
+                       'sms runs while voice is full');
+cmp_ok(row($sms, "extract(epoch FROM started_at - queued_at) * 1000"), '<', 50,
+       'sms starts at once though voice is full');
+is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE type = 'voice' "
+            . "AND status = 'queued'"), 2, 'voice: 2 queued behind the pool');
+my $r = $t->req(GET => '/v1/status', %k)->{json};
+is_deeply($r->{types}{voice}, { limit => 2, running => 2, queued => 2 },
+          '/v1/status shows the pool');
+is($r->{schedulers}[0]{id}, 'sched1', '/v1/status shows the scheduler');
+$t->req(POST => "/v1/campaigns/$voice[0]/pause", %k);
+CampaignTest::wait_for(sub {
+    $t->psql("SELECT count(*) FROM campaign.campaigns WHERE type = 'voice' "
+             . "AND status = 'queued'") == 1 }, 5,
+    'a paused campaign frees its slot for the next queued');
+my $first_queued = $t->psql("SELECT id FROM campaign.campaigns WHERE type = "
+    . "'voice' AND status = 'running' ORDER BY queued_at DESC LIMIT 1");
+is($first_queued, $voice[2], 'queued campaigns take slots in order');
+
+# campaigns that fell due while the scheduler was away start when it starts
+is($t->stop_scheduler($s1), 0, 'SIGTERM: exits 0');
+my @missed = map { create(scheduled_at => CampaignTest::iso_in(0.3)) } 1 .. 5;
+sleep 1;   # they fall due with no scheduler running
+is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE status = "
+            . "'scheduled' AND scheduled_at < now()"), 5,
+   'five campaigns overdue while no scheduler runs');
+my $up = time;
+my $s2 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n");
+CampaignTest::wait_for(sub {
+    $t->psql("SELECT count(*) FROM campaign.campaigns WHERE id IN ("
+             . join(',', map { "'$_'" } @missed) . ") AND status = 'running'")
+        == 5 }, 5, 'the overdue campaigns to start');
+cmp_ok(time - $up, '<', 2, 'overdue campaigns start as soon as it starts');
+
+# SIGHUP with a bad file keeps the old configuration
+open(my $fh, '>', $s2->{conf}); print $fh "database x;\npool sms x;\n";
+close $fh;
+kill 'HUP', $s2->{pid};
+CampaignTest::wait_for(sub { `cat $s2->{log}` =~ /reload_failed/ }, 5,
+                       'the bad reload to be logged');
+my $after = create(start => \1);
+CampaignTest::wait_for(sub { row($after, 'status') eq 'running' }, 5,
+                       'still scheduling after a bad reload');
+pass('a bad SIGHUP keeps the running configuration');
+
+$t->done;
+done_testing;
