@@ -297,9 +297,10 @@ pg_down(void *data)
         return;
     }
 
+    /* retry soon: every second away is a second of campaigns late */
     s->backoff = s->backoff ? s->backoff * 2 : 100;
-    if (s->backoff > 3000) {
-        s->backoff = 3000;
+    if (s->backoff > 1000) {
+        s->backoff = 1000;
     }
 
     cs_wheel_add(&s->wheel, &s->reconnect, cs_now_ms() + s->backoff);

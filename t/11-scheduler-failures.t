@@ -1,0 +1,111 @@
+# Many schedulers and failures: kill -9 and lease takeover, Postgres down
+# for 3 s, two schedulers racing for 400 campaigns due in the same second.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time sleep);
+use CampaignTest;
+
+my $t = CampaignTest->new(workers => 2);
+my %k = (key => $t->key('acme'));
+my $conf = "pool sms 50;\nlease 2s;\n";
+
+sub create {
+    my (%body) = @_;
+    my $r = $t->req(POST => '/v1/campaigns', %k, json => {
+        name => 'f', type => 'sms', message => {},
+        recipients => [ { to => '+15551234567' } ], %body });
+    die "create: $r->{status}" unless $r->{status} == 201;
+    return $r->{json}{id};
+}
+sub count {
+    my ($where) = @_;
+    return $t->psql("SELECT count(*) FROM campaign.campaigns WHERE $where");
+}
+
+# --- two schedulers, 400 campaigns due in the same second -------------------
+my $a = $t->start_scheduler(conf => $conf);
+my $b = $t->start_scheduler(conf => $conf);
+my $at = CampaignTest::iso_in(3);
+my @ids = map { split /\n/ } CampaignTest::parallel(8, sub {
+    join "\n", map { create(scheduled_at => $at) } 1 .. 50;
+});
+is(scalar(@ids), 400, '400 campaigns due at the same instant');
+
+my ($max, $samples) = (0, 0);
+my $sample = sub {
+    my $n = count("type = 'sms' AND status = 'running'");
+    $max = $n if $n > $max;
+    $samples++;
+    return $n;
+};
+CampaignTest::wait_for(sub { $sample->() == 50 }, 10, '50 to run');
+# free the slots 50 at a time; the rest follow through both schedulers
+while (count("status IN ('scheduled', 'queued')") > 0) {
+    $t->psql("UPDATE campaign.campaigns SET status = 'completed' "
+             . "WHERE status = 'running'");
+    CampaignTest::wait_for(sub {
+        $sample->();
+        count("status = 'running'") > 0
+            || count("status IN ('scheduled', 'queued')") == 0 }, 10,
+        'the next campaigns to take the freed slots');
+    $sample->() for 1 .. 3;
+}
+is(count("started_at IS NOT NULL"), 400, 'all 400 started');
+cmp_ok($max, '<=', 50, "the pool of 50 never exceeded ($samples samples, "
+                       . "max $max)");
+my (%started, %by);
+for my $h ($a, $b) {
+    open(my $fh, '<', $h->{log}) or die;
+    while (my $line = <$fh>) {
+        next unless $line =~ /event=started campaign=(\S+)/;
+        $started{$1}++;
+        $by{ $h->{id} }++;
+    }
+}
+is(scalar(grep { ($started{$_} // 0) != 1 } @ids), 0,
+   'each campaign started exactly once over both schedulers');
+# which scheduler wins each type's lock is up to the race
+note(sprintf('started by the schedulers: %d and %d', $by{ $a->{id} } // 0,
+             $by{ $b->{id} } // 0));
+
+# --- kill -9 of a scheduler holding running campaigns -------------------------
+$t->stop_scheduler($b);
+$t->psql("UPDATE campaign.campaigns SET status = 'cancelled' "
+         . "WHERE status = 'running'");
+my @held = map { create(start => \1) } 1 .. 5;
+CampaignTest::wait_for(sub {
+    count("status = 'running' AND lease_owner = '$a->{id}'") == 5 }, 5,
+    'the first scheduler to hold 5 running campaigns');
+$t->stop_scheduler($a, 'KILL');
+my $expires = $t->psql("SELECT max(extract(epoch FROM lease_expires_at)) "
+                       . "FROM campaign.campaigns WHERE status = 'running'");
+my $c = $t->start_scheduler(conf => $conf);
+CampaignTest::wait_for(sub {
+    count("status = 'running' AND lease_owner = '$c->{id}'") == 5 }, 10,
+    'another scheduler to take the campaigns over');
+cmp_ok(time, '>=', $expires, 'taken over only once the lease expired');
+is(count("status = 'running'"), 5, 'still running, not restarted');
+is(count("status = 'running' AND lease_expires_at > now()"), 5,
+   'under a fresh lease');
+
+# --- Postgres down for 3 s with campaigns due in that window --------------------
+my @due = map { create(scheduled_at => CampaignTest::iso_in(1.5)) } 1 .. 10;
+$t->stop_pg('fast');
+sleep 3;
+my $up = time;
+$t->start_pg;
+CampaignTest::wait_for(sub {
+    count("id IN (" . join(',', map { "'$_'" } @due) . ") "
+          . "AND status = 'running'") == 10 }, 10,
+    'the campaigns due during the outage to start');
+cmp_ok(time - $up, '<', 5, sprintf('they start %.1f s after Postgres is back',
+                                   time - $up));
+like(`cat $c->{log}`, qr/event=db_lost.*\n(.*\n)*.*event=db_connected/,
+     'the scheduler lost the database and reconnected by itself');
+is($c->{pid} && kill(0, $c->{pid}), 1, 'without a restart');
+
+$t->done(db_errors_expected => 1, schedulers_killed => 1);
+done_testing;
