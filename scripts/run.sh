@@ -26,6 +26,8 @@ as_pg "$pgbin/pg_ctl" -D "$run/pg/data" -l "$run/pg/log" -w -o \
 
 stop() {
     trap - INT TERM EXIT
+    [ -n "${sched_pid:-}" ] && kill -TERM "$sched_pid" 2>/dev/null \
+        && wait "$sched_pid" 2>/dev/null
     [ -n "${nginx_pid:-}" ] && kill -QUIT "$nginx_pid" 2>/dev/null \
         && wait "$nginx_pid" 2>/dev/null
     as_pg "$pgbin/pg_ctl" -D "$run/pg/data" -m fast -w stop >/dev/null || true
@@ -46,6 +48,10 @@ key=$("${psql[@]}" -U campaign -d campaigns \
 nginx -p "$run/nginx" -c "$repo/conf/nginx.conf" -e logs/error.log &
 nginx_pid=$!
 
+"$repo/build/campaign-scheduler" -c "$repo/conf/scheduler.conf" \
+    2>>"$run/scheduler.log" &
+sched_pid=$!
+
 for _ in $(seq 100); do
     curl -sf http://127.0.0.1:8080/v1/healthz >/dev/null && break
     sleep 0.1
@@ -61,7 +67,11 @@ Try:
        -d '{"name":"Hello","type":"sms","message":{"body":"Hi {{name}}"},"recipients":[{"to":"+15551234567","vars":{"name":"Ann"}}]}' \\
        http://127.0.0.1:8080/v1/campaigns
 
-Logs: .run/nginx/logs/error.log. Ctrl-C stops everything.
+Add "scheduled_at" (RFC 3339) or "start": true to see the scheduler start
+it: GET /v1/campaigns/<id> shows it queued, running and, with no delivery
+yet (the next issue), running under the scheduler's lease.
+
+Logs: .run/nginx/logs/error.log, .run/scheduler.log. Ctrl-C stops everything.
 MSG
 
-wait "$nginx_pid"
+wait -n "$nginx_pid" "$sched_pid"
