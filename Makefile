@@ -69,6 +69,7 @@ run: build
 
 bench: build
 	@t/bench/api
+	@t/bench/timing
 
 clean:
 	rm -rf $(BUILD)

@@ -322,10 +322,10 @@ pg_notify(const char *payload, void *data)
         return;
     }
 
-    if (strcmp(n.status, "scheduled") == 0 && n.scheduled_ms
-        && n.scheduled_ms <= cs_now_ms() + s->cf->horizon)
+    if (strcmp(n.status, "scheduled") == 0 && n.due_ms
+        && n.due_ms <= cs_now_ms() + s->cf->horizon)
     {
-        campaign_arm(s, n.id, n.scheduled_ms);
+        campaign_arm(s, n.id, n.due_ms);
 
     } else {
         /* started, cancelled, unscheduled, moved past the horizon */

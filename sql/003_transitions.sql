@@ -134,9 +134,11 @@ CREATE TRIGGER campaigns_touch BEFORE UPDATE ON campaign.campaigns
 CREATE FUNCTION campaign.campaigns_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- due_ms is rounded up: a timer armed for it never fires before it
     PERFORM pg_notify('campaign', json_build_object(
         'id', NEW.id, 'type', NEW.type, 'status', NEW.status,
-        'scheduled_at', campaign.ts(NEW.scheduled_at))::text);
+        'scheduled_at', campaign.ts(NEW.scheduled_at),
+        'due_ms', ceil(extract(epoch FROM NEW.scheduled_at) * 1000))::text);
     RETURN NULL;
 END
 $$;
