@@ -70,14 +70,15 @@ BEGIN
              LIMIT (SELECT n FROM free)
                FOR UPDATE OF q SKIP LOCKED)
         UPDATE campaign.campaigns c
-           SET status = 'running', started_at = clock_timestamp(),
+           SET status = 'running',
+               started_at = coalesce(c.started_at, clock_timestamp()),
                lease_owner = p_owner,
                lease_expires_at = clock_timestamp() + v_lease
           FROM pick
          WHERE c.id = pick.id
+        -- queued_at is when it became due: its time, its start or resume
         RETURNING c.id, c.type, c.status,
-                  (extract(epoch FROM c.started_at
-                           - coalesce(c.scheduled_at, c.queued_at))
+                  (extract(epoch FROM clock_timestamp() - c.queued_at)
                    * 1000)::double precision;
     END LOOP;
 
