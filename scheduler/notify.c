@@ -5,25 +5,37 @@
 #include "notify.h"
 
 
-/* The string value of "key" : "...", copied into out; -1 if absent. */
-static int
-field(const char *payload, const char *key, char *out, size_t size)
+/* Where the value of "key" : ... starts, or NULL. */
+static const char *
+value_of(const char *payload, const char *key)
 {
     char         pat[32];
-    const char  *p, *end;
-    size_t       n;
+    const char  *p;
 
     snprintf(pat, sizeof(pat), "\"%s\"", key);
     p = strstr(payload, pat);
     if (p == NULL) {
-        return -1;
+        return NULL;
     }
 
     p += strlen(pat);
     while (*p == ' ' || *p == ':') {
         p++;
     }
-    if (*p != '"') {
+
+    return p;
+}
+
+
+/* The string value of "key", copied into out; -1 if absent or not one. */
+static int
+field(const char *payload, const char *key, char *out, size_t size)
+{
+    const char  *p, *end;
+    size_t       n;
+
+    p = value_of(payload, key);
+    if (p == NULL || *p != '"') {
         return -1;                  /* null, or not a string */
     }
 
@@ -45,24 +57,22 @@ field(const char *payload, const char *key, char *out, size_t size)
 }
 
 
-/* The unsigned integer value of "key" : 123; -1 if absent or null. */
+/* The value of "key" as a whole number: 0 for null, -1 if neither. */
 static int
 number(const char *payload, const char *key, uint64_t *out)
 {
-    char                pat[32];
-    const char         *p;
-    unsigned long long  v = 0;
-    int                 digits = 0;
+    const char          *p;
+    unsigned long long   v = 0;
+    int                  digits = 0;
 
-    snprintf(pat, sizeof(pat), "\"%s\"", key);
-    p = strstr(payload, pat);
+    p = value_of(payload, key);
     if (p == NULL) {
         return -1;
     }
 
-    p += strlen(pat);
-    while (*p == ' ' || *p == ':') {
-        p++;
+    if (strncmp(p, "null", 4) == 0) {
+        *out = 0;
+        return 0;
     }
 
     while (isdigit((unsigned char) *p) && digits < 15) {
@@ -91,9 +101,7 @@ cs_notify_parse(const char *payload, cs_notify_t *n)
         return -1;
     }
 
-    if (strstr(payload, "\"due_ms\" : null") == NULL
-        && number(payload, "due_ms", &n->due_ms) != 0)
-    {
+    if (number(payload, "due_ms", &n->due_ms) != 0) {
         return -1;
     }
 
