@@ -25,7 +25,7 @@ deps:
 	@scripts/deps.sh
 
 PGINC    := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-SCHED_LIBS := -lpq -lsystemd
+SCHED_LIBS := -lpq -lsystemd -lyajl -lcurl
 
 build: deps $(MODULE) $(SCHED) $(UNIT)
 

@@ -81,7 +81,8 @@ LANGUAGE sql STABLE AS $$
         'created_at', campaign.ts(c.created_at),
         'updated_at', campaign.ts(c.updated_at),
         'started_at', campaign.ts(c.started_at),
-        'finished_at', campaign.ts(c.finished_at))
+        'finished_at', campaign.ts(c.finished_at),
+        'failure', c.failure)
 $$;
 
 CREATE FUNCTION campaign.campaign_result(c campaign.campaigns,

@@ -32,6 +32,24 @@ RETURNS TABLE (id uuid, due_ms bigint) LANGUAGE sql STABLE AS $$
      ORDER BY c.scheduled_at
 $$;
 
+-- When a campaign has nothing pending left, it is completed.
+CREATE FUNCTION campaign.complete_done(p_owner text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n  integer;
+BEGIN
+    UPDATE campaign.campaigns c
+       SET status = tr.to_status, finished_at = clock_timestamp(),
+           lease_owner = NULL, lease_expires_at = NULL
+      FROM campaign.transitions tr
+     WHERE tr.action = 'complete' AND tr.from_status = c.status
+       AND c.status = 'running' AND c.lease_owner = p_owner
+       AND c.pending = 0;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 -- One wake-up of a scheduler: due campaigns become queued (in the order
 -- they became due), free slots of each type are claimed in that order,
 -- running campaigns with nothing pending complete, this scheduler's
@@ -83,13 +101,7 @@ BEGIN
     END LOOP;
 
     -- with no recipient left pending there is nothing to run
-    UPDATE campaign.campaigns c
-       SET status = tr.to_status, finished_at = clock_timestamp(),
-           lease_owner = NULL, lease_expires_at = NULL
-      FROM campaign.transitions tr
-     WHERE tr.action = 'complete' AND tr.from_status = c.status
-       AND c.status = 'running' AND c.lease_owner = p_owner
-       AND c.pending = 0;
+    PERFORM campaign.complete_done(p_owner);
 
     UPDATE campaign.campaigns c
        SET lease_owner = p_owner,

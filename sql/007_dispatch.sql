@@ -1,0 +1,93 @@
+-- Delivery: a scheduler claims pending recipients of the campaigns it
+-- holds, in batches and under a lease, sends them, and writes the results
+-- back in batches. A recipient whose lease expired (its scheduler died) is
+-- claimed again by whoever holds the campaign: at least once, same key.
+
+-- The running campaigns this scheduler holds, with what it sends.
+CREATE FUNCTION campaign.my_running(p_owner text)
+RETURNS TABLE (id uuid, type text, message text)
+LANGUAGE sql STABLE AS $$
+    SELECT c.id, c.type, c.message::text
+      FROM campaign.campaigns c
+     WHERE c.status = 'running' AND c.lease_owner = p_owner
+$$;
+
+-- Up to p_limit recipients of a campaign this scheduler holds, due now and
+-- not held by anyone; each claimed counts an attempt.
+CREATE FUNCTION campaign.claim_recipients(p_owner text, p_campaign uuid,
+    p_limit integer, p_lease_ms integer)
+RETURNS TABLE (id uuid, address text, vars text, attempts integer)
+LANGUAGE sql AS $$
+    WITH held AS (
+        SELECT c.id FROM campaign.campaigns c
+         WHERE c.id = p_campaign AND c.status = 'running'
+           AND c.lease_owner = p_owner),
+    pick AS (
+        SELECT r.id FROM campaign.recipients r, held
+         WHERE r.campaign_id = held.id AND r.status = 'pending'
+           AND (r.next_attempt_at IS NULL
+                OR r.next_attempt_at <= clock_timestamp())
+           AND (r.lease_expires_at IS NULL
+                OR r.lease_expires_at < clock_timestamp())
+         ORDER BY r.seq
+         LIMIT p_limit
+           FOR UPDATE OF r SKIP LOCKED)
+    UPDATE campaign.recipients r
+       SET lease_owner = p_owner,
+           lease_expires_at = clock_timestamp()
+                              + p_lease_ms * interval '1 ms',
+           attempts = r.attempts + 1
+      FROM pick
+     WHERE r.id = pick.id
+    RETURNING r.id, r.address, r.vars::text, r.attempts
+$$;
+
+-- Results, as a JSON array of {"id", "outcome": "sent"|"retry"|"failed",
+-- "provider_id", "error", "retry_ms"}. A recipient cancelled while its
+-- request was in flight was still sent: "sent" is the truth and wins.
+CREATE FUNCTION campaign.record_results(p_owner text, p_results jsonb)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n  integer;
+BEGIN
+    WITH res AS (
+        SELECT (x ->> 'id')::uuid AS id, x ->> 'outcome' AS outcome,
+               x ->> 'provider_id' AS provider_id, x ->> 'error' AS error,
+               coalesce((x ->> 'retry_ms')::integer, 0) AS retry_ms
+          FROM jsonb_array_elements(p_results) x)
+    UPDATE campaign.recipients r
+       SET status = CASE res.outcome WHEN 'sent' THEN 'sent'
+                                     WHEN 'failed' THEN 'failed'
+                                     ELSE r.status END,
+           sent_at = CASE WHEN res.outcome = 'sent' THEN clock_timestamp()
+                          ELSE r.sent_at END,
+           provider_id = coalesce(res.provider_id, r.provider_id),
+           last_error = CASE WHEN res.outcome = 'sent' THEN NULL
+                             ELSE left(res.error, 500) END,
+           next_attempt_at = CASE WHEN res.outcome = 'retry'
+                                  THEN clock_timestamp()
+                                       + res.retry_ms * interval '1 ms'
+                             END,
+           lease_owner = NULL, lease_expires_at = NULL
+      FROM res
+     WHERE r.id = res.id
+       AND (r.status = 'pending'
+            OR (res.outcome = 'sent' AND r.status = 'cancelled'));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM campaign.complete_done(p_owner);
+    RETURN n;
+END
+$$;
+
+-- A campaign that cannot run at all (no provider for its type) fails.
+CREATE FUNCTION campaign.fail_campaign(p_owner text, p_campaign uuid,
+    p_reason text) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE campaign.campaigns c
+       SET status = tr.to_status, failure = p_reason,
+           finished_at = clock_timestamp(),
+           lease_owner = NULL, lease_expires_at = NULL
+      FROM campaign.transitions tr
+     WHERE tr.action = 'fail' AND tr.from_status = c.status
+       AND c.id = p_campaign AND c.lease_owner = p_owner
+$$;

@@ -1,0 +1,68 @@
+/* Unit tests of scheduler/render.c: placeholders, escaping, provider ids. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../scheduler/render.h"
+#include "tap.h"
+
+static int
+renders(const char *vars, const char *message, const char *want)
+{
+    size_t  len;
+    char   *b = cs_render_body("c1", "r1", "sms", "+15551234567", vars,
+                               message, &len);
+    int     ok_ = b && strstr(b, want) != NULL;
+
+    if (!ok_) {
+        printf("# got %s\n", b ? b : "(null)");
+    }
+    free(b);
+    return ok_;
+}
+
+
+int
+main(void)
+{
+    char   *id;
+    size_t  len;
+    char   *b;
+
+    b = cs_render_body("c1", "r1", "sms", "+15551234567", "{\"name\":\"Ann\"}",
+                       "{\"body\":\"Hi {{name}}\"}", &len);
+    ok(b && strcmp(b, "{\"campaign_id\":\"c1\",\"recipient_id\":\"r1\","
+                      "\"type\":\"sms\",\"to\":\"+15551234567\",\"vars\":"
+                      "{\"name\":\"Ann\"},\"message\":{\"body\":\"Hi Ann\"}}")
+         == 0, "the whole body, with the placeholder filled");
+    free(b);
+
+    ok(renders("{}", "{\"b\":\"to {{to}}\"}", "\"to +15551234567\""),
+       "{{to}} is the address");
+    ok(renders("{}", "{\"b\":\"Hi {{name}}!\"}", "\"Hi !\""),
+       "a missing var renders empty");
+    ok(renders("{\"n\":42,\"t\":true}", "{\"b\":\"{{n}} {{t}}\"}",
+               "\"42 true\""), "numbers and booleans render as written");
+    ok(renders("{\"q\":\"\\\"<x>\\\"\"}", "{\"b\":\"{{q}}\"}",
+               "\"\\\"<x>\\\"\""), "a var with quotes stays valid JSON");
+    ok(renders("{\"a\":\"A\"}", "{\"l\":[\"{{a}}\",{\"d\":\"{{a}}{{a}}\"}],"
+               "\"n\":1.5,\"z\":null}", "[\"A\",{\"d\":\"AA\"}],\"n\":1.5,"
+               "\"z\":null"), "every string at any depth; other values kept");
+    ok(renders("{}", "{\"b\":\"{{ unclosed\"}", "\"{{ unclosed\""),
+       "an unclosed placeholder is kept as text");
+    ok(renders("{\"a\":\"{{a}}\"}", "{\"b\":\"{{a}}\"}", "\"{{a}}\""),
+       "a var's value is not rendered again");
+    ok(cs_render_body("c", "r", "sms", "t", "{", "{}", &len) == NULL,
+       "bad vars: no body");
+
+    id = cs_render_provider_id("{\"id\":\"msg-1\"}", 14);
+    ok(id && strcmp(id, "msg-1") == 0, "provider id, a string");
+    free(id);
+    id = cs_render_provider_id("{\"id\":12}", 9);
+    ok(id && strcmp(id, "12") == 0, "provider id, a number");
+    free(id);
+    ok(cs_render_provider_id("not json", 8) == NULL, "no JSON: no id");
+    ok(cs_render_provider_id("{}", 2) == NULL, "no id");
+
+    return done_testing();
+}
