@@ -285,6 +285,36 @@ set_retry(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 }
 
 
+static int
+set_window(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    (void) nargs;
+
+    if (parse_count(args[0], 10000, &cf->window) != 0 || cf->window < 1) {
+        return fail(lx, "window must be from 1 to 10000");
+    }
+    return 0;
+}
+
+
+static int
+set_timeout(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    int64_t  connect, total;
+
+    (void) nargs;
+
+    connect = cs_parse_duration(args[0]);
+    total = cs_parse_duration(args[1]);
+    if (connect <= 0 || total < connect || total > 600000) {
+        return fail(lx, "timeout needs 0 < connect <= total <= 10m");
+    }
+    cf->connect_timeout = (uint64_t) connect;
+    cf->request_timeout = (uint64_t) total;
+    return 0;
+}
+
+
 #define CS_DURATION_SETTER(field, lo, hi)                                     \
 static int                                                                    \
 set_##field(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)          \
@@ -314,6 +344,8 @@ static const cs_directive_t  directives[] = {
     { "horizon",  1, 1, 0, set_horizon },
     { "lease",    1, 1, 0, set_lease },
     { "sweep",    1, 1, 0, set_sweep },
+    { "window",   1, 1, 0, set_window },
+    { "timeout",  2, 2, 0, set_timeout },
     { NULL, 0, 0, 0, NULL }
 };
 
@@ -412,6 +444,9 @@ config_defaults(cs_config_t *cf)
     cf->retry_attempts = 5;
     cf->retry_first = 250;
     cf->retry_longest = 30000;
+    cf->window = 64;
+    cf->connect_timeout = 2000;
+    cf->request_timeout = 10000;
 }
 
 

@@ -35,6 +35,9 @@ typedef struct {
     long             retry_attempts;
     uint64_t         retry_first;   /* ms */
     uint64_t         retry_longest; /* ms */
+    long             window;        /* requests in flight per campaign */
+    uint64_t         connect_timeout;   /* ms, to a provider */
+    uint64_t         request_timeout;   /* ms, a whole request */
     size_t           ntypes;
     cs_type_conf_t   types[CS_MAX_TYPES];
 } cs_config_t;

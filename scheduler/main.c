@@ -6,12 +6,14 @@
  *   campaign-scheduler -c FILE -t     check the file, exit 0 or 1
  */
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -158,6 +160,9 @@ main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &mask, NULL);
     sigdelset(&mask, SIGPIPE);
 
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    srand((unsigned) getpid() ^ (unsigned) time(NULL));
+
     loop = cs_loop_create();
     sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     m.cf = &cf;
@@ -182,6 +187,7 @@ main(int argc, char **argv)
     close(sfd);
     log_info("event=stopped");
     cs_config_free(&cf);
+    curl_global_cleanup();
 
     return rc == 0 ? 0 : 1;
 }

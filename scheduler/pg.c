@@ -21,6 +21,7 @@ struct cs_pg_s {
     PGresult          *result;
     int                failed;
     cs_pg_result_pt    done;
+    void              *done_data;   /* the query's, not the owner's */
     cs_pg_events_t     events;
     void              *data;
 };
@@ -101,6 +102,7 @@ static void
 pg_lost(cs_pg_t *pg, const char *why)
 {
     cs_pg_result_pt  done;
+    void            *done_data = pg->done_data;
     int              was_busy = pg->state == CS_PG_BUSY;
 
     log_warn("event=db_lost reason=\"%s\"",
@@ -111,7 +113,7 @@ pg_lost(cs_pg_t *pg, const char *why)
     cs_pg_close(pg);
 
     if (was_busy && done) {
-        done(NULL, pg->data);
+        done(NULL, done_data);
     }
     pg->events.down(pg->data);
 }
@@ -167,7 +169,7 @@ pg_flush(cs_pg_t *pg)
 
 int
 cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
-    const char *const *values, cs_pg_result_pt done)
+    const char *const *values, cs_pg_result_pt done, void *data)
 {
     if (pg->state != CS_PG_IDLE) {
         return -1;
@@ -183,6 +185,7 @@ cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
 
     pg->state = CS_PG_BUSY;
     pg->done = done;
+    pg->done_data = data;
     pg->failed = 0;
 
     if (pg_flush(pg) != 0) {
@@ -277,7 +280,7 @@ pg_read(cs_pg_t *pg)
             pg->state = CS_PG_IDLE;
 
             if (done) {
-                done(pg->failed ? NULL : res, pg->data);
+                done(pg->failed ? NULL : res, pg->done_data);
             }
             if (res) {
                 PQclear(res);

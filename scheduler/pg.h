@@ -29,6 +29,6 @@ int cs_pg_connect(cs_pg_t *pg, const char *conninfo);
 void cs_pg_close(cs_pg_t *pg);
 int cs_pg_ready(const cs_pg_t *pg);                 /* up and idle */
 int cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
-    const char *const *values, cs_pg_result_pt done);
+    const char *const *values, cs_pg_result_pt done, void *data);
 
 #endif

@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "log.h"
 #include "notify.h"
 #include "pg.h"
@@ -18,6 +19,9 @@
 #define CS_WANT_RESYNC   0x02
 #define CS_WANT_TICK     0x04
 #define CS_WANT_BEAT     0x08
+#define CS_WANT_JOBS     0x10
+
+#define CS_DRAIN_MS      10000      /* SIGTERM waits this for deliveries */
 
 typedef struct cs_campaign_s cs_campaign_t;
 
@@ -37,6 +41,8 @@ struct cs_sched_s {
     cs_timer_t       sweep;
     cs_timer_t       resync;
     cs_timer_t       reconnect;
+    cs_timer_t       drain;
+    cs_dispatch_t   *dispatch;
     uint64_t         backoff;
     unsigned         want;
     int              ready;         /* told systemd */
@@ -47,6 +53,13 @@ struct cs_sched_s {
 
 static void sched_kick(cs_sched_t *s);
 static void sched_arm(cs_sched_t *s);
+
+
+static void
+sched_wake(void *data)
+{
+    sched_arm(data);
+}
 
 
 static unsigned
@@ -188,6 +201,22 @@ tick_done(PGresult *res, void *data)
                  PQgetvalue(res, i, 3));
     }
 
+    s->want |= CS_WANT_JOBS;        /* started, taken over, or gone */
+    sched_kick(s);
+}
+
+
+static void
+jobs_done(PGresult *res, void *data)
+{
+    cs_sched_t  *s = data;
+
+    if (res == NULL) {
+        s->want |= CS_WANT_JOBS;
+        return;
+    }
+
+    cs_dispatch_jobs(s->dispatch, res);
     sched_kick(s);
 }
 
@@ -226,7 +255,7 @@ send_pools(cs_sched_t *s)
     values[0] = types;
     values[1] = limits;
     cs_pg_query(s->pg, "SELECT campaign.scheduler_pools($1, $2)", 2, values,
-                plain_done);
+                plain_done, s);
 }
 
 
@@ -237,7 +266,21 @@ sched_kick(cs_sched_t *s)
     char         horizon[24], lease[24];
     const char  *values[2];
 
-    if (!cs_pg_ready(s->pg) || s->stopping) {
+    if (s->stopping) {
+        /* deliveries in flight finish and their results are written */
+        if (cs_dispatch_drain(s->dispatch)) {
+            cs_loop_stop(s->loop);
+        } else if (cs_pg_ready(s->pg)) {
+            cs_dispatch_flush(s->dispatch, s->pg);
+        }
+        return;
+    }
+
+    if (!cs_pg_ready(s->pg)) {
+        return;
+    }
+
+    if (cs_dispatch_flush(s->dispatch, s->pg)) {
         return;
     }
 
@@ -251,7 +294,7 @@ sched_kick(cs_sched_t *s)
                  (unsigned long long) s->cf->horizon);
         values[0] = horizon;
         cs_pg_query(s->pg, "SELECT id, due_ms FROM campaign.due_within($1)",
-                    1, values, resync_done);
+                    1, values, resync_done, s);
 
     } else if (s->want & CS_WANT_TICK) {
         s->want &= ~CS_WANT_TICK;
@@ -261,13 +304,22 @@ sched_kick(cs_sched_t *s)
         values[1] = lease;
         cs_pg_query(s->pg, "SELECT id, type, status, round(lateness_ms::numeric, 1) "
                     "FROM campaign.scheduler_tick($1, $2)", 2, values,
-                    tick_done);
+                    tick_done, s);
+
+    } else if (s->want & CS_WANT_JOBS) {
+        s->want &= ~CS_WANT_JOBS;
+        values[0] = s->cf->id;
+        cs_pg_query(s->pg, "SELECT id, type, message FROM "
+                    "campaign.my_running($1)", 1, values, jobs_done, s);
+
+    } else if (cs_dispatch_claim(s->dispatch, s->pg)) {
+        /* a claim is on its way */
 
     } else if (s->want & CS_WANT_BEAT) {
         s->want &= ~CS_WANT_BEAT;
         values[0] = s->cf->id;
         cs_pg_query(s->pg, "SELECT campaign.scheduler_beat($1)", 1, values,
-                    plain_done);
+                    plain_done, s);
         sd_notify(0, "WATCHDOG=1");
     }
 }
@@ -283,7 +335,8 @@ pg_up(void *data)
 
     log_info("event=db_connected");
     s->backoff = 0;
-    s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_BEAT;
+    s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_BEAT
+               | CS_WANT_JOBS;
     sched_kick(s);
 }
 
@@ -359,13 +412,21 @@ timer_fired(int fd, int events, void *data)
     cs_wheel_update(&s->wheel, now);
 
     while ((t = cs_wheel_get(&s->wheel)) != NULL) {
-        if (t == &s->sweep) {
+        if (t->handler) {
+            t->handler(t);          /* a delivery job's */
+
+        } else if (t == &s->sweep) {
             s->want |= CS_WANT_TICK | CS_WANT_BEAT;
             cs_wheel_add(&s->wheel, &s->sweep, now + s->cf->sweep);
 
         } else if (t == &s->resync) {
             s->want |= CS_WANT_RESYNC;
             cs_wheel_add(&s->wheel, &s->resync, now + s->cf->horizon / 2);
+
+        } else if (t == &s->drain) {
+            log_warn("event=drain_timeout action=\"stopping with deliveries "
+                     "in flight\"");
+            cs_loop_stop(s->loop);
 
         } else if (t == &s->reconnect) {
             if (cs_pg_connect(s->pg, s->cf->database) != 0) {
@@ -431,17 +492,19 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     s->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
     s->pg = cs_pg_create(loop, &events, s);
 
-    if (s->tfd < 0 || s->pg == NULL
+    cs_wheel_init(&s->wheel, cs_now_ms());
+    cs_timer_init(&s->sweep);
+    cs_timer_init(&s->resync);
+    cs_timer_init(&s->reconnect);
+    cs_timer_init(&s->drain);
+    s->dispatch = cs_dispatch_create(loop, &s->wheel, cf, sched_wake, s);
+
+    if (s->tfd < 0 || s->pg == NULL || s->dispatch == NULL
         || cs_loop_watch(loop, s->tfd, CS_READ, timer_fired, s) != 0)
     {
         cs_sched_free(s);
         return NULL;
     }
-
-    cs_wheel_init(&s->wheel, cs_now_ms());
-    cs_timer_init(&s->sweep);
-    cs_timer_init(&s->resync);
-    cs_timer_init(&s->reconnect);
 
     return s;
 }
@@ -486,13 +549,17 @@ void
 cs_sched_stop(cs_sched_t *s)
 {
     s->stopping = 1;
-    cs_loop_stop(s->loop);
+    cs_wheel_add(&s->wheel, &s->drain, cs_now_ms() + CS_DRAIN_MS);
+    sched_arm(s);
 }
 
 
 void
 cs_sched_free(cs_sched_t *s)
 {
+    if (s->dispatch) {
+        cs_dispatch_free(s->dispatch);
+    }
     if (s->pg) {
         cs_pg_free(s->pg);
     }

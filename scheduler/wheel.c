@@ -17,6 +17,7 @@ list_init(cs_timer_t *head)
     head->next = head;
     head->prev = head;
     head->list = NULL;
+    head->handler = NULL;
 }
 
 
@@ -72,6 +73,7 @@ void
 cs_timer_init(cs_timer_t *t)
 {
     t->expires = 0;
+    t->handler = NULL;
     t->next = t;
     t->prev = t;
     t->list = NULL;

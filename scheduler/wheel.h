@@ -19,6 +19,7 @@ typedef struct cs_timer_s cs_timer_t;
 
 struct cs_timer_s {
     uint64_t     expires;           /* absolute, in ms */
+    void       (*handler)(cs_timer_t *t);   /* the owner's, or NULL */
     cs_timer_t  *next;
     cs_timer_t  *prev;
     cs_timer_t  *list;              /* the list head it is on, or NULL */

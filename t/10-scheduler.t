@@ -34,7 +34,11 @@ like(qx($bin -h), qr/usage/, '-h');
 # --- on time -------------------------------------------------------------------
 my $t = CampaignTest->new(workers => 2);
 my %k = (key => $t->key('acme'));
-my $s1 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n");
+# campaigns must stay running here: their provider refuses, and the retry
+# waits longer than this test (delivery itself is t/12-dispatch.t)
+my $hold = "provider sms http://127.0.0.1:9/;\nprovider voice "
+         . "http://127.0.0.1:9/;\nretry 100 60s 60s;\n";
+my $s1 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n$hold");
 
 sub create {
     my (%body) = @_;
@@ -153,7 +157,7 @@ is($first_queued, $voice[2], 'queued campaigns take slots in order');
         or die $!;
     chmod 0777, $path;
     local $ENV{NOTIFY_SOCKET} = $path;
-    my $sd = $t->start_scheduler(conf => "pool sms 1000;\n");
+    my $sd = $t->start_scheduler(conf => "pool sms 1000;\n$hold");
     my %got;
     my $deadline = time + 5;
     while (time < $deadline && !($got{'READY=1'} && $got{'WATCHDOG=1'})) {
@@ -176,7 +180,7 @@ is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE status = "
             . "'scheduled' AND scheduled_at < now()"), 5,
    'five campaigns overdue while no scheduler runs');
 my $up = time;
-my $s2 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n");
+my $s2 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n$hold");
 CampaignTest::wait_for(sub {
     $t->psql("SELECT count(*) FROM campaign.campaigns WHERE id IN ("
              . join(',', map { "'$_'" } @missed) . ") AND status = 'running'")

@@ -10,7 +10,9 @@ use CampaignTest;
 
 my $t = CampaignTest->new(workers => 2);
 my %k = (key => $t->key('acme'));
-my $conf = "pool sms 50;\nlease 2s;\n";
+# campaigns stay running: their provider refuses and the retry waits long
+my $conf = "pool sms 50;\nlease 2s;\nprovider sms http://127.0.0.1:9/;\n"
+         . "retry 100 60s 60s;\n";
 
 sub create {
     my (%body) = @_;

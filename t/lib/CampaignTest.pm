@@ -255,6 +255,31 @@ sub start_scheduler {
     return $h;
 }
 
+# The provider stub (scripts/provider-stub) on a free port, recording to
+# $self->{deliveries}; returns its base URL.
+sub start_provider {
+    my ($self) = @_;
+    return $self->{provider_url} if $self->{provider_url};
+    my $port = free_port();
+    $self->{deliveries} = "$self->{dir}/deliveries.jsonl";
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        exec "$ROOT/scripts/provider-stub", $port, $self->{deliveries};
+        exit 127;
+    }
+    $self->{provider_pid} = $pid;
+    wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                         PeerPort => $port) }, 10,
+             'the provider stub');
+    return $self->{provider_url} = "http://127.0.0.1:$port";
+}
+
+sub deliveries {
+    my ($self) = @_;
+    open(my $fh, '<', $self->{deliveries}) or return ();
+    return map { $JSON->decode($_) } <$fh>;
+}
+
 sub stop_scheduler {
     my ($self, $h, $signal) = @_;
     return unless $h->{pid};
@@ -366,9 +391,17 @@ sub check_logs {
     is($text, '', 'no sanitizer report');
 }
 
+sub stop_provider {
+    my ($self) = @_;
+    my $pid = delete $self->{provider_pid} or return;
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+}
+
 sub done {
     my ($self, %o) = @_;
     $self->stop_scheduler($_) for @{ $self->{schedulers} // [] };
+    $self->stop_provider;
     $self->stop_nginx;
     $self->check_logs(%o);
     $self->stop_pg;
@@ -378,6 +411,7 @@ sub done {
 END {
     for my $t (@live) {
         $t->stop_scheduler($_) for @{ $t->{schedulers} // [] };
+        $t->stop_provider;
         $t->stop_nginx;
         $t->stop_pg;
     }

@@ -1,0 +1,578 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "render.h"
+
+#define CS_CLAIM_MAX    500         /* recipients per claim */
+#define CS_RESULTS_MAX  1000        /* results per write */
+#define CS_IDLE_MS      200         /* a job with nothing to claim waits */
+
+typedef struct cs_job_s cs_job_t;
+
+struct cs_job_s {
+    cs_timer_t       timer;         /* first: when to claim again */
+    cs_job_t        *next;
+    cs_dispatch_t   *d;
+    char             id[37];
+    char             type[CS_NAME_MAX];
+    char            *message;
+    size_t           in_flight;
+    int              active;        /* running and ours */
+    int              seen;
+    int              waiting;       /* until its timer fires */
+    int              no_provider;   /* to be failed */
+};
+
+typedef struct {
+    cs_job_t        *job;
+    char             recipient[37];
+    long             attempts;
+} cs_delivery_t;
+
+typedef struct {
+    double           tokens;
+    uint64_t         at;
+} cs_bucket_t;
+
+struct cs_dispatch_s {
+    cs_loop_t       *loop;
+    cs_wheel_t      *wheel;
+    cs_config_t     *cf;
+    cs_http_t       *http;
+    cs_job_t        *jobs;
+    cs_job_t        *claiming;      /* the job whose claim is in flight */
+    yajl_gen         results;
+    size_t           nresults;
+    char            *unwritten;     /* a batch whose write failed */
+    int              writing;
+    int              draining;
+    cs_bucket_t      buckets[CS_MAX_TYPES];
+    void           (*wake)(void *data);
+    void            *data;
+};
+
+
+static void
+results_open(cs_dispatch_t *d)
+{
+    d->results = yajl_gen_alloc(NULL);
+    if (d->results) {
+        yajl_gen_array_open(d->results);
+    }
+    d->nresults = 0;
+}
+
+
+cs_dispatch_t *
+cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel, cs_config_t *cf,
+    void (*wake)(void *data), void *data)
+{
+    cs_dispatch_t  *d;
+
+    d = calloc(1, sizeof(cs_dispatch_t));
+    if (d == NULL) {
+        return NULL;
+    }
+
+    d->loop = loop;
+    d->wheel = wheel;
+    d->cf = cf;
+    d->wake = wake;
+    d->data = data;
+    d->http = cs_http_create(loop);
+    results_open(d);
+
+    if (d->http == NULL || d->results == NULL) {
+        cs_dispatch_free(d);
+        return NULL;
+    }
+
+    return d;
+}
+
+
+static void
+job_free(cs_dispatch_t *d, cs_job_t *job)
+{
+    cs_job_t  **pp;
+
+    for (pp = &d->jobs; *pp; pp = &(*pp)->next) {
+        if (*pp == job) {
+            *pp = job->next;
+            break;
+        }
+    }
+    cs_wheel_del(d->wheel, &job->timer);
+    free(job->message);
+    free(job);
+}
+
+
+void
+cs_dispatch_free(cs_dispatch_t *d)
+{
+    if (d->http) {
+        cs_http_free(d->http);      /* in-flight requests are dropped */
+    }
+    while (d->jobs) {
+        job_free(d, d->jobs);
+    }
+    if (d->results) {
+        yajl_gen_free(d->results);
+    }
+    free(d->unwritten);
+    free(d);
+}
+
+
+static cs_type_conf_t *
+type_of(cs_dispatch_t *d, const char *type)
+{
+    return cs_config_type(d->cf, type);
+}
+
+
+static void
+job_timer(cs_timer_t *t)
+{
+    cs_job_t  *job = (cs_job_t *) t;
+
+    job->waiting = 0;
+    job->d->wake(job->d->data);
+}
+
+
+static void
+job_wait(cs_job_t *job, uint64_t ms)
+{
+    job->waiting = 1;
+    cs_wheel_add(job->d->wheel, &job->timer, cs_now_ms() + ms);
+}
+
+
+void
+cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
+{
+    int        i;
+    cs_job_t  *job, *next;
+
+    for (job = d->jobs; job; job = job->next) {
+        job->seen = 0;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        for (job = d->jobs; job; job = job->next) {
+            if (strcmp(job->id, PQgetvalue(res, i, 0)) == 0) {
+                break;
+            }
+        }
+
+        if (job == NULL) {
+            job = calloc(1, sizeof(cs_job_t));
+            if (job == NULL) {
+                continue;
+            }
+            cs_timer_init(&job->timer);
+            job->timer.handler = job_timer;
+            job->d = d;
+            snprintf(job->id, sizeof(job->id), "%s", PQgetvalue(res, i, 0));
+            snprintf(job->type, sizeof(job->type), "%s",
+                     PQgetvalue(res, i, 1));
+            job->message = strdup(PQgetvalue(res, i, 2));
+            job->active = 1;
+            job->next = d->jobs;
+            d->jobs = job;
+
+            if (type_of(d, job->type) == NULL
+                || type_of(d, job->type)->provider == NULL)
+            {
+                job->no_provider = 1;
+            }
+            log_info("event=delivering campaign=%s type=%s", job->id,
+                     job->type);
+        }
+        job->seen = 1;
+    }
+
+    /* paused, cancelled, completed or taken over: no new deliveries */
+    for (job = d->jobs; job; job = next) {
+        next = job->next;
+        if (!job->seen) {
+            job->active = 0;
+            if (job->in_flight == 0 && d->claiming != job) {
+                job_free(d, job);
+            }
+        }
+    }
+}
+
+
+/* ------------------------------------------------------------- results */
+
+
+static void
+result_add(cs_dispatch_t *d, const char *id, const char *outcome,
+    const char *provider_id, const char *error, uint64_t retry_ms)
+{
+    char      num[24];
+    yajl_gen  g = d->results;
+
+#define PAIR(k, v)                                                           \
+    yajl_gen_string(g, (const unsigned char *) (k), strlen(k));              \
+    yajl_gen_string(g, (const unsigned char *) (v), strlen(v))
+
+    yajl_gen_map_open(g);
+    PAIR("id", id);
+    PAIR("outcome", outcome);
+    if (provider_id) {
+        PAIR("provider_id", provider_id);
+    }
+    if (error) {
+        PAIR("error", error);
+    }
+    snprintf(num, sizeof(num), "%llu", (unsigned long long) retry_ms);
+    yajl_gen_string(g, (const unsigned char *) "retry_ms", 8);
+    yajl_gen_number(g, num, strlen(num));
+    yajl_gen_map_close(g);
+
+#undef PAIR
+
+    d->nresults++;
+}
+
+
+static void
+results_written(PGresult *res, void *data)
+{
+    cs_dispatch_t  *d = data;
+
+    d->writing = 0;
+    if (res != NULL) {
+        free(d->unwritten);         /* else kept, and written on reconnect */
+        d->unwritten = NULL;
+    }
+    d->wake(d->data);
+}
+
+
+int
+cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
+{
+    size_t                len;
+    const char           *values[2];
+    const unsigned char  *buf;
+
+    if (d->writing) {
+        return 0;
+    }
+
+    if (d->unwritten == NULL && d->nresults > 0) {
+        yajl_gen_array_close(d->results);
+        yajl_gen_get_buf(d->results, &buf, &len);
+        d->unwritten = strndup((const char *) buf, len);
+        yajl_gen_free(d->results);
+        results_open(d);
+        if (d->unwritten == NULL || d->results == NULL) {
+            log_error("event=out_of_memory where=results");
+            return 0;
+        }
+    }
+
+    if (d->unwritten == NULL) {
+        return 0;
+    }
+
+    values[0] = d->cf->id;
+    values[1] = d->unwritten;
+    if (cs_pg_query(pg, "SELECT campaign.record_results($1, $2)", 2, values,
+                    results_written, d) != 0)
+    {
+        return 0;
+    }
+    d->writing = 1;
+    return 1;
+}
+
+
+/* ------------------------------------------------------------ delivery */
+
+
+static uint64_t
+backoff_ms(cs_dispatch_t *d, long attempts, long retry_after_ms)
+{
+    uint64_t  ms = d->cf->retry_first;
+    long      i;
+
+    for (i = 1; i < attempts && ms < d->cf->retry_longest; i++) {
+        ms *= 2;
+    }
+    if (ms > d->cf->retry_longest) {
+        ms = d->cf->retry_longest;
+    }
+
+    /* jitter: 80 % to 120 %, so retries of a burst spread out */
+    ms = ms * (80 + (uint64_t) (rand() % 41)) / 100;
+
+    if (retry_after_ms > 0 && (uint64_t) retry_after_ms > ms) {
+        ms = (uint64_t) retry_after_ms;
+    }
+    return ms;
+}
+
+
+static void
+delivered(const cs_http_answer_t *a, void *data)
+{
+    cs_delivery_t   *dl = data;
+    cs_job_t        *job = dl->job;
+    cs_dispatch_t   *d = job->d;
+    char             error[256];
+    char            *provider_id;
+    int              retryable;
+
+    if (a->curl_code == 0 && a->status >= 200 && a->status < 300) {
+        provider_id = cs_render_provider_id(a->body, a->body_len);
+        result_add(d, dl->recipient, "sent", provider_id, NULL, 0);
+        free(provider_id);
+
+    } else {
+        if (a->curl_code != 0) {
+            snprintf(error, sizeof(error), "%s", a->curl_error);
+        } else {
+            snprintf(error, sizeof(error), "HTTP %ld", a->status);
+        }
+
+        retryable = a->curl_code != 0 || a->status == 408
+                    || a->status == 429 || a->status >= 500;
+
+        if (retryable && dl->attempts < d->cf->retry_attempts) {
+            result_add(d, dl->recipient, "retry", NULL, error,
+                       backoff_ms(d, dl->attempts, a->retry_after_ms));
+        } else {
+            result_add(d, dl->recipient, "failed", NULL, error, 0);
+        }
+    }
+
+    job->in_flight--;
+    if (!job->active && job->in_flight == 0 && d->claiming != job) {
+        job_free(d, job);
+    }
+    free(dl);
+
+    d->wake(d->data);
+}
+
+
+static void
+claimed(PGresult *res, void *data)
+{
+    cs_dispatch_t   *d = data;
+    cs_job_t        *job = d->claiming;
+    cs_type_conf_t  *type;
+    cs_delivery_t   *dl;
+    char             key[80];
+    char            *body;
+    size_t           len;
+    int              i, n;
+
+    d->claiming = NULL;
+
+    if (res == NULL || job == NULL) {
+        if (job && !job->active && job->in_flight == 0) {
+            job_free(d, job);
+        }
+        return;
+    }
+
+    type = type_of(d, job->type);
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        dl = calloc(1, sizeof(cs_delivery_t));
+        body = cs_render_body(job->id, PQgetvalue(res, i, 0), job->type,
+                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                              job->message, &len);
+        if (dl == NULL || body == NULL) {
+            free(dl);
+            free(body);
+            result_add(d, PQgetvalue(res, i, 0), "failed", NULL,
+                       "cannot render the message", 0);
+            continue;
+        }
+
+        dl->job = job;
+        snprintf(dl->recipient, sizeof(dl->recipient), "%s",
+                 PQgetvalue(res, i, 0));
+        dl->attempts = strtol(PQgetvalue(res, i, 3), NULL, 10);
+        snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
+
+        job->in_flight++;
+        if (cs_http_post(d->http, type->provider, key, body, len,
+                         (long) d->cf->connect_timeout,
+                         (long) d->cf->request_timeout, delivered, dl) != 0)
+        {
+            job->in_flight--;
+            result_add(d, dl->recipient, "retry", NULL, "cannot send",
+                       backoff_ms(d, dl->attempts, -1));
+            free(dl);
+        }
+    }
+
+    if (n == 0) {
+        job_wait(job, CS_IDLE_MS);  /* retries waiting, or nothing left */
+    }
+
+    if (!job->active && job->in_flight == 0) {
+        job_free(d, job);
+    }
+
+    d->wake(d->data);
+}
+
+
+static void
+job_failed(PGresult *res, void *data)
+{
+    cs_dispatch_t  *d = data;
+
+    (void) res;
+    d->wake(d->data);
+}
+
+
+static void
+job_to_tail(cs_dispatch_t *d, cs_job_t *job)
+{
+    cs_job_t  **pp;
+
+    for (pp = &d->jobs; *pp != job; pp = &(*pp)->next) {
+        /* void */
+    }
+    *pp = job->next;
+    while (*pp) {
+        pp = &(*pp)->next;
+    }
+    *pp = job;
+    job->next = NULL;
+}
+
+
+/* How many deliveries the type's token bucket allows now. */
+static long
+bucket_take(cs_dispatch_t *d, cs_type_conf_t *type, long want,
+    uint64_t *wait_ms)
+{
+    cs_bucket_t  *b = &d->buckets[type - d->cf->types];
+    uint64_t      now = cs_now_ms();
+
+    if (type->rate <= 0) {
+        return want;
+    }
+
+    if (b->at == 0) {
+        b->tokens = (double) type->rate / 10;   /* a short burst at start */
+    } else {
+        b->tokens += (double) (now - b->at) * type->rate / 1000.0;
+    }
+    if (b->tokens > type->rate) {
+        b->tokens = (double) type->rate;
+    }
+    b->at = now;
+
+    if (b->tokens < 1) {
+        *wait_ms = (uint64_t) ((1 - b->tokens) * 1000.0 / type->rate) + 1;
+        return 0;
+    }
+    if (want > (long) b->tokens) {
+        want = (long) b->tokens;
+    }
+    b->tokens -= want;
+    return want;
+}
+
+
+int
+cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
+{
+    char             n[24], lease[24];
+    long             room, take;
+    uint64_t         wait_ms;
+    cs_job_t        *job;
+    cs_type_conf_t  *type;
+    const char      *values[4];
+
+    if (d->claiming || d->draining) {
+        return 0;
+    }
+
+    for (job = d->jobs; job; job = job->next) {
+        if (!job->active || job->waiting) {
+            continue;
+        }
+
+        if (job->no_provider) {
+            char reason[96];
+            snprintf(reason, sizeof(reason), "no provider for type %s",
+                     job->type);
+            job->active = 0;
+            job->no_provider = 0;
+            values[0] = d->cf->id;
+            values[1] = job->id;
+            values[2] = reason;
+            log_warn("event=failed campaign=%s reason=\"%s\"", job->id,
+                     reason);
+            return cs_pg_query(pg, "SELECT campaign.fail_campaign($1, $2, $3)",
+                               3, values, job_failed, d) == 0;
+        }
+
+        room = d->cf->window - (long) job->in_flight;
+        if (room <= 0) {
+            continue;
+        }
+        if (room > CS_CLAIM_MAX) {
+            room = CS_CLAIM_MAX;
+        }
+
+        type = type_of(d, job->type);
+        wait_ms = 0;
+        take = bucket_take(d, type, room, &wait_ms);
+        if (take == 0) {
+            job_wait(job, wait_ms);
+            continue;
+        }
+
+        snprintf(n, sizeof(n), "%ld", take);
+        snprintf(lease, sizeof(lease), "%llu",
+                 (unsigned long long) d->cf->lease);
+        values[0] = d->cf->id;
+        values[1] = job->id;
+        values[2] = n;
+        values[3] = lease;
+        if (cs_pg_query(pg, "SELECT id, address, vars, attempts FROM "
+                        "campaign.claim_recipients($1, $2, $3, $4)", 4,
+                        values, claimed, d) != 0)
+        {
+            return 0;
+        }
+        d->claiming = job;
+
+        job_to_tail(d, job);       /* round robin over the jobs */
+        return 1;
+    }
+
+    return 0;
+}
+
+
+int
+cs_dispatch_drain(cs_dispatch_t *d)
+{
+    d->draining = 1;
+    return cs_http_in_flight(d->http) == 0 && d->nresults == 0
+           && d->unwritten == NULL && d->claiming == NULL;
+}

@@ -1,0 +1,309 @@
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+
+#define CS_ANSWER_MAX  65536
+
+typedef struct {
+    CURL               *easy;
+    struct curl_slist  *headers;
+    char               *body;
+    char               *answer;
+    size_t              answer_len;
+    long                retry_after_ms;
+    cs_http_done_pt     done;
+    void               *data;
+    char                error[CURL_ERROR_SIZE];
+} cs_request_t;
+
+struct cs_http_s {
+    cs_loop_t  *loop;
+    CURLM      *multi;
+    int         tfd;
+    size_t      in_flight;
+};
+
+
+static void
+http_drain(cs_http_t *h)
+{
+    int                msgs;
+    CURLMsg           *m;
+    cs_request_t      *rq;
+    cs_http_answer_t   a;
+
+    while ((m = curl_multi_info_read(h->multi, &msgs)) != NULL) {
+        if (m->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &rq);
+
+        memset(&a, 0, sizeof(a));
+        a.curl_code = m->data.result;
+        a.curl_error = rq->error[0] ? rq->error
+                                    : curl_easy_strerror(m->data.result);
+        if (m->data.result == CURLE_OK) {
+            curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &a.status);
+        }
+        a.retry_after_ms = rq->retry_after_ms;
+        a.body = rq->answer ? rq->answer : "";
+        a.body_len = rq->answer_len;
+
+        curl_multi_remove_handle(h->multi, rq->easy);
+        h->in_flight--;
+
+        rq->done(&a, rq->data);
+
+        curl_easy_cleanup(rq->easy);
+        curl_slist_free_all(rq->headers);
+        free(rq->body);
+        free(rq->answer);
+        free(rq);
+    }
+}
+
+
+static void
+http_socket_event(int fd, int events, void *data)
+{
+    int         running, mask = 0;
+    cs_http_t  *h = data;
+
+    if (events & CS_READ) {
+        mask |= CURL_CSELECT_IN;
+    }
+    if (events & CS_WRITE) {
+        mask |= CURL_CSELECT_OUT;
+    }
+
+    curl_multi_socket_action(h->multi, fd, mask, &running);
+    http_drain(h);
+}
+
+
+static void
+http_timer_event(int fd, int events, void *data)
+{
+    int         running;
+    uint64_t    count;
+    cs_http_t  *h = data;
+
+    (void) events;
+
+    if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+        log_error("event=timerfd_read error=\"%s\"", strerror(errno));
+    }
+
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    http_drain(h);
+}
+
+
+/* libcurl says which socket to watch for what; fd 0 is a valid socket. */
+static int
+http_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+    void *socketp)
+{
+    cs_http_t  *h = userp;
+
+    (void) easy;
+    (void) socketp;
+
+    if (what == CURL_POLL_REMOVE) {
+        cs_loop_unwatch(h->loop, s);
+        return 0;
+    }
+
+    return cs_loop_watch(h->loop, s,
+                         (what & CURL_POLL_IN ? CS_READ : 0)
+                         | (what & CURL_POLL_OUT ? CS_WRITE : 0),
+                         http_socket_event, h) == 0 ? 0 : -1;
+}
+
+
+/* Arms the timerfd; never calls libcurl from here. 0 ms becomes 1 ns. */
+static int
+http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    cs_http_t          *h = userp;
+    struct itimerspec   its;
+
+    (void) multi;
+
+    memset(&its, 0, sizeof(its));
+    if (timeout_ms >= 0) {
+        its.it_value.tv_sec = timeout_ms / 1000;
+        its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000;
+        if (timeout_ms == 0) {
+            its.it_value.tv_nsec = 1;
+        }
+    }
+
+    return timerfd_settime(h->tfd, 0, &its, NULL) == 0 ? 0 : -1;
+}
+
+
+static size_t
+http_write_cb(char *ptr, size_t size, size_t n, void *userdata)
+{
+    cs_request_t  *rq = userdata;
+    size_t         len = size * n, room;
+    char          *p;
+
+    room = CS_ANSWER_MAX - rq->answer_len;
+    if (len > room) {
+        len = room;                 /* keep the head, drop the rest */
+    }
+    if (len) {
+        p = realloc(rq->answer, rq->answer_len + len + 1);
+        if (p == NULL) {
+            return 0;
+        }
+        memcpy(p + rq->answer_len, ptr, len);
+        rq->answer = p;
+        rq->answer_len += len;
+        p[rq->answer_len] = '\0';
+    }
+
+    return size * n;
+}
+
+
+static size_t
+http_header_cb(char *buf, size_t size, size_t n, void *userdata)
+{
+    cs_request_t  *rq = userdata;
+    size_t         len = size * n;
+    char           value[32];
+    long           secs;
+
+    if (len > 12 && len < 12 + sizeof(value)
+        && strncasecmp(buf, "Retry-After:", 12) == 0)
+    {
+        memcpy(value, buf + 12, len - 12);
+        value[len - 12] = '\0';
+        secs = strtol(value, NULL, 10);
+        if (secs >= 0 && secs < 86400) {
+            rq->retry_after_ms = secs * 1000;
+        }
+    }
+
+    return len;
+}
+
+
+cs_http_t *
+cs_http_create(cs_loop_t *loop)
+{
+    cs_http_t  *h;
+
+    h = calloc(1, sizeof(cs_http_t));
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->loop = loop;
+    h->multi = curl_multi_init();
+    h->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+    if (h->multi == NULL || h->tfd < 0
+        || cs_loop_watch(loop, h->tfd, CS_READ, http_timer_event, h) != 0)
+    {
+        cs_http_free(h);
+        return NULL;
+    }
+
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_socket_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_timer_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 512L);
+
+    return h;
+}
+
+
+void
+cs_http_free(cs_http_t *h)
+{
+    if (h->tfd >= 0) {
+        cs_loop_unwatch(h->loop, h->tfd);
+        close(h->tfd);
+    }
+    if (h->multi) {
+        curl_multi_cleanup(h->multi);
+    }
+    free(h);
+}
+
+
+size_t
+cs_http_in_flight(const cs_http_t *h)
+{
+    return h->in_flight;
+}
+
+
+int
+cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
+    char *body, size_t len, long connect_ms, long total_ms,
+    cs_http_done_pt done, void *data)
+{
+    char           header[160];
+    cs_request_t  *rq;
+
+    rq = calloc(1, sizeof(cs_request_t));
+    if (rq == NULL || (rq->easy = curl_easy_init()) == NULL) {
+        free(rq);
+        free(body);
+        return -1;
+    }
+
+    rq->body = body;
+    rq->done = done;
+    rq->data = data;
+    rq->retry_after_ms = -1;
+
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", idempotency_key);
+    rq->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    rq->headers = curl_slist_append(rq->headers, header);
+    rq->headers = curl_slist_append(rq->headers, "Expect:");
+
+    curl_easy_setopt(rq->easy, CURLOPT_URL, url);
+    curl_easy_setopt(rq->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDS, rq->body);
+    curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDSIZE, (long) len);
+    curl_easy_setopt(rq->easy, CURLOPT_HTTPHEADER, rq->headers);
+    curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
+    curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_HEADERFUNCTION, http_header_cb);
+    curl_easy_setopt(rq->easy, CURLOPT_HEADERDATA, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_ERRORBUFFER, rq->error);
+    curl_easy_setopt(rq->easy, CURLOPT_PRIVATE, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(rq->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(rq->easy, CURLOPT_TIMEOUT_MS, total_ms);
+    curl_easy_setopt(rq->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(rq->easy, CURLOPT_USERAGENT, "campaign-scheduler");
+
+    if (curl_multi_add_handle(h->multi, rq->easy) != CURLM_OK) {
+        curl_easy_cleanup(rq->easy);
+        curl_slist_free_all(rq->headers);
+        free(rq->body);
+        free(rq);
+        return -1;
+    }
+
+    h->in_flight++;
+    return 0;
+}

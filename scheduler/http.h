@@ -1,0 +1,37 @@
+/*
+ * Requests to providers: libcurl's multi interface driven by the loop
+ * (CURLMOPT_SOCKETFUNCTION watches sockets, CURLMOPT_TIMERFUNCTION arms a
+ * timerfd of its own), with connection reuse and many requests in flight.
+ */
+
+#ifndef CS_HTTP_H
+#define CS_HTTP_H
+
+#include <stddef.h>
+
+#include "loop.h"
+
+typedef struct cs_http_s cs_http_t;
+
+typedef struct {
+    long         status;            /* HTTP status, 0 if none */
+    int          curl_code;         /* 0, or libcurl's error */
+    const char  *curl_error;
+    long         retry_after_ms;    /* from Retry-After, or -1 */
+    const char  *body;              /* the answer, up to 64 KiB */
+    size_t       body_len;
+} cs_http_answer_t;
+
+typedef void (*cs_http_done_pt)(const cs_http_answer_t *a, void *data);
+
+cs_http_t *cs_http_create(cs_loop_t *loop);
+void cs_http_free(cs_http_t *h);
+
+/* POSTs body (taken over, freed when done) with these headers */
+int cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
+    char *body, size_t len, long connect_ms, long total_ms,
+    cs_http_done_pt done, void *data);
+
+size_t cs_http_in_flight(const cs_http_t *h);
+
+#endif
