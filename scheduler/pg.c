@@ -86,6 +86,8 @@ cs_pg_close(cs_pg_t *pg)
         pg->conn = NULL;
     }
     pg->state = CS_PG_DOWN;
+    pg->failed = 0;
+    pg->flushing = 0;
 }
 
 
@@ -224,6 +226,7 @@ pg_connect_step(cs_pg_t *pg)
 
     /* notifications sent while we were away are gone: the owner resyncs */
     pg->state = CS_PG_LISTENING;
+    pg->failed = 0;
     if (!PQsendQuery(pg->conn, "SET statement_timeout = 10000; "
                                "SET application_name = 'campaign-scheduler'; "
                                "LISTEN campaign")

@@ -50,6 +50,15 @@ RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     n  integer;
 BEGIN
+    -- campaign rows first, as the API's cancel does (campaign, then its
+    -- recipients): the stats trigger would otherwise lock them second
+    PERFORM 1 FROM campaign.campaigns c
+     WHERE c.id IN (SELECT r.campaign_id FROM campaign.recipients r
+                     WHERE r.id IN (SELECT (x ->> 'id')::uuid
+                                      FROM jsonb_array_elements(p_results) x))
+     ORDER BY c.id
+       FOR UPDATE;
+
     WITH res AS (
         SELECT (x ->> 'id')::uuid AS id, x ->> 'outcome' AS outcome,
                x ->> 'provider_id' AS provider_id, x ->> 'error' AS error,
