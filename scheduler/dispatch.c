@@ -9,7 +9,7 @@
 #include "render.h"
 
 #define CS_CLAIM_MAX    500         /* recipients per claim */
-#define CS_RESULTS_MAX  1000        /* results per write */
+#define CS_RESULTS_BATCH 256       /* results worth a write of their own */
 #define CS_IDLE_MS      200         /* a job with nothing to claim waits */
 
 typedef struct cs_job_s cs_job_t;
@@ -260,14 +260,22 @@ results_written(PGresult *res, void *data)
 }
 
 
+/*
+ * Writes results when a batch is worth a round trip, or when asked to
+ * write whatever there is (nothing else to do, draining).
+ */
 int
-cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
+cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg, int any)
 {
     size_t                len;
     const char           *values[2];
     const unsigned char  *buf;
 
     if (d->writing) {
+        return 0;
+    }
+
+    if (!any && d->unwritten == NULL && d->nresults < CS_RESULTS_BATCH) {
         return 0;
     }
 

@@ -27,7 +27,7 @@ void cs_dispatch_free(cs_dispatch_t *d);
 void cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res);
 
 /* sends one query the dispatcher wants, if any; returns 1 if it did */
-int cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg);
+int cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg, int any);
 int cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg);
 
 /* stop claiming; 1 once nothing is in flight or unwritten */

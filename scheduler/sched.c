@@ -271,7 +271,7 @@ sched_kick(cs_sched_t *s)
         if (cs_dispatch_drain(s->dispatch)) {
             cs_loop_stop(s->loop);
         } else if (cs_pg_ready(s->pg)) {
-            cs_dispatch_flush(s->dispatch, s->pg);
+            cs_dispatch_flush(s->dispatch, s->pg, 1);
         }
         return;
     }
@@ -280,7 +280,8 @@ sched_kick(cs_sched_t *s)
         return;
     }
 
-    if (cs_dispatch_flush(s->dispatch, s->pg)) {
+    /* a full batch of results first: they are the truth, and free memory */
+    if (cs_dispatch_flush(s->dispatch, s->pg, 0)) {
         return;
     }
 
@@ -314,6 +315,9 @@ sched_kick(cs_sched_t *s)
 
     } else if (cs_dispatch_claim(s->dispatch, s->pg)) {
         /* a claim is on its way */
+
+    } else if (cs_dispatch_flush(s->dispatch, s->pg, 1)) {
+        /* nothing to claim: write what results there are */
 
     } else if (s->want & CS_WANT_BEAT) {
         s->want &= ~CS_WANT_BEAT;

@@ -3,6 +3,11 @@
 -- back in batches. A recipient whose lease expired (its scheduler died) is
 -- claimed again by whoever holds the campaign: at least once, same key.
 
+-- Claims walk only the recipients still pending: a walk over the whole
+-- campaign would pass every one already sent, again and again.
+CREATE INDEX recipients_pending ON campaign.recipients (campaign_id, seq)
+    WHERE status = 'pending';
+
 -- The running campaigns this scheduler holds, with what it sends.
 CREATE FUNCTION campaign.my_running(p_owner text)
 RETURNS TABLE (id uuid, type text, message text)

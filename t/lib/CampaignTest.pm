@@ -47,12 +47,12 @@ sub free_port {
 
 # Poll a condition until it holds or the deadline passes; never a bare sleep.
 sub wait_for {
-    my ($cond, $timeout, $what) = @_;
+    my ($cond, $timeout, $what, $every) = @_;
     my $deadline = time + ($timeout // 10);
     while (time < $deadline) {
         my $v = $cond->();
         return $v if $v;
-        sleep 0.02;
+        sleep $every // 0.02;
     }
     croak 'timed out waiting for ' . ($what // 'a condition');
 }
@@ -79,6 +79,7 @@ sub new {
         timeout    => $o{timeout} // '3s',
         http_extra => $o{http_config} // '',
         loc_extra  => $o{location_config} // '',
+        srv_extra  => $o{server_config} // '',
         module     => $ENV{CAMPAIGN_MODULE}
                       // "$ROOT/build/release/ngx_http_campaign_module.so",
     }, $class;
@@ -179,6 +180,7 @@ http {
             campaign_api;
             $self->{loc_extra}
         }
+        $self->{srv_extra}
     }
 }
 CONF
