@@ -28,6 +28,8 @@ stop() {
     trap - INT TERM EXIT
     [ -n "${sched_pid:-}" ] && kill -TERM "$sched_pid" 2>/dev/null \
         && wait "$sched_pid" 2>/dev/null
+    [ -n "${stub_pid:-}" ] && kill -TERM "$stub_pid" 2>/dev/null \
+        && wait "$stub_pid" 2>/dev/null
     [ -n "${nginx_pid:-}" ] && kill -QUIT "$nginx_pid" 2>/dev/null \
         && wait "$nginx_pid" 2>/dev/null
     as_pg "$pgbin/pg_ctl" -D "$run/pg/data" -m fast -w stop >/dev/null || true
@@ -48,6 +50,10 @@ key=$("${psql[@]}" -U campaign -d campaigns \
 nginx -p "$run/nginx" -c "$repo/conf/nginx.conf" -e logs/error.log &
 nginx_pid=$!
 
+# the providers of conf/scheduler.conf: prints each delivery it receives
+"$repo/scripts/provider-stub" 9001 &
+stub_pid=$!
+
 "$repo/build/campaign-scheduler" -c "$repo/conf/scheduler.conf" \
     2>>"$run/scheduler.log" &
 sched_pid=$!
@@ -67,9 +73,9 @@ Try:
        -d '{"name":"Hello","type":"sms","message":{"body":"Hi {{name}}"},"recipients":[{"to":"+15551234567","vars":{"name":"Ann"}}]}' \\
        http://127.0.0.1:8080/v1/campaigns
 
-Add "scheduled_at" (RFC 3339) or "start": true to see the scheduler start
-it: GET /v1/campaigns/<id> shows it queued, running and, with no delivery
-yet (the next issue), running under the scheduler's lease.
+Add "start": true (or "scheduled_at", RFC 3339) to see it run: the
+scheduler starts it, the provider stub on port 9001 prints each delivery
+below, and GET /v1/campaigns/<id> shows it completed with its stats.
 
 Logs: .run/nginx/logs/error.log, .run/scheduler.log. Ctrl-C stops everything.
 MSG

@@ -49,6 +49,11 @@ static const struct {
     { "block", "database x;\npool sms {\n", ":2: unexpected \"{\"" },
     { "control byte", "database x;\npool sms \x01;\n", "unexpected byte" },
     { "empty file", "", "no \"database\" directive" },
+    { "window and timeout", "database x;\nwindow 128;\ntimeout 1s 5s;\n",
+      NULL },
+    { "window 0", "database x;\nwindow 0;\n", ":2: window must be" },
+    { "timeout reversed", "database x;\ntimeout 5s 1s;\n",
+      ":2: timeout needs" },
 };
 
 
@@ -85,6 +90,9 @@ main(void)
        && cf.retry_longest == 30000, "retry 5 250ms 30s");
     ok(cf.horizon == 600000 && cf.lease == 30000 && cf.sweep == 1000,
        "defaults: horizon 10m, lease 30s, sweep 1s");
+    ok(cf.window == 64 && cf.connect_timeout == 2000
+       && cf.request_timeout == 10000,
+       "defaults: window 64, timeout 2s 10s");
     cs_config_free(&cf);
 
     ok(cs_parse_duration("1h") == 3600000 && cs_parse_duration("15") == 15
