@@ -156,14 +156,23 @@ provider sms $url/sms;
 rate sms 400;
 window 16;
 CONF
-$id = create(recipients => recipients(2000, 5000), start => \1);
-CampaignTest::wait_for(sub { campaign($id)->{stats}{sent} >= 300 }, 10,
-                       'some deliveries');
-$t->req(POST => "/v1/campaigns/$id/pause", %k);
-my $paused_at = time;
-sleep 2;
-is(scalar(grep { $_->{at} > $paused_at + 1 } deliveries_of($id)), 0,
-   'paused: no request from 1 s after the pause');
+# Starts a campaign, stops it mid-way with $action, and watches the
+# provider for 2 s: the absence of requests is what is checked, so this
+# is an observation window, not a wait for a condition.
+sub stop_mid_way {
+    my ($action, $from) = @_;
+    my $cid = create(recipients => recipients(2000, $from), start => \1);
+    CampaignTest::wait_for(sub { campaign($cid)->{stats}{sent} >= 200 }, 10,
+                           'some deliveries');
+    $t->req(POST => "/v1/campaigns/$cid/$action", %k);
+    my $at = time;
+    sleep 2;
+    is(scalar(grep { $_->{at} > $at + 1 } deliveries_of($cid)), 0,
+       "$action: no request from 1 s after it");
+    return $cid;
+}
+
+$id = stop_mid_way('pause', 5000);
 my $stats = campaign($id)->{stats};
 cmp_ok($stats->{pending}, '>', 0, "paused with $stats->{pending} pending");
 $t->req(POST => "/v1/campaigns/$id/resume", %k);
@@ -174,14 +183,7 @@ $n{ $_->{key} }++ for @all;
 is(scalar(keys %n), 2000, 'resumed: every recipient delivered');
 is(scalar(grep { $_ > 1 } values %n), 0, 'none sent twice');
 
-$id = create(recipients => recipients(2000, 9000), start => \1);
-CampaignTest::wait_for(sub { campaign($id)->{stats}{sent} >= 200 }, 10,
-                       'some deliveries');
-$t->req(POST => "/v1/campaigns/$id/cancel", %k);
-my $cancelled_at = time;
-sleep 2;
-is(scalar(grep { $_->{at} > $cancelled_at + 1 } deliveries_of($id)), 0,
-   'cancelled: no request from 1 s after the cancel');
+$id = stop_mid_way('cancel', 9000);
 $stats = campaign($id)->{stats};
 is($stats->{pending}, 0, 'cancel leaves nothing pending');
 is($stats->{sent} + $stats->{cancelled}, 2000,
