@@ -186,8 +186,11 @@ http {
 CONF
     close $fh;
 
-    local $ENV{ASAN_OPTIONS} = "log_path=$d/asan/asan:detect_leaks=1:"
-        . 'abort_on_error=1' if $ENV{CAMPAIGN_ASAN};
+    # no abort_on_error: a report is a file in asan/, and a worker that
+    # fails exits non-zero, which nginx logs; LeakSanitizer's own tracer
+    # can crash under this VM's ptrace, and that must not look like ours
+    local $ENV{ASAN_OPTIONS} = "log_path=$d/asan/asan:detect_leaks=1"
+        if $ENV{CAMPAIGN_ASAN};
     local $ENV{UBSAN_OPTIONS} = "log_path=$d/asan/ubsan:print_stacktrace=1:"
         . 'halt_on_error=1' if $ENV{CAMPAIGN_ASAN};
     local $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lsan.supp:"
@@ -243,7 +246,7 @@ sub start_scheduler {
     my $pid = fork // die $!;
     if ($pid == 0) {
         $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/asan/sched:"
-                           . 'detect_leaks=1:abort_on_error=1';
+                           . 'detect_leaks=1';
         $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/asan/sched-ub:"
                             . 'print_stacktrace=1:halt_on_error=1';
         open STDERR, '>>', $log;
@@ -372,7 +375,7 @@ sub check_logs {
     for my $f ("$self->{dir}/logs/stderr.log",
                glob("$self->{dir}/logs/scheduler*.log")) {
         open(my $fh, '<', $f) or next;
-        push @bad, grep { /runtime error|Sanitizer/ } <$fh>;
+        push @bad, grep { /runtime error|ERROR: \w+Sanitizer/ } <$fh>;
     }
     is(join('', map { $_->{status} // 0 } @{ $self->{schedulers} // [] }),
        '0' x @{ $self->{schedulers} // [] },
@@ -390,6 +393,14 @@ sub check_logs {
     }
     my @reports = glob("$self->{dir}/asan/*");
     my $text = join '', map { local (@ARGV, $/) = ($_); <> } @reports;
+    # the tool failing (its tracer crashing) is not a finding; say so
+    if ($text =~ /LeakSanitizer has encountered a fatal error/
+        && $text !~ /ERROR: (AddressSanitizer|LeakSanitizer: detected)|runtime error/)
+    {
+        diag("LeakSanitizer itself failed at a process exit (not a report):"
+             . "\n$text");
+        $text = '';
+    }
     is($text, '', 'no sanitizer report');
 }
 
