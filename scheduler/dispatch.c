@@ -21,7 +21,9 @@ struct cs_job_s {
     char             id[37];
     char             type[CS_NAME_MAX];
     char            *message;
+    long long        cursor;        /* the last seq read */
     size_t           in_flight;
+    long             asked;         /* by the claim in flight */
     int              active;        /* running and ours */
     int              seen;
     int              waiting;       /* until its timer fires */
@@ -39,6 +41,22 @@ typedef struct {
     uint64_t         at;
 } cs_bucket_t;
 
+/* recipients in flight or with a result not yet written: never re-sent */
+typedef struct cs_owned_s cs_owned_t;
+
+struct cs_owned_s {
+    cs_owned_t      *next;
+    char             id[37];
+};
+
+#define CS_OWNED_BUCKETS  4096
+
+typedef struct {
+    char           (*ids)[37];
+    size_t           n;
+    size_t           cap;
+} cs_ids_t;
+
 struct cs_dispatch_s {
     cs_loop_t       *loop;
     cs_wheel_t      *wheel;
@@ -48,13 +66,93 @@ struct cs_dispatch_s {
     cs_job_t        *claiming;      /* the job whose claim is in flight */
     yajl_gen         results;
     size_t           nresults;
-    char            *unwritten;     /* a batch whose write failed */
+    cs_ids_t         result_ids;    /* of the results in the generator */
+    char            *unwritten;     /* a batch being or not yet written */
+    cs_ids_t         unwritten_ids;
+    cs_owned_t      *owned[CS_OWNED_BUCKETS];
     int              writing;
     int              draining;
     cs_bucket_t      buckets[CS_MAX_TYPES];
     void           (*wake)(void *data);
     void            *data;
 };
+
+
+static unsigned
+owned_bucket(const char *id)
+{
+    unsigned  h = 2166136261u;
+
+    while (*id) {
+        h = (h ^ (unsigned char) *id++) * 16777619u;
+    }
+    return h % CS_OWNED_BUCKETS;
+}
+
+
+static int
+owned_has(cs_dispatch_t *d, const char *id)
+{
+    cs_owned_t  *o;
+
+    for (o = d->owned[owned_bucket(id)]; o; o = o->next) {
+        if (strcmp(o->id, id) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+static int
+owned_add(cs_dispatch_t *d, const char *id)
+{
+    unsigned     b = owned_bucket(id);
+    cs_owned_t  *o;
+
+    o = malloc(sizeof(cs_owned_t));
+    if (o == NULL) {
+        return -1;
+    }
+    snprintf(o->id, sizeof(o->id), "%s", id);
+    o->next = d->owned[b];
+    d->owned[b] = o;
+    return 0;
+}
+
+
+static void
+owned_del(cs_dispatch_t *d, const char *id)
+{
+    cs_owned_t  **pp, *o;
+
+    for (pp = &d->owned[owned_bucket(id)]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            o = *pp;
+            *pp = o->next;
+            free(o);
+            return;
+        }
+    }
+}
+
+
+static int
+ids_push(cs_ids_t *ids, const char *id)
+{
+    char  (*p)[37];
+
+    if (ids->n == ids->cap) {
+        ids->cap = ids->cap ? ids->cap * 2 : 256;
+        p = realloc(ids->ids, ids->cap * sizeof(*p));
+        if (p == NULL) {
+            return -1;
+        }
+        ids->ids = p;
+    }
+    snprintf(ids->ids[ids->n++], 37, "%s", id);
+    return 0;
+}
 
 
 static void
@@ -116,6 +214,9 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
 void
 cs_dispatch_free(cs_dispatch_t *d)
 {
+    size_t       i;
+    cs_owned_t  *o, *next;
+
     if (d->http) {
         cs_http_free(d->http);      /* in-flight requests are dropped */
     }
@@ -125,6 +226,14 @@ cs_dispatch_free(cs_dispatch_t *d)
     if (d->results) {
         yajl_gen_free(d->results);
     }
+    for (i = 0; i < CS_OWNED_BUCKETS; i++) {
+        for (o = d->owned[i]; o; o = next) {
+            next = o->next;
+            free(o);
+        }
+    }
+    free(d->result_ids.ids);
+    free(d->unwritten_ids.ids);
     free(d->unwritten);
     free(d);
 }
@@ -243,6 +352,7 @@ result_add(cs_dispatch_t *d, const char *id, const char *outcome,
 #undef PAIR
 
     d->nresults++;
+    (void) ids_push(&d->result_ids, id);
 }
 
 
@@ -251,8 +361,15 @@ results_written(PGresult *res, void *data)
 {
     cs_dispatch_t  *d = data;
 
+    size_t  i;
+
     d->writing = 0;
     if (res != NULL) {
+        /* written: those recipients are final or wait for their retry */
+        for (i = 0; i < d->unwritten_ids.n; i++) {
+            owned_del(d, d->unwritten_ids.ids[i]);
+        }
+        d->unwritten_ids.n = 0;
         free(d->unwritten);         /* else kept, and written on reconnect */
         d->unwritten = NULL;
     }
@@ -285,6 +402,13 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg, int any)
         d->unwritten = strndup((const char *) buf, len);
         yajl_gen_free(d->results);
         results_open(d);
+        {
+            cs_ids_t  swap = d->unwritten_ids;
+
+            d->unwritten_ids = d->result_ids;
+            d->result_ids = swap;
+            d->result_ids.n = 0;
+        }
         if (d->unwritten == NULL || d->results == NULL) {
             log_error("event=out_of_memory where=results");
             return 0;
@@ -386,7 +510,7 @@ claimed(PGresult *res, void *data)
     char             key[80];
     char            *body;
     size_t           len;
-    int              i, n;
+    int              i, n, sent;
 
     d->claiming = NULL;
 
@@ -399,8 +523,19 @@ claimed(PGresult *res, void *data)
 
     type = type_of(d, job->type);
     n = PQntuples(res);
+    sent = 0;
 
     for (i = 0; i < n; i++) {
+        job->cursor = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+
+        /* in flight, or its result not written yet: not again */
+        if (owned_has(d, PQgetvalue(res, i, 0))
+            || owned_add(d, PQgetvalue(res, i, 0)) != 0)
+        {
+            continue;
+        }
+        sent++;
+
         dl = calloc(1, sizeof(cs_delivery_t));
         body = cs_render_body(job->id, PQgetvalue(res, i, 0), job->type,
                               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
@@ -425,14 +560,18 @@ claimed(PGresult *res, void *data)
                          (long) d->cf->request_timeout, delivered, dl) != 0)
         {
             job->in_flight--;
+            /* stays owned until this result is written */
             result_add(d, dl->recipient, "retry", NULL, "cannot send",
                        backoff_ms(d, dl->attempts, -1));
             free(dl);
         }
     }
 
-    if (n == 0) {
-        job_wait(job, CS_IDLE_MS);  /* retries waiting, or nothing left */
+    if (n < job->asked) {
+        job->cursor = 0;            /* the end: next time from the start */
+        if (sent == 0) {
+            job_wait(job, CS_IDLE_MS);  /* retries waiting, or in flight */
+        }
     }
 
     if (!job->active && job->in_flight == 0) {
@@ -507,7 +646,7 @@ bucket_take(cs_dispatch_t *d, cs_type_conf_t *type, long want,
 int
 cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
 {
-    char             n[24], lease[24];
+    char             n[24], after[24];
     long             room, take;
     uint64_t         wait_ms;
     cs_job_t        *job;
@@ -555,19 +694,19 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
         }
 
         snprintf(n, sizeof(n), "%ld", take);
-        snprintf(lease, sizeof(lease), "%llu",
-                 (unsigned long long) d->cf->lease);
+        snprintf(after, sizeof(after), "%lld", job->cursor);
         values[0] = d->cf->id;
         values[1] = job->id;
-        values[2] = n;
-        values[3] = lease;
-        if (cs_pg_query(pg, "SELECT id, address, vars, attempts FROM "
-                        "campaign.claim_recipients($1, $2, $3, $4)", 4,
+        values[2] = after;
+        values[3] = n;
+        if (cs_pg_query(pg, "SELECT id, address, vars, attempt, seq FROM "
+                        "campaign.next_recipients($1, $2, $3, $4)", 4,
                         values, claimed, d) != 0)
         {
             return 0;
         }
         d->claiming = job;
+        job->asked = take;
 
         job_to_tail(d, job);       /* round robin over the jobs */
         return 1;

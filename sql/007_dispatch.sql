@@ -1,7 +1,7 @@
--- Delivery: a scheduler claims pending recipients of the campaigns it
--- holds, in batches and under a lease, sends them, and writes the results
--- back in batches. A recipient whose lease expired (its scheduler died) is
--- claimed again by whoever holds the campaign: at least once, same key.
+-- Delivery: the scheduler holding a running campaign reads its pending
+-- recipients in batches, sends them, and writes the results back in
+-- batches, each counting an attempt. If it dies, whoever takes the
+-- campaign over sends what is still pending: at least once, same key.
 
 -- Claims walk only the recipients still pending: a walk over the whole
 -- campaign would pass every one already sent, again and again.
@@ -17,34 +17,27 @@ LANGUAGE sql STABLE AS $$
      WHERE c.status = 'running' AND c.lease_owner = p_owner
 $$;
 
--- Up to p_limit recipients of a campaign this scheduler holds, due now and
--- not held by anyone; each claimed counts an attempt.
-CREATE FUNCTION campaign.claim_recipients(p_owner text, p_campaign uuid,
-    p_limit integer, p_lease_ms integer)
-RETURNS TABLE (id uuid, address text, vars text, attempts integer)
-LANGUAGE sql AS $$
-    WITH held AS (
-        SELECT c.id FROM campaign.campaigns c
-         WHERE c.id = p_campaign AND c.status = 'running'
-           AND c.lease_owner = p_owner),
-    pick AS (
-        SELECT r.id FROM campaign.recipients r, held
-         WHERE r.campaign_id = held.id AND r.status = 'pending'
-           AND (r.next_attempt_at IS NULL
-                OR r.next_attempt_at <= clock_timestamp())
-           AND (r.lease_expires_at IS NULL
-                OR r.lease_expires_at < clock_timestamp())
-         ORDER BY r.seq
-         LIMIT p_limit
-           FOR UPDATE OF r SKIP LOCKED)
-    UPDATE campaign.recipients r
-       SET lease_owner = p_owner,
-           lease_expires_at = clock_timestamp()
-                              + p_lease_ms * interval '1 ms',
-           attempts = r.attempts + 1
-      FROM pick
-     WHERE r.id = pick.id
-    RETURNING r.id, r.address, r.vars::text, r.attempts
+-- The next pending recipients of a campaign this scheduler holds, due now,
+-- after a place in the campaign. Only the campaign's holder sends its
+-- recipients, so reading is enough: the holder remembers which it has in
+-- flight, and one that takes the campaign over after a crash sends again
+-- only what was in flight then, with the same key.
+CREATE FUNCTION campaign.next_recipients(p_owner text, p_campaign uuid,
+    p_after bigint, p_limit integer)
+RETURNS TABLE (id uuid, address text, vars text, attempt integer,
+               seq bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT r.id, r.address, r.vars::text, r.attempts + 1, r.seq
+      FROM campaign.recipients r
+      JOIN campaign.campaigns c ON c.id = r.campaign_id
+     WHERE c.id = p_campaign AND c.status = 'running'
+       AND c.lease_owner = p_owner
+       AND r.campaign_id = p_campaign AND r.status = 'pending'
+       AND r.seq > p_after
+       AND (r.next_attempt_at IS NULL
+            OR r.next_attempt_at <= clock_timestamp())
+     ORDER BY r.seq
+     LIMIT p_limit
 $$;
 
 -- Results, as a JSON array of {"id", "outcome": "sent"|"retry"|"failed",
@@ -78,6 +71,7 @@ BEGIN
            provider_id = coalesce(res.provider_id, r.provider_id),
            last_error = CASE WHEN res.outcome = 'sent' THEN NULL
                              ELSE left(res.error, 500) END,
+           attempts = r.attempts + 1,
            next_attempt_at = CASE WHEN res.outcome = 'retry'
                                   THEN clock_timestamp()
                                        + res.retry_ms * interval '1 ms'
