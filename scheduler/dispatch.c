@@ -4,6 +4,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "dispatch.h"
+#include "hash.h"
 #include "http.h"
 #include "log.h"
 #include "render.h"
@@ -81,12 +82,7 @@ struct cs_dispatch_s {
 static unsigned
 owned_bucket(const char *id)
 {
-    unsigned  h = 2166136261u;
-
-    while (*id) {
-        h = (h ^ (unsigned char) *id++) * 16777619u;
-    }
-    return h % CS_OWNED_BUCKETS;
+    return cs_hash(id) % CS_OWNED_BUCKETS;
 }
 
 

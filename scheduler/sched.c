@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "hash.h"
 #include "log.h"
 #include "notify.h"
 #include "pg.h"
@@ -65,12 +66,7 @@ sched_wake(void *data)
 static unsigned
 bucket_of(const char *id)
 {
-    unsigned  h = 2166136261u;
-
-    while (*id) {
-        h = (h ^ (unsigned char) *id++) * 16777619u;
-    }
-    return h % CS_BUCKETS;
+    return cs_hash(id) % CS_BUCKETS;
 }
 
 
