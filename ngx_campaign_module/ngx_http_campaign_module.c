@@ -312,6 +312,15 @@ ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         core->client_max_body_size = 2 * NGX_HTTP_CAMPAIGN_MAX_BODY;
     }
 
+    /*
+     * Bodies up to 1 MiB stay in memory (nginx allocates what a declared
+     * length needs), so the common ones are not written to a temp file and
+     * read back; larger CSV uploads still spill to disk.
+     */
+    if (core->client_body_buffer_size == NGX_CONF_UNSET_SIZE) {
+        core->client_body_buffer_size = 1024 * 1024;
+    }
+
     return NGX_CONF_OK;
 }
 

@@ -167,6 +167,7 @@ type_get(cs_config_t *cf, const char *name, cs_lexer_t *lx)
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", name);
     t->pool = -1;
+    t->rate = -1;
 
     return t;
 }
@@ -229,6 +230,9 @@ set_rate(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
     t = type_get(cf, args[0], lx);
     if (t == NULL) {
         return -1;
+    }
+    if (t->rate >= 0) {
+        return fail(lx, "rate %s is duplicate", args[0]);
     }
     if (parse_count(args[1], 10000000, &t->rate) != 0) {
         return fail(lx, "invalid rate \"%s\"", args[1]);

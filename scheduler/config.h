@@ -22,7 +22,7 @@
 typedef struct {
     char      name[CS_NAME_MAX];
     long      pool;                 /* -1: not set here */
-    long      rate;                 /* deliveries per second, 0: no limit */
+    long      rate;                 /* per second; 0: no limit, -1: not set */
     char     *provider;             /* NULL: none */
 } cs_type_conf_t;
 

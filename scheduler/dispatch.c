@@ -21,7 +21,7 @@ struct cs_job_s {
     cs_dispatch_t   *d;
     char             id[37];
     char             type[CS_NAME_MAX];
-    char            *message;
+    yajl_val         message;       /* parsed once */
     long long        cursor;        /* the last seq read */
     size_t           in_flight;
     long             asked;         /* by the claim in flight */
@@ -202,7 +202,7 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
         }
     }
     cs_wheel_del(d->wheel, &job->timer);
-    free(job->message);
+    yajl_tree_free(job->message);
     free(job);
 }
 
@@ -288,7 +288,12 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
             snprintf(job->id, sizeof(job->id), "%s", PQgetvalue(res, i, 0));
             snprintf(job->type, sizeof(job->type), "%s",
                      PQgetvalue(res, i, 1));
-            job->message = strdup(PQgetvalue(res, i, 2));
+            job->message = cs_render_message(PQgetvalue(res, i, 2));
+            if (job->message == NULL) {
+                log_error("event=bad_message campaign=%s", job->id);
+                free(job);
+                continue;
+            }
             job->active = 1;
             job->next = d->jobs;
             d->jobs = job;
@@ -355,9 +360,8 @@ result_add(cs_dispatch_t *d, const char *id, const char *outcome,
 static void
 results_written(PGresult *res, void *data)
 {
+    size_t          i;
     cs_dispatch_t  *d = data;
-
-    size_t  i;
 
     d->writing = 0;
     if (res != NULL) {

@@ -121,6 +121,13 @@ pg_lost(cs_pg_t *pg, const char *why)
 }
 
 
+void
+cs_pg_reset(cs_pg_t *pg, const char *why)
+{
+    pg_lost(pg, why);
+}
+
+
 int
 cs_pg_connect(cs_pg_t *pg, const char *conninfo)
 {

@@ -27,6 +27,8 @@ cs_pg_t *cs_pg_create(cs_loop_t *loop, const cs_pg_events_t *events,
 void cs_pg_free(cs_pg_t *pg);
 int cs_pg_connect(cs_pg_t *pg, const char *conninfo);
 void cs_pg_close(cs_pg_t *pg);
+/* drops the connection as a loss: the query in flight fails, down() runs */
+void cs_pg_reset(cs_pg_t *pg, const char *why);
 int cs_pg_ready(const cs_pg_t *pg);                 /* up and idle */
 int cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
     const char *const *values, cs_pg_result_pt done, void *data);

@@ -161,20 +161,32 @@ gen_pair(yajl_gen g, const char *key, const char *value)
 }
 
 
+yajl_val
+cs_render_message(const char *message_json)
+{
+    yajl_val  message = yajl_tree_parse(message_json, NULL, 0);
+
+    if (message != NULL && !YAJL_IS_OBJECT(message)) {
+        yajl_tree_free(message);
+        return NULL;
+    }
+    return message;
+}
+
+
 char *
 cs_render_body(const char *campaign_id, const char *recipient_id,
     const char *type, const char *to, const char *vars_json,
-    const char *message_json, size_t *len)
+    yajl_val message, size_t *len)
 {
     int                   rc;
     char                 *body = NULL;
     size_t                n;
     yajl_gen              g;
-    yajl_val              vars, message;
+    yajl_val              vars;
     const unsigned char  *buf;
 
     vars = yajl_tree_parse(vars_json, NULL, 0);
-    message = yajl_tree_parse(message_json, NULL, 0);
     g = yajl_gen_alloc(NULL);
 
     if (vars == NULL || message == NULL || g == NULL) {
@@ -206,7 +218,6 @@ done:
         yajl_gen_free(g);
     }
     yajl_tree_free(vars);
-    yajl_tree_free(message);
     return body;
 }
 

@@ -536,8 +536,7 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
     *s->cf = *cf;
 
     if (reconnect) {
-        cs_pg_close(s->pg);
-        pg_down(s);
+        cs_pg_reset(s->pg, "the database setting changed");
     }
 
     s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK;

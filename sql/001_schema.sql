@@ -83,8 +83,6 @@ CREATE TABLE campaign.recipients (
     provider_id      text,
     sent_at          timestamptz,
     next_attempt_at  timestamptz,
-    lease_owner      text,
-    lease_expires_at timestamptz,
     UNIQUE (campaign_id, address)
 );
 

@@ -93,8 +93,7 @@ BEGIN
     RETURNING * INTO c;
 
     IF v_to = 'cancelled' THEN
-        UPDATE campaign.recipients SET status = 'cancelled',
-               lease_owner = NULL, lease_expires_at = NULL
+        UPDATE campaign.recipients SET status = 'cancelled'
          WHERE campaign_id = p_id AND status = 'pending';
         SELECT * INTO c FROM campaign.campaigns WHERE id = p_id;
     END IF;

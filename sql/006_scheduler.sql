@@ -8,11 +8,6 @@ LANGUAGE sql AS $$
     ON CONFLICT (id) DO UPDATE SET last_seen = now()
 $$;
 
-CREATE FUNCTION campaign.scheduler_gone(p_id text) RETURNS void
-LANGUAGE sql AS $$
-    DELETE FROM campaign.schedulers WHERE id = p_id
-$$;
-
 -- The operator's pool sizes become the shared limits.
 CREATE FUNCTION campaign.scheduler_pools(p_types text[], p_limits integer[])
 RETURNS void LANGUAGE sql AS $$

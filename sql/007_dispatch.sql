@@ -75,8 +75,7 @@ BEGIN
            next_attempt_at = CASE WHEN res.outcome = 'retry'
                                   THEN clock_timestamp()
                                        + res.retry_ms * interval '1 ms'
-                             END,
-           lease_owner = NULL, lease_expires_at = NULL
+                             END
       FROM res
      WHERE r.id = res.id
        AND (r.status = 'pending'

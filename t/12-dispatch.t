@@ -232,5 +232,25 @@ cmp_ok(abs($rate - 500) / 500, '<=', 0.05, sprintf(
 ok(scalar(grep { campaign($_)->{status} ne 'completed' } @voice),
    'sms ran at its full rate while the slow voice pool was still busy');
 
+# a reload that changes the database reconnects mid-delivery, losing nothing
+$id = create(recipients => recipients(1500, 60000), start => \1);
+CampaignTest::wait_for(sub { campaign($id)->{stats}{sent} >= 100 }, 10,
+                       'deliveries under way');
+{
+    local @ARGV = ($s->{conf});
+    my $conf = join '', <>;
+    $conf =~ s/user=campaign"/user=campaign application_name=reloaded"/;
+    open(my $fh, '>', $s->{conf}) or die;
+    print $fh $conf;
+}
+kill 'HUP', $s->{pid};
+wait_status($id, 'completed', 30);
+like(`cat $s->{log}`, qr/reason="the database setting changed"/,
+     'SIGHUP with another database string reconnects');
+%n = ();
+$n{ $_->{key} }++ for deliveries_of($id);
+is(scalar(keys %n), 1500, 'the delivery went on: every recipient sent');
+is(scalar(grep { $_ > 1 } values %n), 0, 'none twice');
+
 $t->done;
 done_testing;

@@ -51,6 +51,8 @@ static const struct {
     { "empty file", "", "no \"database\" directive" },
     { "window and timeout", "database x;\nwindow 128;\ntimeout 1s 5s;\n",
       NULL },
+    { "duplicate rate", "database x;\nrate sms 1;\nrate sms 2;\n",
+      ":3: rate sms is duplicate" },
     { "window 0", "database x;\nwindow 0;\n", ":2: window must be" },
     { "timeout reversed", "database x;\ntimeout 5s 1s;\n",
       ":2: timeout needs" },

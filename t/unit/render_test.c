@@ -6,12 +6,26 @@
 #include "../../scheduler/render.h"
 #include "tap.h"
 
+/* the body for a message given as JSON text, as a job parses it */
+static char *
+body(const char *vars, const char *message_json, size_t *len)
+{
+    char      *b;
+    yajl_val   message = cs_render_message(message_json);
+
+    b = message ? cs_render_body("c1", "r1", "sms", "+15551234567", vars,
+                                 message, len)
+                : NULL;
+    yajl_tree_free(message);
+    return b;
+}
+
+
 static int
 renders(const char *vars, const char *message, const char *want)
 {
     size_t  len;
-    char   *b = cs_render_body("c1", "r1", "sms", "+15551234567", vars,
-                               message, &len);
+    char   *b = body(vars, message, &len);
     int     ok_ = b && strstr(b, want) != NULL;
 
     if (!ok_) {
@@ -29,8 +43,7 @@ main(void)
     size_t  len;
     char   *b;
 
-    b = cs_render_body("c1", "r1", "sms", "+15551234567", "{\"name\":\"Ann\"}",
-                       "{\"body\":\"Hi {{name}}\"}", &len);
+    b = body("{\"name\":\"Ann\"}", "{\"body\":\"Hi {{name}}\"}", &len);
     ok(b && strcmp(b, "{\"campaign_id\":\"c1\",\"recipient_id\":\"r1\","
                       "\"type\":\"sms\",\"to\":\"+15551234567\",\"vars\":"
                       "{\"name\":\"Ann\"},\"message\":{\"body\":\"Hi Ann\"}}")
@@ -52,8 +65,9 @@ main(void)
        "an unclosed placeholder is kept as text");
     ok(renders("{\"a\":\"{{a}}\"}", "{\"b\":\"{{a}}\"}", "\"{{a}}\""),
        "a var's value is not rendered again");
-    ok(cs_render_body("c", "r", "sms", "t", "{", "{}", &len) == NULL,
-       "bad vars: no body");
+    ok(body("{", "{}", &len) == NULL, "bad vars: no body");
+    ok(cs_render_message("[1]") == NULL && cs_render_message("{") == NULL,
+       "a message that is not a JSON object: none");
 
     id = cs_render_provider_id("{\"id\":\"msg-1\"}", 14);
     ok(id && strcmp(id, "msg-1") == 0, "provider id, a string");
