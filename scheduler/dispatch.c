@@ -9,11 +9,22 @@
 #include "log.h"
 #include "render.h"
 
-#define CS_CLAIM_MAX    500         /* recipients per claim */
+#define CS_CLAIM_MAX    1024        /* recipients read ahead per job */
+#define CS_CLAIM_LOW    768         /* read more when fewer are ready */
 #define CS_RESULTS_BATCH 256       /* results worth a write of their own */
 #define CS_IDLE_MS      200         /* a job with nothing to claim waits */
+#define CS_RESULTS_MS   50          /* a smaller batch waits at most this */
 
 typedef struct cs_job_s cs_job_t;
+
+/* a recipient read and rendered, then in flight */
+typedef struct {
+    cs_job_t        *job;
+    char             recipient[37];
+    long             attempts;
+    char            *body;          /* until handed to http */
+    size_t           len;
+} cs_delivery_t;
 
 struct cs_job_s {
     cs_timer_t       timer;         /* first: when to claim again */
@@ -24,18 +35,16 @@ struct cs_job_s {
     yajl_val         message;       /* parsed once */
     long long        cursor;        /* the last seq read */
     size_t           in_flight;
+    /* read ahead: a read per CS_CLAIM_LOW deliveries, not per window */
+    cs_delivery_t   *ready[CS_CLAIM_MAX];
+    size_t           ready_head;
+    size_t           ready_n;
     long             asked;         /* by the claim in flight */
     int              active;        /* running and ours */
     int              seen;
     int              waiting;       /* until its timer fires */
     int              no_provider;   /* to be failed */
 };
-
-typedef struct {
-    cs_job_t        *job;
-    char             recipient[37];
-    long             attempts;
-} cs_delivery_t;
 
 typedef struct {
     double           tokens;
@@ -67,6 +76,7 @@ struct cs_dispatch_s {
     cs_job_t        *claiming;      /* the job whose claim is in flight */
     yajl_gen         results;
     size_t           nresults;
+    uint64_t         results_since; /* when the first of them came */
     cs_ids_t         result_ids;    /* of the results in the generator */
     char            *unwritten;     /* a batch being or not yet written */
     cs_ids_t         unwritten_ids;
@@ -190,6 +200,22 @@ cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel, cs_config_t *cf,
 }
 
 
+/* Read ahead but not sent (paused, cancelled, draining): left pending. */
+static void
+job_release(cs_dispatch_t *d, cs_job_t *job)
+{
+    cs_delivery_t  *dl;
+
+    while (job->ready_head < job->ready_n) {
+        dl = job->ready[job->ready_head++];
+        owned_del(d, dl->recipient);
+        free(dl->body);
+        free(dl);
+    }
+    job->ready_head = job->ready_n = 0;
+}
+
+
 static void
 job_free(cs_dispatch_t *d, cs_job_t *job)
 {
@@ -201,6 +227,7 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
             break;
         }
     }
+    job_release(d, job);
     cs_wheel_del(d->wheel, &job->timer);
     yajl_tree_free(job->message);
     free(job);
@@ -314,6 +341,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
         next = job->next;
         if (!job->seen) {
             job->active = 0;
+            job_release(d, job);
             if (job->in_flight == 0 && d->claiming != job) {
                 job_free(d, job);
             }
@@ -326,8 +354,9 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
 
 
 static void
-result_add(cs_dispatch_t *d, const char *id, const char *outcome,
-    const char *provider_id, const char *error, uint64_t retry_ms)
+result_add(cs_dispatch_t *d, const char *campaign, const char *id,
+    const char *outcome, const char *provider_id, const char *error,
+    uint64_t retry_ms)
 {
     char      num[24];
     yajl_gen  g = d->results;
@@ -336,8 +365,13 @@ result_add(cs_dispatch_t *d, const char *id, const char *outcome,
     yajl_gen_string(g, (const unsigned char *) (k), strlen(k));              \
     yajl_gen_string(g, (const unsigned char *) (v), strlen(v))
 
+    if (d->nresults == 0) {
+        d->results_since = cs_now_ms();
+    }
+
     yajl_gen_map_open(g);
     PAIR("id", id);
+    PAIR("campaign", campaign);
     PAIR("outcome", outcome);
     if (provider_id) {
         PAIR("provider_id", provider_id);
@@ -392,8 +426,16 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg, int any)
         return 0;
     }
 
-    if (!any && d->unwritten == NULL && d->nresults < CS_RESULTS_BATCH) {
-        return 0;
+    if (d->unwritten == NULL && d->nresults < CS_RESULTS_BATCH) {
+        if (!any) {
+            return 0;
+        }
+        /* while answers keep coming, a few more ms make a bigger batch */
+        if (!d->draining && cs_http_in_flight(d->http) > 0
+            && cs_now_ms() - d->results_since < CS_RESULTS_MS)
+        {
+            return 0;
+        }
     }
 
     if (d->unwritten == NULL && d->nresults > 0) {
@@ -457,6 +499,44 @@ backoff_ms(cs_dispatch_t *d, long attempts, long retry_after_ms)
 }
 
 
+static void delivered(const cs_http_answer_t *a, void *data);
+
+
+/* Sends ready recipients while the job's window has room. */
+static void
+job_pump(cs_dispatch_t *d, cs_job_t *job)
+{
+    char             key[80];
+    cs_delivery_t   *dl;
+    cs_type_conf_t  *type = type_of(d, job->type);
+
+    if (type == NULL || type->provider == NULL) {
+        return;                     /* a reload took it away: next jobs */
+    }
+
+    while (job->active && !d->draining && job->ready_head < job->ready_n
+           && job->in_flight < (size_t) d->cf->window)
+    {
+        dl = job->ready[job->ready_head++];
+        snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
+
+        job->in_flight++;
+        if (cs_http_post(d->http, type->provider, key, dl->body, dl->len,
+                         (long) d->cf->connect_timeout,
+                         (long) d->cf->request_timeout, delivered, dl) != 0)
+        {
+            /* the body is gone; the recipient stays owned until written */
+            job->in_flight--;
+            result_add(d, job->id, dl->recipient, "retry", NULL,
+                       "cannot send", backoff_ms(d, dl->attempts, -1));
+            free(dl);
+            continue;
+        }
+        dl->body = NULL;            /* http's now */
+    }
+}
+
+
 static void
 delivered(const cs_http_answer_t *a, void *data)
 {
@@ -469,7 +549,7 @@ delivered(const cs_http_answer_t *a, void *data)
 
     if (a->curl_code == 0 && a->status >= 200 && a->status < 300) {
         provider_id = cs_render_provider_id(a->body, a->body_len);
-        result_add(d, dl->recipient, "sent", provider_id, NULL, 0);
+        result_add(d, job->id, dl->recipient, "sent", provider_id, NULL, 0);
         free(provider_id);
 
     } else {
@@ -483,18 +563,21 @@ delivered(const cs_http_answer_t *a, void *data)
                     || a->status == 429 || a->status >= 500;
 
         if (retryable && dl->attempts < d->cf->retry_attempts) {
-            result_add(d, dl->recipient, "retry", NULL, error,
+            result_add(d, job->id, dl->recipient, "retry", NULL, error,
                        backoff_ms(d, dl->attempts, a->retry_after_ms));
         } else {
-            result_add(d, dl->recipient, "failed", NULL, error, 0);
+            result_add(d, job->id, dl->recipient, "failed", NULL, error, 0);
         }
     }
 
     job->in_flight--;
-    if (!job->active && job->in_flight == 0 && d->claiming != job) {
+    free(dl);
+
+    if (job->active) {
+        job_pump(d, job);
+    } else if (job->in_flight == 0 && d->claiming != job) {
         job_free(d, job);
     }
-    free(dl);
 
     d->wake(d->data);
 }
@@ -505,27 +588,30 @@ claimed(PGresult *res, void *data)
 {
     cs_dispatch_t   *d = data;
     cs_job_t        *job = d->claiming;
-    cs_type_conf_t  *type;
     cs_delivery_t   *dl;
-    char             key[80];
     char            *body;
     size_t           len;
-    int              i, n, sent;
+    int              i, n, got;
 
     d->claiming = NULL;
 
-    if (res == NULL || job == NULL) {
+    if (res == NULL || job == NULL || !job->active) {
         if (job && !job->active && job->in_flight == 0) {
             job_free(d, job);
         }
         return;
     }
 
-    type = type_of(d, job->type);
-    n = PQntuples(res);
-    sent = 0;
+    /* what is left of the read-ahead moves to the front */
+    job->ready_n -= job->ready_head;
+    memmove(job->ready, job->ready + job->ready_head,
+            job->ready_n * sizeof(cs_delivery_t *));
+    job->ready_head = 0;
 
-    for (i = 0; i < n; i++) {
+    n = PQntuples(res);
+    got = 0;
+
+    for (i = 0; i < n && job->ready_n < CS_CLAIM_MAX; i++) {
         job->cursor = strtoll(PQgetvalue(res, i, 4), NULL, 10);
 
         /* in flight, or its result not written yet: not again */
@@ -534,7 +620,7 @@ claimed(PGresult *res, void *data)
         {
             continue;
         }
-        sent++;
+        got++;
 
         dl = calloc(1, sizeof(cs_delivery_t));
         body = cs_render_body(job->id, PQgetvalue(res, i, 0), job->type,
@@ -543,7 +629,7 @@ claimed(PGresult *res, void *data)
         if (dl == NULL || body == NULL) {
             free(dl);
             free(body);
-            result_add(d, PQgetvalue(res, i, 0), "failed", NULL,
+            result_add(d, job->id, PQgetvalue(res, i, 0), "failed", NULL,
                        "cannot render the message", 0);
             continue;
         }
@@ -552,32 +638,19 @@ claimed(PGresult *res, void *data)
         snprintf(dl->recipient, sizeof(dl->recipient), "%s",
                  PQgetvalue(res, i, 0));
         dl->attempts = strtol(PQgetvalue(res, i, 3), NULL, 10);
-        snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
-
-        job->in_flight++;
-        if (cs_http_post(d->http, type->provider, key, body, len,
-                         (long) d->cf->connect_timeout,
-                         (long) d->cf->request_timeout, delivered, dl) != 0)
-        {
-            job->in_flight--;
-            /* stays owned until this result is written */
-            result_add(d, dl->recipient, "retry", NULL, "cannot send",
-                       backoff_ms(d, dl->attempts, -1));
-            free(dl);
-        }
+        dl->body = body;
+        dl->len = len;
+        job->ready[job->ready_n++] = dl;
     }
 
     if (n < job->asked) {
         job->cursor = 0;            /* the end: next time from the start */
-        if (sent == 0) {
+        if (got == 0) {
             job_wait(job, CS_IDLE_MS);  /* retries waiting, or in flight */
         }
     }
 
-    if (!job->active && job->in_flight == 0) {
-        job_free(d, job);
-    }
-
+    job_pump(d, job);
     d->wake(d->data);
 }
 
@@ -677,12 +750,9 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
                                3, values, job_failed, d) == 0;
         }
 
-        room = d->cf->window - (long) job->in_flight;
-        if (room <= 0) {
-            continue;
-        }
-        if (room > CS_CLAIM_MAX) {
-            room = CS_CLAIM_MAX;
+        room = CS_CLAIM_MAX - (long) (job->ready_n - job->ready_head);
+        if (room <= CS_CLAIM_MAX - CS_CLAIM_LOW) {
+            continue;               /* enough read ahead */
         }
 
         type = type_of(d, job->type);
@@ -719,7 +789,12 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
 int
 cs_dispatch_drain(cs_dispatch_t *d)
 {
+    cs_job_t  *job;
+
     d->draining = 1;
+    for (job = d->jobs; job; job = job->next) {
+        job_release(d, job);
+    }
     return cs_http_in_flight(d->http) == 0 && d->nresults == 0
            && d->unwritten == NULL && d->claiming == NULL;
 }

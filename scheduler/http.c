@@ -5,14 +5,19 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
 #include "log.h"
 
 #define CS_ANSWER_MAX  65536
+#define CS_SPARE_MAX   512          /* finished requests kept for reuse */
 
-typedef struct {
+typedef struct cs_request_s cs_request_t;
+
+struct cs_request_s {
+    cs_request_t       *next_spare;
     CURL               *easy;
     struct curl_slist  *headers;
     char               *body;
@@ -22,14 +27,75 @@ typedef struct {
     cs_http_done_pt     done;
     void               *data;
     char                error[CURL_ERROR_SIZE];
-} cs_request_t;
+};
 
+/*
+ * libcurl changes its time-out on nearly every request added or done; a
+ * timerfd_settime() each time cost a third of the daemon's CPU. So the
+ * wish is noted (due_ns, kick) and applied once per loop batch: "now" is
+ * served by one socket_action for the whole batch, and the timerfd is
+ * re-armed only when the wish is earlier than what is armed (a timer that
+ * fires early is harmless: libcurl finds nothing expired).
+ */
 struct cs_http_s {
     cs_loop_t  *loop;
     CURLM      *multi;
     int         tfd;
+    int         kick;           /* libcurl asked for a time-out "now" */
+    uint64_t    due_ns;         /* libcurl's next time-out, 0 if none */
+    uint64_t    armed_ns;       /* what the timerfd is armed for, 0 if not */
     size_t      in_flight;
+    /* an easy handle is a few KiB set up afresh; reusing one is cheaper */
+    cs_request_t  *spare;
+    size_t         nspare;
 };
+
+
+static uint64_t
+http_mono_ns(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+
+static void
+http_request_free(cs_request_t *rq)
+{
+    if (rq->easy) {
+        curl_easy_cleanup(rq->easy);
+    }
+    curl_slist_free_all(rq->headers);
+    free(rq->body);
+    free(rq->answer);
+    free(rq);
+}
+
+
+/* Its easy handle keeps its options and is set again for the next. */
+static void
+http_request_done(cs_http_t *h, cs_request_t *rq)
+{
+    if (h->nspare == CS_SPARE_MAX) {
+        http_request_free(rq);
+        return;
+    }
+
+    curl_slist_free_all(rq->headers);
+    free(rq->body);
+    free(rq->answer);
+    rq->headers = NULL;
+    rq->body = NULL;
+    rq->answer = NULL;
+    rq->answer_len = 0;
+    rq->error[0] = '\0';
+
+    rq->next_spare = h->spare;
+    h->spare = rq;
+    h->nspare++;
+}
 
 
 static void
@@ -62,12 +128,7 @@ http_drain(cs_http_t *h)
         h->in_flight--;
 
         rq->done(&a, rq->data);
-
-        curl_easy_cleanup(rq->easy);
-        curl_slist_free_all(rq->headers);
-        free(rq->body);
-        free(rq->answer);
-        free(rq);
+        http_request_done(h, rq);
     }
 }
 
@@ -103,6 +164,7 @@ http_timer_event(int fd, int events, void *data)
         log_error("event=timerfd_read error=\"%s\"", strerror(errno));
     }
 
+    h->armed_ns = 0;
     curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     http_drain(h);
 }
@@ -130,25 +192,56 @@ http_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 }
 
 
-/* Arms the timerfd; never calls libcurl from here. 0 ms becomes 1 ns. */
+/* Notes libcurl's wish; http_idle() acts on it. Never calls libcurl. */
 static int
 http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-    cs_http_t          *h = userp;
-    struct itimerspec   its;
+    cs_http_t  *h = userp;
 
     (void) multi;
 
-    memset(&its, 0, sizeof(its));
-    if (timeout_ms >= 0) {
-        its.it_value.tv_sec = timeout_ms / 1000;
-        its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000;
-        if (timeout_ms == 0) {
-            its.it_value.tv_nsec = 1;
-        }
+    h->kick = (timeout_ms == 0);
+    h->due_ns = 0;
+    if (timeout_ms > 0) {
+        /* libcurl truncates to ms: one more so we never wake too early */
+        h->due_ns = http_mono_ns() + (uint64_t) (timeout_ms + 1) * 1000000;
     }
 
-    return timerfd_settime(h->tfd, 0, &its, NULL) == 0 ? 0 : -1;
+    return 0;
+}
+
+
+static void
+http_idle(void *data)
+{
+    int                 running, rounds;
+    cs_http_t          *h = data;
+    struct itimerspec   its;
+
+    for (rounds = 0; h->kick && rounds < 8; rounds++) {
+        h->kick = 0;
+        curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        http_drain(h);
+    }
+
+    if (h->kick) {
+        h->due_ns = 1;              /* still busy: come back after epoll */
+    }
+
+    if (h->due_ns == 0 || (h->armed_ns && h->armed_ns <= h->due_ns)) {
+        return;
+    }
+
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = h->due_ns / 1000000000;
+    its.it_value.tv_nsec = h->due_ns % 1000000000;
+
+    if (timerfd_settime(h->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+        log_error("event=timerfd_settime error=\"%s\"", strerror(errno));
+        return;
+    }
+
+    h->armed_ns = h->due_ns;
 }
 
 
@@ -216,7 +309,8 @@ cs_http_create(cs_loop_t *loop)
     h->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 
     if (h->multi == NULL || h->tfd < 0
-        || cs_loop_watch(loop, h->tfd, CS_READ, http_timer_event, h) != 0)
+        || cs_loop_watch(loop, h->tfd, CS_READ, http_timer_event, h) != 0
+        || cs_loop_on_idle(loop, http_idle, h) != 0)
     {
         cs_http_free(h);
         return NULL;
@@ -228,6 +322,9 @@ cs_http_create(cs_loop_t *loop)
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
     curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 512L);
+    /* else the cache shrinks with the requests in flight, and connections
+     * are closed and opened again between batches */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 512L);
 
     return h;
 }
@@ -236,12 +333,19 @@ cs_http_create(cs_loop_t *loop)
 void
 cs_http_free(cs_http_t *h)
 {
+    cs_loop_off_idle(h->loop, http_idle, h);
     if (h->tfd >= 0) {
         cs_loop_unwatch(h->loop, h->tfd);
         close(h->tfd);
     }
     if (h->multi) {
         curl_multi_cleanup(h->multi);
+    }
+    while (h->spare) {
+        cs_request_t  *rq = h->spare;
+
+        h->spare = rq->next_spare;
+        http_request_free(rq);
     }
     free(h);
 }
@@ -262,11 +366,18 @@ cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
     char           header[160];
     cs_request_t  *rq;
 
-    rq = calloc(1, sizeof(cs_request_t));
-    if (rq == NULL || (rq->easy = curl_easy_init()) == NULL) {
-        free(rq);
-        free(body);
-        return -1;
+    rq = h->spare;
+    if (rq) {
+        h->spare = rq->next_spare;
+        h->nspare--;
+
+    } else {
+        rq = calloc(1, sizeof(cs_request_t));
+        if (rq == NULL || (rq->easy = curl_easy_init()) == NULL) {
+            free(rq);
+            free(body);
+            return -1;
+        }
     }
 
     rq->body = body;
@@ -297,10 +408,7 @@ cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
     curl_easy_setopt(rq->easy, CURLOPT_USERAGENT, "campaign-scheduler");
 
     if (curl_multi_add_handle(h->multi, rq->easy) != CURLM_OK) {
-        curl_easy_cleanup(rq->easy);
-        curl_slist_free_all(rq->headers);
-        free(rq->body);
-        free(rq);
+        http_request_free(rq);
         return -1;
     }
 

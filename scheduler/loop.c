@@ -8,7 +8,8 @@
 #include "log.h"
 #include "loop.h"
 
-#define CS_LOOP_FDS  1024
+#define CS_LOOP_FDS   1024
+#define CS_LOOP_IDLE  4
 
 typedef struct {
     int                events;
@@ -16,10 +17,17 @@ typedef struct {
     void              *data;
 } cs_fd_t;
 
+typedef struct {
+    cs_idle_handler_pt   handler;
+    void                *data;
+} cs_idle_t;
+
 struct cs_loop_s {
-    int       epfd;
-    int       stop;
-    cs_fd_t   fds[CS_LOOP_FDS];
+    int         epfd;
+    int         stop;
+    int         nidle;
+    cs_idle_t   idle[CS_LOOP_IDLE];
+    cs_fd_t     fds[CS_LOOP_FDS];
 };
 
 
@@ -102,6 +110,37 @@ cs_loop_unwatch(cs_loop_t *loop, int fd)
 }
 
 
+int
+cs_loop_on_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data)
+{
+    if (loop->nidle == CS_LOOP_IDLE) {
+        return -1;
+    }
+
+    loop->idle[loop->nidle].handler = handler;
+    loop->idle[loop->nidle].data = data;
+    loop->nidle++;
+
+    return 0;
+}
+
+
+void
+cs_loop_off_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data)
+{
+    int  i;
+
+    for (i = 0; i < loop->nidle; i++) {
+        if (loop->idle[i].handler == handler && loop->idle[i].data == data) {
+            loop->nidle--;
+            memmove(&loop->idle[i], &loop->idle[i + 1],
+                    (loop->nidle - i) * sizeof(cs_idle_t));
+            return;
+        }
+    }
+}
+
+
 void
 cs_loop_stop(cs_loop_t *loop)
 {
@@ -144,6 +183,10 @@ cs_loop_run(cs_loop_t *loop)
             }
 
             f->handler(fd, events & (f->events | CS_READ), f->data);
+        }
+
+        for (i = 0; i < loop->nidle && !loop->stop; i++) {
+            loop->idle[i].handler(loop->idle[i].data);
         }
     }
 

@@ -12,6 +12,7 @@
 #define CS_WRITE  2
 
 typedef void (*cs_fd_handler_pt)(int fd, int events, void *data);
+typedef void (*cs_idle_handler_pt)(void *data);
 
 typedef struct cs_loop_s cs_loop_t;
 
@@ -21,6 +22,11 @@ int cs_loop_watch(cs_loop_t *loop, int fd, int events,
     cs_fd_handler_pt handler, void *data);
 void cs_loop_unwatch(cs_loop_t *loop, int fd);
 void cs_loop_stop(cs_loop_t *loop);
+
+/* handler runs after every batch of events, before the loop waits again:
+ * work deferred there is done once per batch, not once per event */
+int cs_loop_on_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
+void cs_loop_off_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
 int cs_loop_run(cs_loop_t *loop);
 
 /* wall-clock time in ms: campaigns' times are wall-clock times */

@@ -191,18 +191,24 @@ is($stats->{sent} + $stats->{cancelled}, 2000,
 is($stats->{sent}, scalar(deliveries_of($id)),
    'every request that went out is counted sent');
 
-# cancel racing with result writes never costs the client a 503
-my @answers;
+# cancel racing with result writes never costs the client a 503; a 409 is
+# right only for a campaign that finished first (the sink is fast)
+my (@answers, $cancelled);
 for my $round (1 .. 8) {
-    my $cid = create(recipients => recipients(400, 40000 + 1000 * $round),
+    my $cid = create(recipients => recipients(2000, 40000 + 3000 * $round),
                      start => \1);
     CampaignTest::wait_for(sub { campaign($cid)->{stats}{sent} >= 20 }, 10,
                            'deliveries under way');
-    push @answers, $t->req(POST => "/v1/campaigns/$cid/cancel", %k)
-        ->{status};
+    my $status = $t->req(POST => "/v1/campaigns/$cid/cancel", %k)->{status};
+    push @answers, $status == 200 ? 200
+                 : $status == 409 ? '409/' . campaign($cid)->{status}
+                 : $status;
+    $cancelled++ if $status == 200;
 }
-is(join(',', @answers), join(',', (200) x 8),
-   'eight cancels during delivery: all 200');
+is(scalar(grep { !/^(200|409\/completed)$/ } @answers), 0,
+   'eight cancels during delivery: 200, or 409 once completed')
+    or diag("answers: @answers");
+cmp_ok($cancelled, '>=', 4, "$cancelled of 8 cancelled mid-way");
 
 # --- a slow voice pool does not slow sms; the rate cap holds ----------------------
 $t->stop_scheduler($s);
