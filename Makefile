@@ -70,6 +70,7 @@ run: build
 bench: build
 	@t/bench/api
 	@t/bench/timing
+	@t/bench/dispatch
 
 clean:
 	rm -rf $(BUILD)

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,10 @@ struct cs_dispatch_s {
     cs_ids_t         result_ids;    /* of the results in the generator */
     char            *unwritten;     /* a batch being or not yet written */
     cs_ids_t         unwritten_ids;
+    /* written while a read was in flight on the other connection: that
+     * read may not see them written, so they stay owned until it is back */
+    cs_ids_t         settling;
+    cs_timer_t       flush_timer;   /* a small batch's time is up */
     cs_owned_t      *owned[CS_OWNED_BUCKETS];
     int              writing;
     int              draining;
@@ -172,6 +177,9 @@ results_open(cs_dispatch_t *d)
 }
 
 
+static void flush_due(cs_timer_t *t);
+
+
 cs_dispatch_t *
 cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel, cs_config_t *cf,
     void (*wake)(void *data), void *data)
@@ -189,6 +197,8 @@ cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel, cs_config_t *cf,
     d->wake = wake;
     d->data = data;
     d->http = cs_http_create(loop);
+    cs_timer_init(&d->flush_timer);
+    d->flush_timer.handler = flush_due;
     results_open(d);
 
     if (d->http == NULL || d->results == NULL) {
@@ -257,6 +267,8 @@ cs_dispatch_free(cs_dispatch_t *d)
     }
     free(d->result_ids.ids);
     free(d->unwritten_ids.ids);
+    free(d->settling.ids);
+    cs_wheel_del(d->wheel, &d->flush_timer);
     free(d->unwritten);
     free(d);
 }
@@ -391,6 +403,19 @@ result_add(cs_dispatch_t *d, const char *campaign, const char *id,
 }
 
 
+/* The read in flight is back: what was written meanwhile can be let go. */
+static void
+settle(cs_dispatch_t *d)
+{
+    size_t  i;
+
+    for (i = 0; i < d->settling.n; i++) {
+        owned_del(d, d->settling.ids[i]);
+    }
+    d->settling.n = 0;
+}
+
+
 static void
 results_written(PGresult *res, void *data)
 {
@@ -401,7 +426,11 @@ results_written(PGresult *res, void *data)
     if (res != NULL) {
         /* written: those recipients are final or wait for their retry */
         for (i = 0; i < d->unwritten_ids.n; i++) {
-            owned_del(d, d->unwritten_ids.ids[i]);
+            if (d->claiming == NULL) {
+                owned_del(d, d->unwritten_ids.ids[i]);
+            } else if (ids_push(&d->settling, d->unwritten_ids.ids[i]) != 0) {
+                log_error("event=out_of_memory where=settling");
+            }
         }
         d->unwritten_ids.n = 0;
         free(d->unwritten);         /* else kept, and written on reconnect */
@@ -411,12 +440,23 @@ results_written(PGresult *res, void *data)
 }
 
 
+static void
+flush_due(cs_timer_t *t)
+{
+    cs_dispatch_t  *d = (cs_dispatch_t *) ((char *) t
+                                           - offsetof(cs_dispatch_t,
+                                                      flush_timer));
+
+    d->wake(d->data);
+}
+
+
 /*
- * Writes results when a batch is worth a round trip, or when asked to
- * write whatever there is (nothing else to do, draining).
+ * Writes results when a batch is full, when no answer is awaited, when
+ * draining, or when the first of them has waited CS_RESULTS_MS.
  */
 int
-cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg, int any)
+cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
 {
     size_t                len;
     const char           *values[2];
@@ -427,13 +467,14 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg, int any)
     }
 
     if (d->unwritten == NULL && d->nresults < CS_RESULTS_BATCH) {
-        if (!any) {
-            return 0;
-        }
         /* while answers keep coming, a few more ms make a bigger batch */
-        if (!d->draining && cs_http_in_flight(d->http) > 0
+        if (d->nresults > 0 && !d->draining && cs_http_in_flight(d->http) > 0
             && cs_now_ms() - d->results_since < CS_RESULTS_MS)
         {
+            if (!cs_timer_pending(&d->flush_timer)) {
+                cs_wheel_add(d->wheel, &d->flush_timer,
+                             d->results_since + CS_RESULTS_MS);
+            }
             return 0;
         }
     }
@@ -599,6 +640,7 @@ claimed(PGresult *res, void *data)
         if (job && !job->active && job->in_flight == 0) {
             job_free(d, job);
         }
+        settle(d);
         return;
     }
 
@@ -650,6 +692,7 @@ claimed(PGresult *res, void *data)
         }
     }
 
+    settle(d);
     job_pump(d, job);
     d->wake(d->data);
 }

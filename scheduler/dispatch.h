@@ -26,8 +26,9 @@ void cs_dispatch_free(cs_dispatch_t *d);
 /* the rows of campaign.my_running(): start new jobs, stop gone ones */
 void cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res);
 
-/* sends one query the dispatcher wants, if any; returns 1 if it did */
-int cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg, int any);
+/* each sends one query the dispatcher wants, if any; 1 if it did. Results
+ * and reads go on different connections. */
+int cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg);
 int cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg);
 
 /* stop claiming; 1 once nothing is in flight or unwritten */

@@ -7,13 +7,14 @@
 typedef enum {
     CS_PG_DOWN = 0,
     CS_PG_CONNECTING,
-    CS_PG_LISTENING,              /* sent LISTEN, waiting for it */
+    CS_PG_SETTING_UP,             /* sent SET and LISTEN, waiting */
     CS_PG_IDLE,
     CS_PG_BUSY
 } cs_pg_state_e;
 
 struct cs_pg_s {
     cs_loop_t         *loop;
+    const char        *name;
     PGconn            *conn;
     int                fd;
     cs_pg_state_e      state;
@@ -30,7 +31,8 @@ static void pg_event(int fd, int events, void *data);
 
 
 cs_pg_t *
-cs_pg_create(cs_loop_t *loop, const cs_pg_events_t *events, void *data)
+cs_pg_create(cs_loop_t *loop, const char *name,
+    const cs_pg_events_t *events, void *data)
 {
     cs_pg_t  *pg;
 
@@ -40,6 +42,7 @@ cs_pg_create(cs_loop_t *loop, const cs_pg_events_t *events, void *data)
     }
 
     pg->loop = loop;
+    pg->name = name;
     pg->events = *events;
     pg->data = data;
     pg->fd = -1;
@@ -107,7 +110,7 @@ pg_lost(cs_pg_t *pg, const char *why)
     void            *done_data = pg->done_data;
     int              was_busy = pg->state == CS_PG_BUSY;
 
-    log_warn("event=db_lost reason=\"%s\"",
+    log_warn("event=db_lost conn=%s reason=\"%s\"", pg->name,
              why ? why : (pg->conn ? PQerrorMessage(pg->conn) : "?"));
 
     done = pg->done;
@@ -135,8 +138,8 @@ cs_pg_connect(cs_pg_t *pg, const char *conninfo)
 
     pg->conn = PQconnectStart(conninfo);
     if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
-        log_warn("event=db_connect_failed reason=\"%s\"",
-                 pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+        log_warn("event=db_connect_failed conn=%s reason=\"%s\"",
+                 pg->name, pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
         cs_pg_close(pg);
         return -1;
     }
@@ -232,11 +235,14 @@ pg_connect_step(cs_pg_t *pg)
     }
 
     /* notifications sent while we were away are gone: the owner resyncs */
-    pg->state = CS_PG_LISTENING;
+    pg->state = CS_PG_SETTING_UP;
     pg->failed = 0;
-    if (!PQsendQuery(pg->conn, "SET statement_timeout = 10000; "
-                               "SET application_name = 'campaign-scheduler'; "
-                               "LISTEN campaign")
+    if (!PQsendQuery(pg->conn, pg->events.notify
+                     ? "SET statement_timeout = 10000; "
+                       "SET application_name = 'campaign-scheduler'; "
+                       "LISTEN campaign"
+                     : "SET statement_timeout = 10000; "
+                       "SET application_name = 'campaign-scheduler'")
         || pg_flush(pg) != 0)
     {
         pg_lost(pg, NULL);
@@ -258,14 +264,16 @@ pg_read(cs_pg_t *pg)
     }
 
     while ((n = PQnotifies(pg->conn)) != NULL) {
-        pg->events.notify(n->extra, pg->data);
+        if (pg->events.notify) {
+            pg->events.notify(n->extra, pg->data);
+        }
         PQfreemem(n);
         if (pg->conn == NULL) {
             return;                 /* the owner closed us */
         }
     }
 
-    if (pg->state != CS_PG_BUSY && pg->state != CS_PG_LISTENING) {
+    if (pg->state != CS_PG_BUSY && pg->state != CS_PG_SETTING_UP) {
         return;
     }
 
@@ -273,9 +281,9 @@ pg_read(cs_pg_t *pg)
         res = PQgetResult(pg->conn);
 
         if (res == NULL) {
-            if (pg->state == CS_PG_LISTENING) {
+            if (pg->state == CS_PG_SETTING_UP) {
                 if (pg->failed) {
-                    pg_lost(pg, "LISTEN failed");
+                    pg_lost(pg, "the set-up failed");
                     return;
                 }
                 pg->state = CS_PG_IDLE;

@@ -36,15 +36,20 @@ struct cs_sched_s {
     cs_loop_t       *loop;
     cs_config_t     *cf;
     cs_pg_t         *pg;
+    /* results have a connection of their own: a write of hundreds of rows
+     * never holds up the next read, a tick or a start */
+    cs_pg_t         *writer;
     cs_wheel_t       wheel;
     int              tfd;
     uint64_t         armed;         /* when the timerfd fires, or 0 */
     cs_timer_t       sweep;
     cs_timer_t       resync;
     cs_timer_t       reconnect;
+    cs_timer_t       writer_reconnect;
     cs_timer_t       drain;
     cs_dispatch_t   *dispatch;
     uint64_t         backoff;
+    uint64_t         writer_backoff;
     unsigned         want;
     int              ready;         /* told systemd */
     int              stopping;
@@ -266,18 +271,17 @@ sched_kick(cs_sched_t *s)
         /* deliveries in flight finish and their results are written */
         if (cs_dispatch_drain(s->dispatch)) {
             cs_loop_stop(s->loop);
-        } else if (cs_pg_ready(s->pg)) {
-            cs_dispatch_flush(s->dispatch, s->pg, 1);
+        } else if (cs_pg_ready(s->writer)) {
+            cs_dispatch_flush(s->dispatch, s->writer);
         }
         return;
     }
 
-    if (!cs_pg_ready(s->pg)) {
-        return;
+    if (cs_pg_ready(s->writer)) {
+        cs_dispatch_flush(s->dispatch, s->writer);
     }
 
-    /* a full batch of results first: they are the truth, and free memory */
-    if (cs_dispatch_flush(s->dispatch, s->pg, 0)) {
+    if (!cs_pg_ready(s->pg)) {
         return;
     }
 
@@ -312,9 +316,6 @@ sched_kick(cs_sched_t *s)
     } else if (cs_dispatch_claim(s->dispatch, s->pg)) {
         /* a claim is on its way */
 
-    } else if (cs_dispatch_flush(s->dispatch, s->pg, 1)) {
-        /* nothing to claim: write what results there are */
-
     } else if (s->want & CS_WANT_BEAT) {
         s->want &= ~CS_WANT_BEAT;
         values[0] = s->cf->id;
@@ -333,7 +334,7 @@ pg_up(void *data)
 {
     cs_sched_t  *s = data;
 
-    log_info("event=db_connected");
+    log_info("event=db_connected conn=main");
     s->backoff = 0;
     s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_BEAT
                | CS_WANT_JOBS;
@@ -357,6 +358,37 @@ pg_down(void *data)
     }
 
     cs_wheel_add(&s->wheel, &s->reconnect, cs_now_ms() + s->backoff);
+    sched_arm(s);
+}
+
+
+static void
+writer_up(void *data)
+{
+    cs_sched_t  *s = data;
+
+    log_info("event=db_connected conn=results");
+    s->writer_backoff = 0;
+    sched_kick(s);                  /* results kept while it was away */
+}
+
+
+static void
+writer_down(void *data)
+{
+    cs_sched_t  *s = data;
+
+    if (s->stopping) {
+        return;
+    }
+
+    s->writer_backoff = s->writer_backoff ? s->writer_backoff * 2 : 100;
+    if (s->writer_backoff > 1000) {
+        s->writer_backoff = 1000;
+    }
+
+    cs_wheel_add(&s->wheel, &s->writer_reconnect,
+                 cs_now_ms() + s->writer_backoff);
     sched_arm(s);
 }
 
@@ -433,6 +465,11 @@ timer_fired(int fd, int events, void *data)
                 pg_down(s);
             }
 
+        } else if (t == &s->writer_reconnect) {
+            if (cs_pg_connect(s->writer, s->cf->database) != 0) {
+                writer_down(s);
+            }
+
         } else {
             /* a campaign's start time: the tick promotes and claims it */
             campaign_forget(s, ((cs_campaign_t *) t)->id);
@@ -481,6 +518,7 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 {
     cs_sched_t            *s;
     static cs_pg_events_t  events = { pg_up, pg_down, pg_notify };
+    static cs_pg_events_t  writer_events = { writer_up, writer_down, NULL };
 
     s = calloc(1, sizeof(cs_sched_t));
     if (s == NULL) {
@@ -490,16 +528,19 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     s->loop = loop;
     s->cf = cf;
     s->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-    s->pg = cs_pg_create(loop, &events, s);
+    s->pg = cs_pg_create(loop, "main", &events, s);
+    s->writer = cs_pg_create(loop, "results", &writer_events, s);
 
     cs_wheel_init(&s->wheel, cs_now_ms());
     cs_timer_init(&s->sweep);
     cs_timer_init(&s->resync);
     cs_timer_init(&s->reconnect);
+    cs_timer_init(&s->writer_reconnect);
     cs_timer_init(&s->drain);
     s->dispatch = cs_dispatch_create(loop, &s->wheel, cf, sched_wake, s);
 
-    if (s->tfd < 0 || s->pg == NULL || s->dispatch == NULL
+    if (s->tfd < 0 || s->pg == NULL || s->writer == NULL
+        || s->dispatch == NULL
         || cs_loop_watch(loop, s->tfd, CS_READ, timer_fired, s) != 0)
     {
         cs_sched_free(s);
@@ -521,6 +562,9 @@ cs_sched_start(cs_sched_t *s)
     if (cs_pg_connect(s->pg, s->cf->database) != 0) {
         pg_down(s);
     }
+    if (cs_pg_connect(s->writer, s->cf->database) != 0) {
+        writer_down(s);
+    }
 
     sched_arm(s);
     return 0;
@@ -537,6 +581,7 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
 
     if (reconnect) {
         cs_pg_reset(s->pg, "the database setting changed");
+        cs_pg_reset(s->writer, "the database setting changed");
     }
 
     s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK;
@@ -561,6 +606,9 @@ cs_sched_free(cs_sched_t *s)
     }
     if (s->pg) {
         cs_pg_free(s->pg);
+    }
+    if (s->writer) {
+        cs_pg_free(s->writer);
     }
     campaigns_clear(s);
     if (s->tfd >= 0) {
