@@ -17,7 +17,8 @@ UNIT       := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 UNIT_ASAN  := $(addprefix $(BUILD)/unit-asan/,$(UNIT_TESTS))
 SCHED_SRCS := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c))
 
-.PHONY: all deps build asan test test-release test-asan run bench clean
+.PHONY: all deps build asan test test-release test-asan run bench clean \
+        fuzz fuzz-build test-fuzz
 
 all: build
 
@@ -53,8 +54,8 @@ $(MODULE): $(SOURCES) scripts/build-module.sh
 $(ASAN): $(SOURCES) scripts/build-module.sh
 	@scripts/build-module.sh $(BUILD)/asan "$(SANITIZE) -O1" "$(SANITIZE)"
 
-test: build asan
-	$(MAKE) --no-print-directory test-release test-asan
+test: build asan fuzz-build
+	$(MAKE) --no-print-directory test-release test-asan test-fuzz
 
 test-release:
 	prove -j2 t/
@@ -63,6 +64,19 @@ test-asan:
 	CAMPAIGN_ASAN=1 CAMPAIGN_MODULE=$(CURDIR)/$(ASAN) \
 	CAMPAIGN_ASAN_PRELOAD=$$(gcc -print-file-name=libasan.so) \
 	prove -j2 t/
+
+# libFuzzer targets (t/fuzz/) under ASan+UBSan; make fuzz runs each for
+# FUZZ_SECONDS and grows t/fuzz/corpus; make test replays corpus and findings
+FUZZ_SECONDS ?= 60
+
+fuzz-build: build
+	@scripts/build-fuzz.sh $(BUILD)/fuzz
+
+fuzz: fuzz-build
+	t/fuzz/run fuzz $(FUZZ_SECONDS)
+
+test-fuzz:
+	t/fuzz/run replay
 
 run: build
 	@scripts/run.sh

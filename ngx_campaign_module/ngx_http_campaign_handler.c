@@ -20,8 +20,6 @@ static ngx_int_t ngx_http_campaign_media_type(ngx_http_request_t *r,
     ngx_str_t *type);
 static ngx_int_t ngx_http_campaign_start(ngx_http_request_t *r,
     ngx_str_t *body);
-static const char *ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s,
-    size_t max);
 static void ngx_http_campaign_query_done(ngx_http_campaign_query_t *q,
     PGresult *res);
 static void ngx_http_campaign_cleanup(void *data);
@@ -311,41 +309,6 @@ ngx_http_campaign_media_type(ngx_http_request_t *r, ngx_str_t *type)
 }
 
 
-/*
- * A NUL-terminated copy for libpq, or NULL (SQL NULL) for an absent value.
- * Only printable ASCII passes: "" marks a rejected value.
- */
-static const char *
-ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s, size_t max)
-{
-    u_char      *p;
-    ngx_uint_t   i;
-
-    if (s->data == NULL) {
-        return NULL;
-    }
-
-    if (s->len > max) {
-        return "";
-    }
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] < 0x20 || s->data[i] > 0x7e) {
-            return "";
-        }
-    }
-
-    p = ngx_pnalloc(pool, s->len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_cpystrn(p, s->data, s->len + 1);
-
-    return (const char *) p;
-}
-
-
 static ngx_int_t
 ngx_http_campaign_header(ngx_http_request_t *r, ngx_table_elt_t *h,
     const char **value)
@@ -408,23 +371,12 @@ static ngx_int_t
 ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
 {
     ngx_int_t                       rc;
-    ngx_str_t                       raw, arg, tenant;
-    ngx_uint_t                      i;
+    ngx_str_t                       tenant;
     ngx_pool_cleanup_t             *cln;
     ngx_http_campaign_ctx_t        *ctx;
     ngx_http_campaign_query_t      *q;
     ngx_http_campaign_loc_conf_t   *clcf;
     ngx_http_campaign_main_conf_t  *cmcf;
-
-    static struct {
-        ngx_str_t   name;
-        ngx_uint_t  param;
-    } args[] = {
-        { ngx_string("status"), NGX_HTTP_CAMPAIGN_P_STATUS },
-        { ngx_string("type"), NGX_HTTP_CAMPAIGN_P_TYPE },
-        { ngx_string("limit"), NGX_HTTP_CAMPAIGN_P_LIMIT },
-        { ngx_string("cursor"), NGX_HTTP_CAMPAIGN_P_CURSOR }
-    };
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_campaign_module);
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_campaign_module);
@@ -474,34 +426,13 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
                                          NGX_HTTP_CAMPAIGN_ERR_BAD_HEADER, 0);
     }
 
-    for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
-        if (ngx_http_arg(r, args[i].name.data, args[i].name.len, &raw)
-            != NGX_OK)
-        {
-            continue;
-        }
-
-        arg.data = ngx_pnalloc(r->pool, raw.len);
-        if (arg.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-        arg.len = 0;
-        if (raw.len) {
-            u_char  *dst = arg.data, *src = raw.data;
-
-            ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-            arg.len = dst - arg.data;
-        }
-
-        q->values[args[i].param] = ngx_http_campaign_cstr(r->pool, &arg,
-                                                          1024);
-        if (q->values[args[i].param] == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-        if (q->values[args[i].param][0] == '\0' && arg.len) {
-            return ngx_http_campaign_send_error(r,
+    rc = ngx_http_campaign_args(r, q->values);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (rc == NGX_DECLINED) {
+        return ngx_http_campaign_send_error(r,
                                           NGX_HTTP_CAMPAIGN_ERR_BAD_QUERY, 0);
-        }
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);

@@ -138,6 +138,10 @@ ngx_int_t ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
     const ngx_http_campaign_route_t **route, ngx_str_t *id,
     ngx_str_t *allow);
 
+const char *ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s,
+    size_t max);
+ngx_int_t ngx_http_campaign_args(ngx_http_request_t *r, const char **values);
+
 ngx_int_t ngx_http_campaign_key(ngx_http_request_t *r, ngx_str_t *key);
 ngx_http_campaign_keys_t *ngx_http_campaign_keys_create(ngx_pool_t *pool);
 ngx_int_t ngx_http_campaign_keys_get(ngx_http_campaign_keys_t *keys,
@@ -145,6 +149,7 @@ ngx_int_t ngx_http_campaign_keys_get(ngx_http_campaign_keys_t *keys,
 void ngx_http_campaign_keys_put(ngx_http_campaign_keys_t *keys,
     ngx_str_t *key, ngx_str_t *tenant);
 
+ngx_int_t ngx_http_campaign_utf8_check(ngx_str_t *s);
 ngx_int_t ngx_http_campaign_json_check(ngx_str_t *body,
     ngx_http_campaign_err_e *err);
 ngx_int_t ngx_http_campaign_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv,

@@ -9,6 +9,7 @@ packages=(
     libpq-dev libyajl-dev libcurl4-openssl-dev libsystemd-dev
     postgresql postgresql-contrib
     wrk
+    clang libclang-rt-14-dev valgrind
 )
 
 missing=()

@@ -90,6 +90,37 @@ diag('statuses: ' . join ', ', map { "$_ x$statuses{$_}" }
                               sort keys %statuses);
 cmp_ok($statuses{400} // 0, '>', 100, 'most mutations are 400s');
 
+# UTF-8 that yajl lets through but Postgres refuses (found by the sql_api
+# fuzzer: each was a 503): overlong, surrogate, past U+10FFFF, NUL in CSV
+my $before = $t->psql('SELECT count(*) FROM campaign.campaigns');
+for my $bytes ("\xe0\x90\x9a", "\xc0\xaf", "\xed\xa0\x80",
+               "\xf4\x90\x80\x80") {
+    my $hex = unpack('H*', $bytes);
+    my $r = $t->req(POST => '/v1/campaigns', key => $key,
+                    headers => { 'Content-Type' => 'application/json' },
+                    body => qq({"name":"x$bytes","type":"sms",)
+                            . qq("message":{"body":"b"}}));
+    is("$r->{status} " . ($r->{json}{error}{code} // ''), '400 invalid_json',
+       "JSON with UTF-8 $hex: 400");
+}
+my $csv_to = $t->req(POST => '/v1/campaigns', key => $key,
+                     json => { name => 'csv', type => 'sms',
+                               message => { body => 'b' } })->{json}{id};
+$before = $t->psql('SELECT count(*) FROM campaign.campaigns');
+for my $bytes ("\xed\xa0\x80", "\x00") {
+    my $hex = unpack('H*', $bytes);
+    my $r = $t->req(POST => "/v1/campaigns/$csv_to/recipients", key => $key,
+                    headers => { 'Content-Type' => 'text/csv' },
+                    body => "to,name\n+15550000001,ok\n"
+                            . "+15550000002,a$bytes\n");
+    is("$r->{status} " . ($r->{json}{error}{code} // ''), '400 invalid_json',
+       "CSV with $hex in a field: 400");
+}
+is($t->psql("SELECT count(*) FROM campaign.recipients "
+            . "WHERE campaign_id = '$csv_to'"), 0, 'and nothing added');
+is($t->psql('SELECT count(*) FROM campaign.campaigns'), $before,
+   'no campaign created by any of them');
+
 # raw protocol abuse the HTTP client would not send
 for my $raw ("GET /v1/campaigns/../../etc/passwd HTTP/1.0\r\n\r\n",
              "GET /v1/%00 HTTP/1.0\r\n\r\n",

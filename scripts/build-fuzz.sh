@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of t/fuzz/ with clang, under ASan+UBSan.
+#   scripts/build-fuzz.sh OUT_DIR
+# The module's parsers are built with nginx-dev's headers and the stand-ins
+# of t/fuzz/module_stubs.c for the few nginx functions they call (nginx-dev
+# has no nginx sources to link); the scheduler's targets link its sources.
+# Needs `make build` first (nginx's configured headers of build/release).
+set -euo pipefail
+shopt -s nullglob
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=$1
+san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+cflags="-g -O1 $san -fsanitize=fuzzer-no-link"
+pginc=$(pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+ngx=/usr/share/nginx/src/src
+ngx_incs="-I$ngx/core -I$ngx/event -I$ngx/event/modules -I$ngx/os/unix
+          -I$ngx/http -I$ngx/http/modules -I$ngx/http/v2
+          -I$repo/build/release/objs -I$repo/ngx_campaign_module -I$pginc"
+module_srcs="$repo/ngx_campaign_module/ngx_http_campaign_body.c
+             $repo/ngx_campaign_module/ngx_http_campaign_route.c
+             $repo/t/fuzz/module_stubs.c"
+
+[ -f "$repo/build/release/objs/ngx_auto_config.h" ] \
+    || { echo "build-fuzz: run make build first" >&2; exit 1; }
+
+for t in "$repo"/t/fuzz/module_*.c; do
+    name=$(basename "$t" .c)
+    [ "$name" = module_stubs ] && continue
+    clang $cflags -fsanitize=fuzzer -Wno-unused-parameter $ngx_incs \
+        -o "$out/$name" "$t" $module_srcs -lyajl
+done
+
+sched_srcs=$(ls "$repo"/scheduler/*.c | grep -v '/main.c$')
+for t in "$repo"/t/fuzz/sched_*.c "$repo"/t/fuzz/sql_*.c; do
+    name=$(basename "$t" .c)
+    clang $cflags -fsanitize=fuzzer -I"$repo/scheduler" -I"$pginc" \
+        -o "$out/$name" "$t" $sched_srcs -lpq -lyajl -lcurl -lsystemd
+done
+
+echo "built the fuzz targets in $out"

@@ -1,0 +1,88 @@
+/*
+ * The message template renderer. The input is "message\0vars\0to": a
+ * campaign's message JSON, a recipient's vars JSON and address. Property:
+ * a body rendered is JSON whose campaign_id, recipient_id, type and to are
+ * the ones given, and whose message has the message's shape.
+ */
+
+#include <yajl/yajl_tree.h>
+
+#include "render.h"
+#include "sched_fuzz.h"
+
+
+static void
+same_shape(yajl_val a, yajl_val b)
+{
+    size_t  i;
+
+    FUZZ_CHECK(a->type == b->type
+               || (YAJL_IS_STRING(a) && YAJL_IS_STRING(b)));
+
+    if (YAJL_IS_OBJECT(a)) {
+        FUZZ_CHECK(a->u.object.len == b->u.object.len);
+        for (i = 0; i < a->u.object.len; i++) {
+            FUZZ_CHECK(strcmp(a->u.object.keys[i], b->u.object.keys[i]) == 0);
+            same_shape(a->u.object.values[i], b->u.object.values[i]);
+        }
+    } else if (YAJL_IS_ARRAY(a)) {
+        FUZZ_CHECK(a->u.array.len == b->u.array.len);
+        for (i = 0; i < a->u.array.len; i++) {
+            same_shape(a->u.array.values[i], b->u.array.values[i]);
+        }
+    }
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char         *in = fuzz_cstr(data, size), *vars, *to, *body;
+    size_t        len, n;
+    yajl_val      message, tree, v;
+    const char   *key[2] = { NULL, NULL };
+
+    static const char  *id = "0b7e3a52-5a8e-4d8c-9d43-7e1f0c2a9b11";
+
+    n = strlen(in);
+    vars = (n < size) ? in + n + 1 : in + n;
+    n = strlen(vars);
+    to = (vars + n < in + size) ? vars + n + 1 : vars + n;
+
+    /* addresses come from Postgres: UTF-8 always */
+    message = fuzz_utf8_ok((unsigned char *) to) ? cs_render_message(in)
+                                                 : NULL;
+    if (message == NULL) {
+        free(in);
+        return 0;
+    }
+
+    body = cs_render_body(id, id, "sms", to, vars, message, &len);
+    if (body != NULL) {
+        FUZZ_CHECK(strlen(body) == len);
+        tree = yajl_tree_parse(body, NULL, 0);
+        FUZZ_CHECK(tree != NULL && YAJL_IS_OBJECT(tree));
+
+        key[0] = "campaign_id";
+        v = yajl_tree_get(tree, key, yajl_t_string);
+        FUZZ_CHECK(v && strcmp(YAJL_GET_STRING(v), id) == 0);
+        key[0] = "type";
+        v = yajl_tree_get(tree, key, yajl_t_string);
+        FUZZ_CHECK(v && strcmp(YAJL_GET_STRING(v), "sms") == 0);
+        key[0] = "to";
+        v = yajl_tree_get(tree, key, yajl_t_string);
+        /* yajl stops a string at an encoded NUL; "to" has none */
+        FUZZ_CHECK(v && strcmp(YAJL_GET_STRING(v), to) == 0);
+        key[0] = "message";
+        v = yajl_tree_get(tree, key, yajl_t_any);
+        FUZZ_CHECK(v != NULL);
+        same_shape(message, v);
+
+        yajl_tree_free(tree);
+        free(body);
+    }
+
+    yajl_tree_free(message);
+    free(in);
+    return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * The SQL side of the API, which validates every body, time stamp and
+ * query value the module passes on: campaign.api() on a live Postgres
+ * (CAMPAIGN_FUZZ_DB, a conninfo), each input in a transaction rolled back.
+ * Byte 0 picks a route; the rest is what the module would pass: a JSON
+ * body it accepted (valid UTF-8, depth <= 64), or, for the lists, query
+ * values (printable ASCII, <= 1,024 bytes) one per line. "time" feeds an
+ * RFC 3339 candidate to campaign.parse_time() directly.
+ * Property: every answer is a status below 500, never an SQL error (which
+ * the module would have to answer with a 500).
+ */
+
+#include <libpq-fe.h>
+#include <yajl/yajl_tree.h>
+
+#include "sched_fuzz.h"
+
+static PGconn  *conn;
+static char     draft[37];
+
+static const char  *routes[] = {
+    "create", "patch", "schedule", "recipients_add", "recipients_csv",
+    "start", "list", "recipients_list", "time"
+};
+
+#define API "SELECT status, body FROM campaign.api($1, false, $2, $3, $4, " \
+            "NULL, NULL, $5, $6, $7, $8, NULL)"
+
+
+static PGresult *
+run(const char *sql, int n, const char *const *values)
+{
+    PGresult  *res = PQexecParams(conn, sql, n, NULL, values, NULL, NULL, 0);
+
+    FUZZ_CHECK(res != NULL);
+    return res;
+}
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    char         *p;
+    PGresult     *res;
+    const char   *db = getenv("CAMPAIGN_FUZZ_DB");
+    const char   *values[8] = { NULL, "create", NULL,
+                                "{\"name\":\"fuzz\",\"type\":\"sms\","
+                                "\"message\":{\"body\":\"Hi {{name}}\"}}" };
+
+    (void) argc;
+    (void) argv;
+
+    if (db == NULL) {
+        fprintf(stderr, "sql_api: set CAMPAIGN_FUZZ_DB to a conninfo\n");
+        exit(2);
+    }
+    conn = PQconnectdb(db);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "sql_api: %s", PQerrorMessage(conn));
+        exit(2);
+    }
+
+    /* a draft campaign for the routes that change one */
+    res = PQexecParams(conn, API, 8, NULL, values, NULL, NULL, 0);
+    FUZZ_CHECK(PQresultStatus(res) == PGRES_TUPLES_OK);
+    p = strstr(PQgetvalue(res, 0, 1), "\"id\"");
+    FUZZ_CHECK(p != NULL && (p = strchr(p + 4, '"')) != NULL);
+    snprintf(draft, sizeof(draft), "%.36s", p + 1);
+    PQclear(res);
+
+    return 0;
+}
+
+
+static size_t
+depth(yajl_val v)
+{
+    size_t  i, d = 0, n, len;
+
+    if (YAJL_IS_OBJECT(v) || YAJL_IS_ARRAY(v)) {
+        len = YAJL_IS_OBJECT(v) ? v->u.object.len : v->u.array.len;
+        for (i = 0; i < len; i++) {
+            n = depth(YAJL_IS_OBJECT(v) ? v->u.object.values[i]
+                                        : v->u.array.values[i]);
+            d = n > d ? n : d;
+        }
+        return d + 1;
+    }
+    return 0;
+}
+
+
+/* what the module lets through: strict UTF-8, JSON, at most 64 deep */
+static int
+body_ok(const char *text)
+{
+    int       ok;
+    yajl_val  tree;
+
+    if (!fuzz_utf8_ok((const unsigned char *) text)) {
+        return 0;
+    }
+    tree = yajl_tree_parse(text, NULL, 0);
+
+    ok = tree != NULL && depth(tree) <= 64;
+    yajl_tree_free(tree);
+    return ok;
+}
+
+
+static int
+query_ok(const char *s)
+{
+    size_t  n = 0;
+
+    for (; *s && *s != '\n'; s++, n++) {
+        if (*s < 0x20 || *s > 0x7e) {
+            return 0;
+        }
+    }
+    return n <= 1024;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int          i;
+    char        *text, *line[4] = { NULL, NULL, NULL, NULL }, *p;
+    PGresult    *res;
+    const char  *route, *values[8];
+
+    if (size < 1) {
+        return 0;
+    }
+
+    route = routes[data[0] % (sizeof(routes) / sizeof(routes[0]))];
+    text = fuzz_cstr(data + 1, size - 1);
+    memset(values, 0, sizeof(values));     /* $1, the key: none */
+    values[1] = route;
+
+    if (strcmp(route, "list") == 0 || strcmp(route, "recipients_list") == 0) {
+        for (i = 0, p = text; i < 4 && p; i++) {
+            if (!query_ok(p)) {
+                goto skip;
+            }
+            line[i] = p;
+            p = strchr(p, '\n');
+            if (p) {
+                *p++ = '\0';
+            }
+        }
+        for (i = 0; i < 4; i++) {
+            values[4 + i] = line[i];
+        }
+        values[2] = draft;
+
+    } else if (strcmp(route, "time") == 0) {
+        if (!fuzz_utf8_ok((unsigned char *) text)) {
+            goto skip;
+        }
+        /* any text, as a JSON string: the schedule body's scheduled_at */
+        values[0] = text;
+        res = run("SELECT campaign.parse_time(to_jsonb($1::text))", 1, values);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "parse_time failed: %s", PQerrorMessage(conn));
+            abort();
+        }
+        PQclear(res);
+        goto skip;
+
+    } else {
+        if (!body_ok(text)) {
+            goto skip;
+        }
+        values[2] = strcmp(route, "create") == 0 ? NULL : draft;
+        values[3] = text;
+    }
+
+    PQclear(run("BEGIN", 0, NULL));
+    res = run(API, 8, values);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK
+        || atoi(PQgetvalue(res, 0, 0)) >= 500)
+    {
+        fprintf(stderr, "route %s: %s%s\n", route, PQerrorMessage(conn),
+                PQresultStatus(res) == PGRES_TUPLES_OK
+                ? PQgetvalue(res, 0, 1) : "");
+        abort();
+    }
+    PQclear(res);
+    PQclear(run("ROLLBACK", 0, NULL));
+
+skip:
+    free(text);
+    return 0;
+}
