@@ -18,7 +18,7 @@ UNIT_ASAN  := $(addprefix $(BUILD)/unit-asan/,$(UNIT_TESTS))
 SCHED_SRCS := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c))
 
 .PHONY: all deps build asan test test-release test-asan run bench clean \
-        fuzz fuzz-build test-fuzz
+        fuzz fuzz-build test-fuzz test-valgrind chaos test-chaos
 
 all: build
 
@@ -55,15 +55,30 @@ $(ASAN): $(SOURCES) scripts/build-module.sh
 	@scripts/build-module.sh $(BUILD)/asan "$(SANITIZE) -O1" "$(SANITIZE)"
 
 test: build asan fuzz-build
-	$(MAKE) --no-print-directory test-release test-asan test-fuzz
+	$(MAKE) --no-print-directory test-release test-asan test-fuzz \
+	    test-valgrind test-chaos
 
 test-release:
 	prove -j2 t/
 
+ASAN_ENV := CAMPAIGN_ASAN=1 CAMPAIGN_MODULE=$(CURDIR)/$(ASAN) \
+            CAMPAIGN_ASAN_PRELOAD=$$(gcc -print-file-name=libasan.so)
+
 test-asan:
-	CAMPAIGN_ASAN=1 CAMPAIGN_MODULE=$(CURDIR)/$(ASAN) \
-	CAMPAIGN_ASAN_PRELOAD=$$(gcc -print-file-name=libasan.so) \
-	prove -j2 t/
+	$(ASAN_ENV) prove -j2 t/
+
+# the scheduler's unit tests and a short dispatch run under valgrind
+test-valgrind:
+	t/valgrind/run
+
+# three schedulers, kills, Postgres restarts, mixed load; under ASan
+CHAOS_SECONDS ?= 600
+
+chaos: build asan
+	$(ASAN_ENV) CHAOS_SECONDS=$(CHAOS_SECONDS) t/chaos/run
+
+test-chaos:
+	$(ASAN_ENV) CHAOS_SECONDS=60 t/chaos/run
 
 # libFuzzer targets (t/fuzz/) under ASan+UBSan; make fuzz runs each for
 # FUZZ_SECONDS and grows t/fuzz/corpus; make test replays corpus and findings

@@ -250,13 +250,13 @@ sub start_scheduler {
         $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/asan/sched-ub:"
                             . 'print_stacktrace=1:halt_on_error=1';
         open STDERR, '>>', $log;
-        exec $bin, '-c', $conf;
+        exec @{ $o{wrap} // [] }, $bin, '-c', $conf;
         exit 127;
     }
     my $h = { pid => $pid, log => $log, conf => $conf, id => "sched$n" };
     push @{ $self->{schedulers} }, $h;
-    wait_for(sub { -e $log && `cat $log` =~ /event=ready/ }, 10,
-             'the scheduler to be ready');
+    wait_for(sub { -e $log && `cat $log` =~ /event=ready/ },
+             $o{wrap} ? 60 : 10, 'the scheduler to be ready');
     return $h;
 }
 
