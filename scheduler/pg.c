@@ -138,8 +138,8 @@ cs_pg_connect(cs_pg_t *pg, const char *conninfo)
 
     pg->conn = PQconnectStart(conninfo);
     if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
-        log_warn("event=db_connect_failed conn=%s reason=\"%s\"",
-                 pg->name, pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+        log_warn("event=db_connect_failed conn=%s reason=\"%s\"", pg->name,
+                 pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
         cs_pg_close(pg);
         return -1;
     }

@@ -303,7 +303,8 @@ sched_kick(cs_sched_t *s)
                  (unsigned long long) s->cf->lease);
         values[0] = s->cf->id;
         values[1] = lease;
-        cs_pg_query(s->pg, "SELECT id, type, status, round(lateness_ms::numeric, 1) "
+        cs_pg_query(s->pg, "SELECT id, type, status, "
+                    "round(lateness_ms::numeric, 1) "
                     "FROM campaign.scheduler_tick($1, $2)", 2, values,
                     tick_done, s);
 
@@ -342,23 +343,31 @@ pg_up(void *data)
 }
 
 
+/* Retries a lost connection soon: every second away is a second of
+ * campaigns late. 100 ms, doubling, at most 1 s. */
+static void
+reconnect_later(cs_sched_t *s, cs_timer_t *timer, uint64_t *backoff)
+{
+    if (s->stopping) {
+        return;
+    }
+
+    *backoff = *backoff ? *backoff * 2 : 100;
+    if (*backoff > 1000) {
+        *backoff = 1000;
+    }
+
+    cs_wheel_add(&s->wheel, timer, cs_now_ms() + *backoff);
+    sched_arm(s);
+}
+
+
 static void
 pg_down(void *data)
 {
     cs_sched_t  *s = data;
 
-    if (s->stopping) {
-        return;
-    }
-
-    /* retry soon: every second away is a second of campaigns late */
-    s->backoff = s->backoff ? s->backoff * 2 : 100;
-    if (s->backoff > 1000) {
-        s->backoff = 1000;
-    }
-
-    cs_wheel_add(&s->wheel, &s->reconnect, cs_now_ms() + s->backoff);
-    sched_arm(s);
+    reconnect_later(s, &s->reconnect, &s->backoff);
 }
 
 
@@ -378,18 +387,7 @@ writer_down(void *data)
 {
     cs_sched_t  *s = data;
 
-    if (s->stopping) {
-        return;
-    }
-
-    s->writer_backoff = s->writer_backoff ? s->writer_backoff * 2 : 100;
-    if (s->writer_backoff > 1000) {
-        s->writer_backoff = 1000;
-    }
-
-    cs_wheel_add(&s->wheel, &s->writer_reconnect,
-                 cs_now_ms() + s->writer_backoff);
-    sched_arm(s);
+    reconnect_later(s, &s->writer_reconnect, &s->writer_backoff);
 }
 
 

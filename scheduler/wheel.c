@@ -169,7 +169,8 @@ cs_wheel_update(cs_wheel_t *w, uint64_t now)
     list_init(&todo);
 
     for (l = 0; l < CS_WHEEL_LEVELS; l++) {
-        passed = (now >> (l * CS_WHEEL_BITS)) - (w->now >> (l * CS_WHEEL_BITS));
+        passed = (now >> (l * CS_WHEEL_BITS))
+                 - (w->now >> (l * CS_WHEEL_BITS));
         if (passed == 0) {
             break;                      /* no coarser level moved either */
         }

@@ -13,17 +13,9 @@
 #include <unistd.h>
 
 #include "ngx_http_campaign_module.h"
+#include "fuzz.h"
 
 static ngx_log_t  fuzz_log;
-
-#define FUZZ_CHECK(cond)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "property failed: %s (%s:%d)\n", #cond,          \
-                    __FILE__, __LINE__);                                     \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 
 int

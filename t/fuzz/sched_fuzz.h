@@ -1,34 +1,10 @@
-/* What the scheduler's fuzz targets share: a property check that aborts. */
+/* What the scheduler's and the SQL fuzz targets share besides fuzz.h: the
+ * strict UTF-8 filter, an oracle written apart from the module's. */
 
 #ifndef SCHED_FUZZ_H
 #define SCHED_FUZZ_H
 
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define FUZZ_CHECK(cond)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "property failed: %s (%s:%d)\n", #cond,          \
-                    __FILE__, __LINE__);                                     \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
-
-
-/* the input as a C string, as libpq and files give it: up to a NUL */
-static char *
-fuzz_cstr(const uint8_t *data, size_t size)
-{
-    char  *s = malloc(size + 1);
-
-    FUZZ_CHECK(s != NULL);
-    memcpy(s, data, size);
-    s[size] = '\0';
-    return s;
-}
+#include "fuzz.h"
 
 /* strict UTF-8 without NUL: what the module lets through and Postgres
  * takes (no overlong forms, no surrogates, nothing past U+10FFFF) */

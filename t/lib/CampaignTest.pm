@@ -240,8 +240,9 @@ sub start_scheduler {
             . "dbname=campaigns user=campaign\";\n"
             . "id sched$n;\n" . ($o{conf} // '');
     close $fh;
-    my $bin = $ENV{CAMPAIGN_ASAN} ? "$ROOT/build/asan/campaign-scheduler"
-                                  : "$ROOT/build/campaign-scheduler";
+    my $bin = $o{bin} // ($ENV{CAMPAIGN_ASAN}
+                          ? "$ROOT/build/asan/campaign-scheduler"
+                          : "$ROOT/build/campaign-scheduler");
     my $log = "$self->{dir}/logs/scheduler$n.log";
     my $pid = fork // die $!;
     if ($pid == 0) {
