@@ -143,6 +143,9 @@ ngx_http_campaign_json_check(ngx_str_t *body, ngx_http_campaign_err_e *err)
         return NGX_ERROR;
     }
 
+    /* checked above, and more strictly: not twice */
+    yajl_config(h, yajl_dont_validate_strings, 1);
+
     st = yajl_parse(h, body->data, body->len);
     if (st == yajl_status_ok) {
         st = yajl_complete_parse(h);
@@ -403,8 +406,6 @@ ngx_http_campaign_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv,
     if (g == NULL) {
         return NGX_ERROR;
     }
-
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 
     rc = ngx_http_campaign_csv_gen(pool, g, csv, err, index);
 

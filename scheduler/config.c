@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,45 +200,46 @@ set_id(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 }
 
 
+/* "pool TYPE N" and "rate TYPE N": a count per type, set once */
 static int
-set_pool(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+type_count(cs_config_t *cf, char **args, cs_lexer_t *lx, const char *what,
+    const char *noun, size_t offset, long max)
 {
+    long            *v;
     cs_type_conf_t  *t;
-
-    (void) nargs;
 
     t = type_get(cf, args[0], lx);
     if (t == NULL) {
         return -1;
     }
-    if (t->pool >= 0) {
-        return fail(lx, "pool %s is duplicate", args[0]);
+    v = (long *) ((char *) t + offset);
+    if (*v >= 0) {
+        return fail(lx, "%s %s is duplicate", what, args[0]);
     }
-    if (parse_count(args[1], 100000, &t->pool) != 0) {
-        return fail(lx, "invalid pool size \"%s\"", args[1]);
+    if (parse_count(args[1], max, v) != 0) {
+        return fail(lx, "invalid %s \"%s\"", noun, args[1]);
     }
     return 0;
 }
 
 
 static int
-set_rate(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+set_pool(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 {
-    cs_type_conf_t  *t;
-
     (void) nargs;
 
-    t = type_get(cf, args[0], lx);
-    if (t == NULL) {
-        return -1;
-    }
-    if (t->rate >= 0) {
-        return fail(lx, "rate %s is duplicate", args[0]);
-    }
-    if (parse_count(args[1], 10000000, &t->rate) != 0) {
-        return fail(lx, "invalid rate \"%s\"", args[1]);
-    }
-    return 0;
+    return type_count(cf, args, lx, "pool", "pool size",
+                      offsetof(cs_type_conf_t, pool), 100000);
+}
+
+
+static int
+set_rate(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    (void) nargs;
+
+    return type_count(cf, args, lx, "rate", "rate",
+                      offsetof(cs_type_conf_t, rate), 10000000);
 }
 
 

@@ -44,7 +44,6 @@ struct cs_job_s {
     int              active;        /* running and ours */
     int              seen;
     int              waiting;       /* until its timer fires */
-    int              no_provider;   /* to be failed */
 };
 
 typedef struct {
@@ -86,7 +85,6 @@ struct cs_dispatch_s {
     cs_ids_t         settling;
     cs_timer_t       flush_timer;   /* a small batch's time is up */
     cs_owned_t      *owned[CS_OWNED_BUCKETS];
-    int              writing;
     int              draining;
     cs_bucket_t      buckets[CS_MAX_TYPES];
     void           (*wake)(void *data);
@@ -251,7 +249,7 @@ cs_dispatch_free(cs_dispatch_t *d)
     cs_owned_t  *o, *next;
 
     if (d->http) {
-        cs_http_free(d->http);      /* in-flight requests are dropped */
+        cs_http_free(d->http, free);    /* deliveries in flight dropped */
     }
     while (d->jobs) {
         job_free(d, d->jobs);
@@ -336,12 +334,6 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
             job->active = 1;
             job->next = d->jobs;
             d->jobs = job;
-
-            if (type_of(d, job->type) == NULL
-                || type_of(d, job->type)->provider == NULL)
-            {
-                job->no_provider = 1;
-            }
             log_info("event=delivering campaign=%s type=%s", job->id,
                      job->type);
         }
@@ -422,17 +414,18 @@ results_written(PGresult *res, void *data)
     size_t          i;
     cs_dispatch_t  *d = data;
 
-    d->writing = 0;
     if (res != NULL) {
-        /* written: those recipients are final or wait for their retry */
+        /* written: those recipients are final or wait for their retry;
+         * let go of them now, or once the read in flight is back */
         for (i = 0; i < d->unwritten_ids.n; i++) {
-            if (d->claiming == NULL) {
-                owned_del(d, d->unwritten_ids.ids[i]);
-            } else if (ids_push(&d->settling, d->unwritten_ids.ids[i]) != 0) {
+            if (ids_push(&d->settling, d->unwritten_ids.ids[i]) != 0) {
                 log_error("event=out_of_memory where=settling");
             }
         }
         d->unwritten_ids.n = 0;
+        if (d->claiming == NULL) {
+            settle(d);
+        }
         free(d->unwritten);         /* else kept, and written on reconnect */
         d->unwritten = NULL;
     }
@@ -462,10 +455,7 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
     const char           *values[2];
     const unsigned char  *buf;
 
-    if (d->writing) {
-        return 0;
-    }
-
+    /* a write in flight keeps its connection busy: pg is not ready then */
     if (d->unwritten == NULL && d->nresults < CS_RESULTS_BATCH) {
         /* while answers keep coming, a few more ms make a bigger batch */
         if (d->nresults > 0 && !d->draining && cs_http_in_flight(d->http) > 0
@@ -509,7 +499,6 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
     {
         return 0;
     }
-    d->writing = 1;
     return 1;
 }
 
@@ -552,7 +541,8 @@ job_pump(cs_dispatch_t *d, cs_job_t *job)
     cs_type_conf_t  *type = type_of(d, job->type);
 
     if (type == NULL || type->provider == NULL) {
-        return;                     /* a reload took it away: next jobs */
+        return;                     /* a reload took it away: the next
+                                     * claim fails the campaign */
     }
 
     while (job->active && !d->draining && job->ready_head < job->ready_n
@@ -778,12 +768,15 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
             continue;
         }
 
-        if (job->no_provider) {
+        type = type_of(d, job->type);
+
+        /* none in the file, or a reload took it away */
+        if (type == NULL || type->provider == NULL) {
             char reason[96];
             snprintf(reason, sizeof(reason), "no provider for type %s",
                      job->type);
             job->active = 0;
-            job->no_provider = 0;
+            job_release(d, job);
             values[0] = d->cf->id;
             values[1] = job->id;
             values[2] = reason;
@@ -798,7 +791,6 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
             continue;               /* enough read ahead */
         }
 
-        type = type_of(d, job->type);
         wait_ms = 0;
         take = bucket_take(d, type, room, &wait_ms);
         if (take == 0) {

@@ -17,7 +17,8 @@
 typedef struct cs_request_s cs_request_t;
 
 struct cs_request_s {
-    cs_request_t       *next_spare;
+    cs_request_t       *prev;       /* in flight, or (next only) spare */
+    cs_request_t       *next;
     CURL               *easy;
     struct curl_slist  *headers;
     char               *body;
@@ -45,6 +46,7 @@ struct cs_http_s {
     uint64_t    due_ns;         /* libcurl's next time-out, 0 if none */
     uint64_t    armed_ns;       /* what the timerfd is armed for, 0 if not */
     size_t      in_flight;
+    cs_request_t  *flying;      /* freed with the multi if never done */
     /* an easy handle is a few KiB set up afresh; reusing one is cheaper */
     cs_request_t  *spare;
     size_t         nspare;
@@ -61,28 +63,10 @@ http_mono_ns(void)
 }
 
 
+/* What one request owned; its easy handle stays, with its options. */
 static void
-http_request_free(cs_request_t *rq)
+http_request_clear(cs_request_t *rq)
 {
-    if (rq->easy) {
-        curl_easy_cleanup(rq->easy);
-    }
-    curl_slist_free_all(rq->headers);
-    free(rq->body);
-    free(rq->answer);
-    free(rq);
-}
-
-
-/* Its easy handle keeps its options and is set again for the next. */
-static void
-http_request_done(cs_http_t *h, cs_request_t *rq)
-{
-    if (h->nspare == CS_SPARE_MAX) {
-        http_request_free(rq);
-        return;
-    }
-
     curl_slist_free_all(rq->headers);
     free(rq->body);
     free(rq->answer);
@@ -91,8 +75,47 @@ http_request_done(cs_http_t *h, cs_request_t *rq)
     rq->answer = NULL;
     rq->answer_len = 0;
     rq->error[0] = '\0';
+}
 
-    rq->next_spare = h->spare;
+
+static void
+http_request_free(cs_request_t *rq)
+{
+    http_request_clear(rq);
+    if (rq->easy) {
+        curl_easy_cleanup(rq->easy);
+    }
+    free(rq);
+}
+
+
+static void
+http_flying_del(cs_http_t *h, cs_request_t *rq)
+{
+    if (rq->prev) {
+        rq->prev->next = rq->next;
+    } else {
+        h->flying = rq->next;
+    }
+    if (rq->next) {
+        rq->next->prev = rq->prev;
+    }
+    h->in_flight--;
+}
+
+
+/* Done: kept as a spare for the next request, or freed. */
+static void
+http_request_done(cs_http_t *h, cs_request_t *rq)
+{
+    if (h->nspare == CS_SPARE_MAX) {
+        http_request_free(rq);
+        return;
+    }
+
+    http_request_clear(rq);
+    rq->prev = NULL;
+    rq->next = h->spare;
     h->spare = rq;
     h->nspare++;
 }
@@ -125,7 +148,7 @@ http_drain(cs_http_t *h)
         a.body_len = rq->answer_len;
 
         curl_multi_remove_handle(h->multi, rq->easy);
-        h->in_flight--;
+        http_flying_del(h, rq);
 
         rq->done(&a, rq->data);
         http_request_done(h, rq);
@@ -294,6 +317,38 @@ http_header_cb(char *buf, size_t size, size_t n, void *userdata)
 }
 
 
+/* A request with its easy handle and the options all requests share. */
+static cs_request_t *
+http_request_new(void)
+{
+    cs_request_t  *rq;
+
+    rq = calloc(1, sizeof(cs_request_t));
+    if (rq == NULL) {
+        return NULL;
+    }
+
+    rq->easy = curl_easy_init();
+    if (rq->easy == NULL) {
+        free(rq);
+        return NULL;
+    }
+
+    curl_easy_setopt(rq->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
+    curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_HEADERFUNCTION, http_header_cb);
+    curl_easy_setopt(rq->easy, CURLOPT_HEADERDATA, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_ERRORBUFFER, rq->error);
+    curl_easy_setopt(rq->easy, CURLOPT_PRIVATE, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(rq->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(rq->easy, CURLOPT_USERAGENT, "campaign-scheduler");
+
+    return rq;
+}
+
+
 cs_http_t *
 cs_http_create(cs_loop_t *loop)
 {
@@ -312,7 +367,7 @@ cs_http_create(cs_loop_t *loop)
         || cs_loop_watch(loop, h->tfd, CS_READ, http_timer_event, h) != 0
         || cs_loop_on_idle(loop, http_idle, h) != 0)
     {
-        cs_http_free(h);
+        cs_http_free(h, NULL);
         return NULL;
     }
 
@@ -331,21 +386,29 @@ cs_http_create(cs_loop_t *loop)
 
 
 void
-cs_http_free(cs_http_t *h)
+cs_http_free(cs_http_t *h, void (*drop)(void *data))
 {
     cs_loop_off_idle(h->loop, http_idle, h);
     if (h->tfd >= 0) {
         cs_loop_unwatch(h->loop, h->tfd);
         close(h->tfd);
     }
-    if (h->multi) {
-        curl_multi_cleanup(h->multi);
+    while (h->flying) {             /* dropped: their answers never come */
+        cs_request_t  *rq = h->flying;
+
+        curl_multi_remove_handle(h->multi, rq->easy);
+        http_flying_del(h, rq);
+        drop(rq->data);
+        http_request_free(rq);
     }
     while (h->spare) {
         cs_request_t  *rq = h->spare;
 
-        h->spare = rq->next_spare;
+        h->spare = rq->next;
         http_request_free(rq);
+    }
+    if (h->multi) {
+        curl_multi_cleanup(h->multi);
     }
     free(h);
 }
@@ -368,13 +431,12 @@ cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
 
     rq = h->spare;
     if (rq) {
-        h->spare = rq->next_spare;
+        h->spare = rq->next;
         h->nspare--;
 
     } else {
-        rq = calloc(1, sizeof(cs_request_t));
-        if (rq == NULL || (rq->easy = curl_easy_init()) == NULL) {
-            free(rq);
+        rq = http_request_new();
+        if (rq == NULL) {
             free(body);
             return -1;
         }
@@ -390,28 +452,25 @@ cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
     rq->headers = curl_slist_append(rq->headers, header);
     rq->headers = curl_slist_append(rq->headers, "Expect:");
 
+    /* what changes from one request to the next */
     curl_easy_setopt(rq->easy, CURLOPT_URL, url);
-    curl_easy_setopt(rq->easy, CURLOPT_POST, 1L);
     curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDS, rq->body);
     curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDSIZE, (long) len);
     curl_easy_setopt(rq->easy, CURLOPT_HTTPHEADER, rq->headers);
-    curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
-    curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
-    curl_easy_setopt(rq->easy, CURLOPT_HEADERFUNCTION, http_header_cb);
-    curl_easy_setopt(rq->easy, CURLOPT_HEADERDATA, rq);
-    curl_easy_setopt(rq->easy, CURLOPT_ERRORBUFFER, rq->error);
-    curl_easy_setopt(rq->easy, CURLOPT_PRIVATE, rq);
-    curl_easy_setopt(rq->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(rq->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
     curl_easy_setopt(rq->easy, CURLOPT_TIMEOUT_MS, total_ms);
-    curl_easy_setopt(rq->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(rq->easy, CURLOPT_USERAGENT, "campaign-scheduler");
 
     if (curl_multi_add_handle(h->multi, rq->easy) != CURLM_OK) {
         http_request_free(rq);
         return -1;
     }
 
+    rq->prev = NULL;
+    rq->next = h->flying;
+    if (h->flying) {
+        h->flying->prev = rq;
+    }
+    h->flying = rq;
     h->in_flight++;
     return 0;
 }

@@ -25,7 +25,8 @@ typedef struct {
 typedef void (*cs_http_done_pt)(const cs_http_answer_t *a, void *data);
 
 cs_http_t *cs_http_create(cs_loop_t *loop);
-void cs_http_free(cs_http_t *h);
+/* drop(data) for each request still in flight: its done() never runs */
+void cs_http_free(cs_http_t *h, void (*drop)(void *data));
 
 /* POSTs body (taken over, freed when done) with these headers */
 int cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,

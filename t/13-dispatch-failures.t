@@ -113,5 +113,29 @@ my $sent = stats($id)->{stats}{sent};
 is($sent, scalar(keys %{ { keys_of($id) } }),
    "the $sent in flight finished and were recorded before it exited");
 
+# --- a reload that takes the type away fails its running campaigns ---------------
+my $hup = $t->start_scheduler(conf => "pool sms 10;\nprovider sms $url/slow;\n"
+                                      . "window 4;\n");
+$id = $t->req(POST => '/v1/campaigns', %k, json => {
+    name => 'gone', type => 'sms', message => { body => 'x' }, start => \1,
+    recipients => [ map { { to => sprintf('+1555%07d', 400000 + $_) } }
+                    1 .. 40 ] })->{json}{id};
+CampaignTest::wait_for(sub { scalar(keys %{ { keys_of($id) } }) >= 4 }, 10,
+                       'requests in flight to the slow provider');
+{
+    local @ARGV = ($hup->{conf});
+    my $conf = join '', <>;
+    $conf =~ s/^(pool|provider) sms .*\n//mg;     # no sms in the file now
+    open(my $fh, '>', $hup->{conf}) or die;
+    print $fh $conf;
+}
+kill 'HUP', $hup->{pid};
+CampaignTest::wait_for(sub { stats($id)->{status} eq 'failed' }, 15,
+                       'the campaign to fail');
+is(stats($id)->{failure}, 'no provider for type sms',
+   'a reload without the type fails its campaign, with the reason');
+ok(kill(0, $hup->{pid}), 'and the scheduler keeps running');
+is($t->stop_scheduler($hup), 0, 'then stops with exit status 0');
+
 $t->done(db_errors_expected => 1, schedulers_killed => 1);
 done_testing;
