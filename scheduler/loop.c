@@ -156,6 +156,15 @@ cs_loop_run(cs_loop_t *loop)
     struct epoll_event  evs[64];
 
     while (!loop->stop) {
+        /* before each wait: the work the last batch (or the code that
+         * ran before the loop) left for once per batch */
+        for (i = 0; i < loop->nidle && !loop->stop; i++) {
+            loop->idle[i].handler(loop->idle[i].data);
+        }
+        if (loop->stop) {
+            break;
+        }
+
         n = epoll_wait(loop->epfd, evs, 64, -1);
         if (n < 0) {
             if (errno == EINTR) {
@@ -183,10 +192,6 @@ cs_loop_run(cs_loop_t *loop)
             }
 
             f->handler(fd, events & (f->events | CS_READ), f->data);
-        }
-
-        for (i = 0; i < loop->nidle && !loop->stop; i++) {
-            loop->idle[i].handler(loop->idle[i].data);
         }
     }
 

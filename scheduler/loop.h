@@ -23,7 +23,7 @@ int cs_loop_watch(cs_loop_t *loop, int fd, int events,
 void cs_loop_unwatch(cs_loop_t *loop, int fd);
 void cs_loop_stop(cs_loop_t *loop);
 
-/* handler runs after every batch of events, before the loop waits again:
+/* handler runs before the loop waits, i.e. after every batch of events:
  * work deferred there is done once per batch, not once per event */
 int cs_loop_on_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
 void cs_loop_off_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
