@@ -34,13 +34,12 @@ struct cs_job_s {
     char             id[37];
     char             type[CS_NAME_MAX];
     yajl_val         message;       /* parsed once */
-    long long        cursor;        /* the last seq read */
+    long long        cursor;        /* the last seq read never tried */
     size_t           in_flight;
     /* read ahead: a read per CS_CLAIM_LOW deliveries, not per window */
     cs_delivery_t   *ready[CS_CLAIM_MAX];
     size_t           ready_head;
     size_t           ready_n;
-    long             asked;         /* by the claim in flight */
     int              active;        /* running and ours */
     int              seen;
     int              waiting;       /* until its timer fires */
@@ -644,7 +643,10 @@ claimed(PGresult *res, void *data)
     got = 0;
 
     for (i = 0; i < n && job->ready_n < CS_CLAIM_MAX; i++) {
-        job->cursor = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        if (PQgetvalue(res, i, 5)[0] == 'f') {
+            /* never tried: the place in the campaign moves past it */
+            job->cursor = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        }
 
         /* in flight, or its result not written yet: not again */
         if (owned_has(d, PQgetvalue(res, i, 0))
@@ -675,11 +677,8 @@ claimed(PGresult *res, void *data)
         job->ready[job->ready_n++] = dl;
     }
 
-    if (n < job->asked) {
-        job->cursor = 0;            /* the end: next time from the start */
-        if (got == 0) {
-            job_wait(job, CS_IDLE_MS);  /* retries waiting, or in flight */
-        }
+    if (got == 0) {
+        job_wait(job, CS_IDLE_MS);  /* retries not due yet, or in flight */
     }
 
     settle(d);
@@ -804,14 +803,13 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
         values[1] = job->id;
         values[2] = after;
         values[3] = n;
-        if (cs_pg_query(pg, "SELECT id, address, vars, attempt, seq FROM "
-                        "campaign.next_recipients($1, $2, $3, $4)", 4,
+        if (cs_pg_query(pg, "SELECT id, address, vars, attempt, seq, retry "
+                        "FROM campaign.next_recipients($1, $2, $3, $4)", 4,
                         values, claimed, d) != 0)
         {
             return 0;
         }
         d->claiming = job;
-        job->asked = take;
 
         job_to_tail(d, job);       /* round robin over the jobs */
         return 1;

@@ -57,6 +57,14 @@ retry 3 100ms 1s;
 window 32;
 CONF
 
+# Row updates of recipients so far, and how many were heap-only (no index
+# touched); the counters reach pg_stat within a second or two.
+sub recipient_updates {
+    return split /\|/, $t->psql("SELECT n_tup_upd, n_tup_hot_upd "
+        . "FROM pg_stat_user_tables WHERE relid = 'campaign.recipients'::regclass");
+}
+my ($upd0, $hot0) = recipient_updates();
+
 # --- 1,000 recipients ----------------------------------------------------------
 my $id = create(recipients => recipients(1000), start => \1,
                 message => { body => 'Hi {{name}}, this is {{to}}{{nope}}.',
@@ -89,6 +97,11 @@ is($row->{status}, 'sent', 'recipient sent');
 like($row->{provider_id}, qr/^p-\d+$/, "provider_id from the answer's id");
 ok($row->{sent_at}, 'sent_at set');
 is($row->{attempts}, 1, 'one attempt');
+my ($upd, $hot) = CampaignTest::wait_for(sub {
+    my @u = recipient_updates();
+    $u[0] - $upd0 >= 1000 ? \@u : undef }, 10, 'update statistics')->@*;
+cmp_ok($hot - $hot0, '>=', 0.9 * ($upd - $upd0),
+       'results are heap-only updates: no index is rewritten per recipient');
 
 # --- answers -----------------------------------------------------------------------
 sub with_provider {
