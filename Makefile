@@ -16,6 +16,8 @@ UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/*_test.c))
 UNIT       := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 UNIT_ASAN  := $(addprefix $(BUILD)/unit-asan/,$(UNIT_TESTS))
 SCHED_SRCS := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c))
+# the scheduler's HTTP side alone, a reference t/bench/dispatch measures
+HTTP_ONLY  := $(BUILD)/bench/http_only
 
 .PHONY: all deps build asan test test-release test-asan run bench clean \
         fuzz fuzz-build test-fuzz test-valgrind chaos test-chaos
@@ -28,13 +30,18 @@ deps:
 PGINC    := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 SCHED_LIBS := -lpq -lsystemd -lyajl -lcurl
 
-build: deps $(MODULE) $(SCHED) $(UNIT)
+build: deps $(MODULE) $(SCHED) $(UNIT) $(HTTP_ONLY)
 
 asan: deps $(ASAN) $(SCHED_ASAN) $(UNIT_ASAN)
 
 $(SCHED): $(wildcard scheduler/*.[ch])
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(SCHED_LIBS)
+
+$(HTTP_ONLY): t/bench/http_only.c scheduler/http.c scheduler/loop.c \
+              scheduler/log.c $(wildcard scheduler/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ischeduler -o $@ $(filter %.c,$^) -lcurl
 
 $(SCHED_ASAN): $(wildcard scheduler/*.[ch])
 	@mkdir -p $(@D)
