@@ -4,6 +4,10 @@
 #include "log.h"
 #include "pg.h"
 
+/* every connection; only one that takes notifications also LISTENs */
+#define CS_PG_SETUP  "SET statement_timeout = 10000; " \
+                     "SET application_name = 'campaign-scheduler'"
+
 typedef enum {
     CS_PG_DOWN = 0,
     CS_PG_CONNECTING,
@@ -237,12 +241,9 @@ pg_connect_step(cs_pg_t *pg)
     /* notifications sent while we were away are gone: the owner resyncs */
     pg->state = CS_PG_SETTING_UP;
     pg->failed = 0;
-    if (!PQsendQuery(pg->conn, pg->events.notify
-                     ? "SET statement_timeout = 10000; "
-                       "SET application_name = 'campaign-scheduler'; "
-                       "LISTEN campaign"
-                     : "SET statement_timeout = 10000; "
-                       "SET application_name = 'campaign-scheduler'")
+    if (!PQsendQuery(pg->conn, pg->events.notify ? CS_PG_SETUP
+                                                   "; LISTEN campaign"
+                                                 : CS_PG_SETUP)
         || pg_flush(pg) != 0)
     {
         pg_lost(pg, NULL);
