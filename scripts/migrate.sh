@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Applies sql/*.sql in name order, each once, to the database psql reaches
-# with the given arguments:  scripts/migrate.sh -h HOST -p PORT -U USER -d DB
+# Brings the database psql reaches with the given arguments up to date:
+#   scripts/migrate.sh -h HOST -p PORT -U USER -d DB
+# sql/migrations/*.sql (tables, indexes, data: history) are applied in name
+# order, each once; then every file of sql/functions/ (the live functions,
+# triggers and views, written with CREATE OR REPLACE) whose content is new
+# or changed since it was last applied. One transaction in all: a failure
+# leaves the database as it was.
 set -euo pipefail
 
 sql=$(cd "$(dirname "$0")/../sql" && pwd)
@@ -8,14 +13,35 @@ export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 psql=(psql -X -q -v ON_ERROR_STOP=1 "$@")
 
 "${psql[@]}" -c "CREATE TABLE IF NOT EXISTS public.campaign_migrations (
-    name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())" \
+    -c "CREATE TABLE IF NOT EXISTS public.campaign_functions (
+    name text PRIMARY KEY, checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now())"
 
-for f in "$sql"/*.sql; do
-    name=$(basename "$f")
-    done=$("${psql[@]}" -Atc "SELECT 1 FROM public.campaign_migrations
-                              WHERE name = '$name'")
-    [ -n "$done" ] && continue
-    # one transaction per file: a failed migration leaves nothing behind
-    "${psql[@]}" -1 -f "$f" \
-        -c "INSERT INTO public.campaign_migrations (name) VALUES ('$name')"
-done
+applied=$("${psql[@]}" -Atc "SELECT name FROM public.campaign_migrations")
+sums=$("${psql[@]}" -Atc "SELECT name || ' ' || checksum
+                           FROM public.campaign_functions")
+
+script=$(mktemp)
+trap 'rm -f "$script"' EXIT
+{
+    echo "SET check_function_bodies = off;"
+    for f in "$sql"/migrations/*.sql; do
+        name=$(basename "$f")
+        grep -qxF "$name" <<<"$applied" && continue
+        echo "\\ir $f"
+        echo "INSERT INTO public.campaign_migrations (name) VALUES ('$name');"
+    done
+    # with bodies unchecked, the files may refer to each other in any order
+    for f in "$sql"/functions/*.sql; do
+        name=$(basename "$f")
+        sum=$(sha256sum "$f" | cut -d' ' -f1)
+        grep -qxF "$name $sum" <<<"$sums" && continue
+        echo "\\ir $f"
+        echo "INSERT INTO public.campaign_functions (name, checksum)
+              VALUES ('$name', '$sum') ON CONFLICT (name) DO UPDATE
+              SET checksum = EXCLUDED.checksum, applied_at = now();"
+    done
+} >"$script"
+
+"${psql[@]}" -1 -f "$script"

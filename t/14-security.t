@@ -108,7 +108,7 @@ my @sprintf = grep { /printf\s*\([^;]*\b(SELECT|INSERT|UPDATE|DELETE)\b/ }
 is(join('', @sprintf), '', 'no statement is built with printf');
 my @execute = grep { /\bEXECUTE\b(?!\s+(FUNCTION|PROCEDURE))/ }
               map { my $f = $_; local (@ARGV) = ($f); <> }
-              glob("$root/sql/*.sql");
+              glob("$root/sql/*/*.sql");
 is(join('', @execute), '', 'no dynamic EXECUTE in the SQL functions');
 
 # ------------------------------------------------------------ CSV row bound

@@ -80,6 +80,7 @@ sub new {
         http_extra => $o{http_config} // '',
         loc_extra  => $o{location_config} // '',
         srv_extra  => $o{server_config} // '',
+        migrate    => $o{migrate} // 1,
         module     => $ENV{CAMPAIGN_MODULE}
                       // "$ROOT/build/release/ngx_http_campaign_module.so",
     }, $class;
@@ -116,10 +117,16 @@ sub start_pg {
                        'CREATE ROLE campaign LOGIN');
         $self->psql_as('postgres', 'postgres',
                        'CREATE DATABASE campaigns OWNER campaign');
-        system("$ROOT/scripts/migrate.sh", '-h', '127.0.0.1', '-p',
-               $self->{pg_port}, '-U', 'campaign', '-d', 'campaigns') == 0
-            or die 'migrations failed';
+        $self->migrate if $self->{migrate};
     }
+}
+
+# scripts/migrate.sh on this bench's database
+sub migrate {
+    my ($self) = @_;
+    system("$ROOT/scripts/migrate.sh", '-h', '127.0.0.1', '-p',
+           $self->{pg_port}, '-U', 'campaign', '-d', 'campaigns') == 0
+        or die 'migrations failed';
 }
 
 sub stop_pg {

@@ -1,0 +1,113 @@
+-- Delivery: the scheduler holding a running campaign reads its pending
+-- recipients in batches, sends them, and writes the results back in
+-- batches, each counting an attempt. If it dies, whoever takes the
+-- campaign over sends what is still pending: at least once, same key.
+
+-- The running campaigns this scheduler holds, with what it sends.
+CREATE OR REPLACE FUNCTION campaign.my_running(p_owner text)
+RETURNS TABLE (id uuid, type text, message text)
+LANGUAGE sql STABLE AS $$
+    SELECT c.id, c.type, c.message::text
+      FROM campaign.campaigns c
+     WHERE c.status = 'running' AND c.lease_owner = p_owner
+$$;
+
+-- The next recipients of a campaign this scheduler holds: those due for a
+-- retry, then those never tried, in the campaign's order after a place.
+-- Recipients are added only before a campaign starts (API.md), with the
+-- campaign locked, so a walk in seq order never leaves one behind: the
+-- place only moves forward, over the rows never tried ("retry" false).
+-- Only the holder sends a campaign, so reading is enough: it remembers
+-- which it has in flight, and one that takes the campaign over after a
+-- crash sends again only what was in flight then, with the same key.
+-- The plan is pinned to index walks: statistics taken before a big insert
+-- made the planner sort the whole campaign for every claim.
+CREATE OR REPLACE FUNCTION campaign.next_recipients(p_owner text,
+    p_campaign uuid, p_after bigint, p_limit integer)
+RETURNS TABLE (id uuid, address text, vars text, attempt integer,
+               seq bigint, retry boolean)
+LANGUAGE sql STABLE
+SET enable_sort = off SET enable_bitmapscan = off
+SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+    SELECT x.id, x.address, x.vars::text, x.attempts + 1, x.seq, x.retry
+      FROM campaign.campaigns c
+     CROSS JOIN LATERAL (
+        (SELECT r.id, r.address, r.vars, r.attempts, r.seq, true AS retry
+           FROM campaign.recipients r
+          WHERE r.campaign_id = c.id AND r.next_attempt_at IS NOT NULL
+            AND r.next_attempt_at <= clock_timestamp()
+            AND r.status = 'pending'
+          ORDER BY r.next_attempt_at
+          LIMIT p_limit)
+        UNION ALL
+        (SELECT r.id, r.address, r.vars, r.attempts, r.seq, false
+           FROM campaign.recipients r
+          WHERE r.campaign_id = c.id AND r.seq > p_after
+            AND r.next_attempt_at IS NULL AND r.status = 'pending'
+          ORDER BY r.seq
+          LIMIT p_limit)) x
+     WHERE c.id = p_campaign AND c.status = 'running'
+       AND c.lease_owner = p_owner
+     LIMIT p_limit
+$$;
+
+-- Results, as a JSON array of {"id", "campaign", "outcome": "sent" |
+-- "retry" | "failed", "provider_id", "error", "retry_ms"}. A recipient
+-- cancelled while its request was in flight was still sent: "sent" is the
+-- truth and wins. Results name their campaign, so the campaigns are locked
+-- from those ids, before their recipients (as the API's cancel does: the
+-- stats trigger would otherwise lock them second).
+CREATE OR REPLACE FUNCTION campaign.record_results(p_owner text,
+    p_results jsonb)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n  integer;
+BEGIN
+    PERFORM 1 FROM campaign.campaigns c
+     WHERE c.id IN (SELECT DISTINCT (x ->> 'campaign')::uuid
+                      FROM jsonb_array_elements(p_results) x)
+     ORDER BY c.id
+       FOR UPDATE;
+
+    WITH res AS (
+        SELECT (x ->> 'id')::uuid AS id,
+               (x ->> 'campaign')::uuid AS campaign_id,
+               x ->> 'outcome' AS outcome,
+               x ->> 'provider_id' AS provider_id, x ->> 'error' AS error,
+               coalesce((x ->> 'retry_ms')::bigint, 0) AS retry_ms
+          FROM jsonb_array_elements(p_results) x)
+    UPDATE campaign.recipients r
+       SET status = CASE res.outcome WHEN 'sent' THEN 'sent'
+                                     WHEN 'failed' THEN 'failed'
+                                     ELSE r.status END,
+           sent_at = CASE WHEN res.outcome = 'sent' THEN clock_timestamp()
+                          ELSE r.sent_at END,
+           provider_id = coalesce(res.provider_id, r.provider_id),
+           last_error = CASE WHEN res.outcome = 'sent' THEN NULL
+                             ELSE left(res.error, 500) END,
+           attempts = r.attempts + 1,
+           next_attempt_at = CASE WHEN res.outcome = 'retry'
+                                  THEN clock_timestamp()
+                                       + res.retry_ms * interval '1 ms'
+                             END
+      FROM res
+     WHERE r.id = res.id
+       AND r.campaign_id = res.campaign_id  -- a result names its campaign
+       AND (r.status = 'pending'
+            OR (res.outcome = 'sent' AND r.status = 'cancelled'));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM campaign.complete_done(p_owner);
+    RETURN n;
+END
+$$;
+
+-- A campaign that cannot run at all (no provider for its type) fails.
+CREATE OR REPLACE FUNCTION campaign.fail_campaign(p_owner text,
+    p_campaign uuid, p_reason text) RETURNS void
+LANGUAGE sql AS $$
+    SELECT count(*) FROM campaign.apply_transition('fail',
+        ARRAY(SELECT c.id FROM campaign.campaigns c
+               WHERE c.id = p_campaign AND c.lease_owner = p_owner),
+        p_reason => p_reason)
+$$;

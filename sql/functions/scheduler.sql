@@ -1,0 +1,94 @@
+-- What campaign-scheduler calls to start campaigns. Every status change
+-- goes through campaign.apply_transition(), like the API's, and any number
+-- of schedulers may call these at once.
+
+CREATE OR REPLACE FUNCTION campaign.scheduler_beat(p_id text) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO campaign.schedulers (id) VALUES (p_id)
+    ON CONFLICT (id) DO UPDATE SET last_seen = now()
+$$;
+
+-- The operator's pool sizes become the shared limits.
+CREATE OR REPLACE FUNCTION campaign.scheduler_pools(p_types text[],
+    p_limits integer[])
+RETURNS void LANGUAGE sql AS $$
+    UPDATE campaign.types t SET pool_limit = u.l
+      FROM unnest(p_types, p_limits) AS u (name, l)
+     WHERE t.name = u.name AND t.pool_limit <> u.l
+$$;
+
+-- Scheduled campaigns due within the horizon, with their time in ms
+-- rounded up, so that a timer armed for it never fires before it.
+CREATE OR REPLACE FUNCTION campaign.due_within(p_ms integer)
+RETURNS TABLE (id uuid, due_ms bigint) LANGUAGE sql STABLE AS $$
+    SELECT c.id, ceil(extract(epoch FROM c.scheduled_at) * 1000)::bigint
+      FROM campaign.campaigns c
+     WHERE c.status = 'scheduled'
+       AND c.scheduled_at <= clock_timestamp() + p_ms * interval '1 ms'
+     ORDER BY c.scheduled_at
+$$;
+
+-- When a campaign this scheduler holds has nothing pending, it completes.
+CREATE OR REPLACE FUNCTION campaign.complete_done(p_owner text)
+RETURNS integer LANGUAGE sql AS $$
+    SELECT count(*)::integer FROM campaign.apply_transition('complete',
+        ARRAY(SELECT c.id FROM campaign.campaigns c
+               WHERE c.status = 'running' AND c.lease_owner = p_owner
+                 AND c.pending = 0))
+$$;
+
+-- One wake-up of a scheduler: due campaigns become queued (in the order
+-- they became due), free slots of each type are claimed in that order,
+-- running campaigns with nothing pending complete, this scheduler's
+-- leases are renewed and expired ones taken over. Returns what it started.
+CREATE OR REPLACE FUNCTION campaign.scheduler_tick(p_owner text,
+    p_lease_ms integer)
+RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t        record;
+    v_lease  interval := p_lease_ms * interval '1 ms';
+BEGIN
+    PERFORM campaign.apply_transition('due',
+        ARRAY(SELECT c.id FROM campaign.campaigns c
+               WHERE c.status = 'scheduled'
+                 AND c.scheduled_at <= clock_timestamp()));
+
+    -- a type's row lock makes its slot count exact across schedulers
+    FOR t IN SELECT ty.name, ty.pool_limit FROM campaign.types ty
+              WHERE EXISTS (SELECT 1 FROM campaign.campaigns q
+                             WHERE q.type = ty.name AND q.status = 'queued')
+              ORDER BY ty.name
+    LOOP
+        PERFORM 1 FROM campaign.types WHERE name = t.name FOR UPDATE;
+
+        RETURN QUERY
+        SELECT s.id, s.type, s.status,
+               -- queued_at is when it became due: its time, its start or
+               -- its resume
+               (extract(epoch FROM clock_timestamp() - s.queued_at)
+                * 1000)::double precision
+          FROM campaign.apply_transition('run', ARRAY(
+                   SELECT q.id FROM campaign.campaigns q
+                    WHERE q.type = t.name AND q.status = 'queued'
+                    ORDER BY q.queued_at, q.id
+                    LIMIT (SELECT greatest(t.pool_limit - count(*), 0)
+                             FROM campaign.campaigns r
+                            WHERE r.type = t.name AND r.status = 'running')
+                      FOR UPDATE OF q SKIP LOCKED),
+                   p_owner => p_owner, p_lease => v_lease) s;
+    END LOOP;
+
+    -- with no recipient left pending there is nothing to run
+    PERFORM campaign.complete_done(p_owner);
+
+    UPDATE campaign.campaigns c
+       SET lease_owner = p_owner,
+           lease_expires_at = clock_timestamp() + v_lease
+     WHERE c.status = 'running'
+       AND (c.lease_owner IS NULL
+            OR c.lease_expires_at < clock_timestamp()
+            OR (c.lease_owner = p_owner
+                AND c.lease_expires_at < clock_timestamp() + v_lease / 2));
+END
+$$;
