@@ -168,179 +168,260 @@ ngx_http_campaign_json_check(ngx_str_t *body, ngx_http_campaign_err_e *err)
 
 
 /*
- * One RFC 4180 record into "fields": quoted fields may hold commas, quotes
- * ("") and line breaks. NGX_DECLINED for a malformed record.
+ * CSV recipients (RFC 4180: quoted fields may hold commas, "" and line
+ * breaks) become text that Postgres splits at once: each field ends in
+ * U+001F but the last of its record, records are separated by U+001E, the
+ * header first, quotes undone, header names and "to" trimmed, blank lines
+ * and columns without a name dropped (sql/functions/api.sql reads it).
+ * The text is rewritten in place: what is written never passes what is
+ * read, so the conversion costs no memory but a byte per column.
+ */
+
+#define NGX_HTTP_CAMPAIGN_CSV_FIELD   0x1f
+#define NGX_HTTP_CAMPAIGN_CSV_RECORD  0x1e
+
+
+typedef struct {
+    u_char      *p;                 /* read */
+    u_char      *end;
+    u_char      *w;                 /* write */
+    ngx_uint_t   fields;            /* in the record read last */
+} ngx_http_campaign_csv_t;
+
+
+static void
+ngx_http_campaign_csv_trim(u_char *start, u_char **w)
+{
+    u_char  *s, *e;
+
+    s = start;
+    e = *w;
+
+    while (s < e && (*s == ' ' || *s == '\t')) {
+        s++;
+    }
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) {
+        e--;
+    }
+
+    if (s != start) {
+        ngx_memmove(start, s, e - s);
+    }
+    *w = start + (e - s);
+}
+
+
+/*
+ * Reads one field and writes its value at csv->w. NGX_DECLINED: a broken
+ * quote; NGX_ABORT: the value holds a separator of the output.
  */
 static ngx_int_t
-ngx_http_campaign_csv_record(ngx_pool_t *pool, u_char **pos, u_char *end,
-    ngx_array_t *fields)
+ngx_http_campaign_csv_field(ngx_http_campaign_csv_t *csv)
 {
-    u_char     *p, *s, *d;
-    ngx_str_t  *f;
+    u_char  *p, *w, *end, *start;
 
-    p = *pos;
-    fields->nelts = 0;
+    p = csv->p;
+    w = csv->w;
+    end = csv->end;
+    start = w;
 
-    for ( ;; ) {
-
-        f = ngx_array_push(fields);
-        if (f == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (p < end && *p == '"') {
-            p++;
-
-            d = ngx_pnalloc(pool, end - p);
-            if (d == NULL) {
-                return NGX_ERROR;
+    if (p < end && *p == '"') {
+        p++;
+        for ( ;; ) {
+            if (p == end) {
+                return NGX_DECLINED;      /* unterminated quote */
             }
-            f->data = d;
-
-            for ( ;; ) {
-                if (p == end) {
-                    return NGX_DECLINED;      /* unterminated quote */
-                }
-                if (*p == '"') {
-                    if (p + 1 < end && p[1] == '"') {
-                        *d++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                *d++ = *p++;
-            }
-
-            f->len = d - f->data;
-
-            if (p < end && *p != ',' && *p != '\r' && *p != '\n') {
-                return NGX_DECLINED;          /* text after the quote */
-            }
-
-        } else {
-            s = p;
-            while (p < end && *p != ',' && *p != '\r' && *p != '\n') {
-                if (*p == '"') {
-                    return NGX_DECLINED;      /* quote inside a bare field */
+            if (*p == '"') {
+                if (p + 1 < end && p[1] == '"') {
+                    *w++ = '"';
+                    p += 2;
+                    continue;
                 }
                 p++;
+                break;
             }
-            f->data = s;
-            f->len = p - s;
+            *w++ = *p++;
         }
 
-        if (p < end && *p == ',') {
-            p++;
+        if (p < end && *p != ',' && *p != '\r' && *p != '\n') {
+            return NGX_DECLINED;          /* text after the quote */
+        }
+
+    } else {
+        while (p < end && *p != ',' && *p != '\r' && *p != '\n') {
+            if (*p == '"') {
+                return NGX_DECLINED;      /* quote inside a bare field */
+            }
+            *w++ = *p++;
+        }
+    }
+
+    csv->p = p;
+    csv->w = w;
+
+    for (p = start; p < w; p++) {
+        if (*p == NGX_HTTP_CAMPAIGN_CSV_FIELD
+            || *p == NGX_HTTP_CAMPAIGN_CSV_RECORD)
+        {
+            return NGX_ABORT;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One record. named: per column, whether it is kept (NULL for the header,
+ * whose columns are all written, named or not, and counted). NGX_DONE: a
+ * blank line, nothing written.
+ */
+static ngx_int_t
+ngx_http_campaign_csv_record(ngx_http_campaign_csv_t *csv, u_char *named,
+    ngx_uint_t columns)
+{
+    u_char     *start;
+    ngx_int_t   rc;
+    ngx_uint_t  keep, empty;
+
+    empty = 0;
+    csv->fields = 0;
+
+    for ( ;; ) {
+        keep = (named == NULL
+                || (csv->fields < columns && named[csv->fields]));
+
+        /* before a field, not after: its ',' is read, so there is room */
+        if (keep && csv->fields > 0) {
+            *csv->w++ = NGX_HTTP_CAMPAIGN_CSV_FIELD;
+        }
+
+        start = csv->w;
+
+        rc = ngx_http_campaign_csv_field(csv);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (csv->fields == 0) {
+            empty = (csv->w == start);
+        }
+
+        if (named == NULL || csv->fields == 0) {
+            ngx_http_campaign_csv_trim(start, &csv->w);   /* "to", names */
+        }
+
+        if (!keep) {
+            csv->w = start;             /* a column without a name */
+        }
+
+        csv->fields++;
+
+        if (csv->p < csv->end && *csv->p == ',') {
+            csv->p++;
             continue;
         }
 
         break;
     }
 
-    if (p < end && *p == '\r') {
-        p++;
+    if (csv->p < csv->end && *csv->p == '\r') {
+        csv->p++;
     }
-    if (p < end && *p == '\n') {
-        p++;
+    if (csv->p < csv->end && *csv->p == '\n') {
+        csv->p++;
     }
 
-    *pos = p;
+    if (csv->fields == 1 && empty) {
+        return NGX_DONE;                /* a blank line */
+    }
+
+    /* at the end of the text this takes the place of its NUL */
+    *csv->w++ = NGX_HTTP_CAMPAIGN_CSV_RECORD;
 
     return NGX_OK;
 }
 
 
-static void
-ngx_http_campaign_trim(ngx_str_t *s)
-{
-    while (s->len && (s->data[0] == ' ' || s->data[0] == '\t')) {
-        s->data++;
-        s->len--;
-    }
-    while (s->len && (s->data[s->len - 1] == ' '
-                      || s->data[s->len - 1] == '\t'))
-    {
-        s->len--;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_campaign_gen_str(yajl_gen g, ngx_str_t *s)
-{
-    if (ngx_http_campaign_utf8_check(s) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    return yajl_gen_string(g, s->data, s->len) == yajl_gen_status_ok
-           ? NGX_OK : NGX_DECLINED;
-}
-
-
-/* Writes [{"to": ..., "vars": {...}}, ...]; the CSV is parsed in place. */
-static ngx_int_t
-ngx_http_campaign_csv_gen(ngx_pool_t *pool, yajl_gen g, ngx_str_t *csv,
+ngx_int_t
+ngx_http_campaign_csv_to_rows(ngx_pool_t *pool, ngx_str_t *text,
     ngx_http_campaign_err_e *err, ngx_uint_t *index)
 {
-    u_char       *p, *end;
-    ngx_int_t     rc;
-    ngx_str_t    *head, *field, to;
-    ngx_uint_t    rows, i;
-    ngx_array_t   header, record;
+    u_char                   *named, *field;
+    ngx_int_t                 rc;
+    ngx_uint_t                rows, columns, i;
+    ngx_http_campaign_csv_t   csv;
 
-    static ngx_str_t  to_key = ngx_string("to");
-    static ngx_str_t  vars_key = ngx_string("vars");
-
-    p = csv->data;
-    end = p + csv->len;
-
-    if (end - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-        p += 3;                               /* UTF-8 byte order mark */
-    }
-
-    if (ngx_array_init(&header, pool, 8, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&record, pool, 8, sizeof(ngx_str_t)) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_campaign_csv_record(pool, &p, end, &header);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    head = header.elts;
-    if (rc == NGX_DECLINED) {
-        *err = NGX_HTTP_CAMPAIGN_ERR_CSV_HEADER;
+    if (ngx_http_campaign_utf8_check(text) != NGX_OK) {
+        *err = NGX_HTTP_CAMPAIGN_ERR_INVALID_UTF8;
         return NGX_DECLINED;
     }
 
-    for (i = 0; i < header.nelts; i++) {
-        ngx_http_campaign_trim(&head[i]);
+    csv.p = text->data;
+    csv.end = text->data + text->len;
+    csv.w = text->data;
+
+    if (csv.end - csv.p >= 3
+        && csv.p[0] == 0xef && csv.p[1] == 0xbb && csv.p[2] == 0xbf)
+    {
+        csv.p += 3;                         /* UTF-8 byte order mark */
     }
 
-    if (head[0].len != 2 || ngx_strncasecmp(head[0].data, (u_char *) "to", 2)
-                            != 0)
+    rc = ngx_http_campaign_csv_record(&csv, NULL, 0);
+
+    if (rc != NGX_OK
+        || csv.w - text->data < 3
+        || ngx_strncasecmp(text->data, (u_char *) "to", 2) != 0
+        || (text->data[2] != NGX_HTTP_CAMPAIGN_CSV_FIELD
+            && text->data[2] != NGX_HTTP_CAMPAIGN_CSV_RECORD))
     {
         *err = NGX_HTTP_CAMPAIGN_ERR_CSV_HEADER;
         return NGX_DECLINED;
     }
 
-    yajl_gen_array_open(g);
+    /* which columns have a name: only those become vars */
+    columns = csv.fields;
+    named = ngx_pnalloc(pool, columns);
+    if (named == NULL) {
+        return NGX_ERROR;
+    }
 
-    for (rows = 0; p < end; /* void */) {
-
-        rc = ngx_http_campaign_csv_record(pool, &p, end, &record);
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
+    field = text->data;
+    for (i = 0; i < columns; i++) {
+        named[i] = (*field != NGX_HTTP_CAMPAIGN_CSV_FIELD
+                    && *field != NGX_HTTP_CAMPAIGN_CSV_RECORD);
+        while (*field != NGX_HTTP_CAMPAIGN_CSV_FIELD
+               && *field != NGX_HTTP_CAMPAIGN_CSV_RECORD)
+        {
+            field++;
         }
+        field++;
+    }
 
-        field = record.elts;
+    /* the header keeps only named columns too: write it again, shorter */
+    csv.w = text->data;
+    for (field = text->data, i = 0; i < columns; i++) {
+        while (*field != NGX_HTTP_CAMPAIGN_CSV_FIELD
+               && *field != NGX_HTTP_CAMPAIGN_CSV_RECORD)
+        {
+            if (named[i]) {
+                *csv.w++ = *field;
+            }
+            field++;
+        }
+        if (named[i] || i == 0) {
+            *csv.w++ = NGX_HTTP_CAMPAIGN_CSV_FIELD;
+        }
+        field++;
+    }
+    csv.w[-1] = NGX_HTTP_CAMPAIGN_CSV_RECORD;
 
-        if (rc == NGX_OK && record.nelts == 1 && field[0].len == 0) {
-            continue;                         /* a blank line */
+    for (rows = 0; csv.p < csv.end; /* void */) {
+
+        rc = ngx_http_campaign_csv_record(&csv, named, columns);
+
+        if (rc == NGX_DONE) {
+            continue;                       /* a blank line */
         }
 
         if (rows == NGX_HTTP_CAMPAIGN_MAX_CSV_ROWS) {
@@ -348,82 +429,24 @@ ngx_http_campaign_csv_gen(ngx_pool_t *pool, yajl_gen g, ngx_str_t *csv,
             return NGX_DECLINED;
         }
 
-        if (rc == NGX_DECLINED || record.nelts != header.nelts) {
+        if (rc == NGX_ABORT) {
+            *err = NGX_HTTP_CAMPAIGN_ERR_CSV_SEPARATOR;
+            *index = rows;
+            return NGX_DECLINED;
+        }
+
+        if (rc != NGX_OK || csv.fields != columns) {
             *err = NGX_HTTP_CAMPAIGN_ERR_CSV_ROW;
             *index = rows;
             return NGX_DECLINED;
         }
 
-        to = field[0];
-        ngx_http_campaign_trim(&to);
-
-        yajl_gen_map_open(g);
-
-        if (ngx_http_campaign_gen_str(g, &to_key) != NGX_OK
-            || ngx_http_campaign_gen_str(g, &to) != NGX_OK
-            || ngx_http_campaign_gen_str(g, &vars_key) != NGX_OK)
-        {
-            *err = NGX_HTTP_CAMPAIGN_ERR_INVALID_UTF8;
-            return NGX_DECLINED;
-        }
-
-        yajl_gen_map_open(g);
-
-        for (i = 1; i < record.nelts; i++) {
-            if (head[i].len == 0) {
-                continue;
-            }
-            if (ngx_http_campaign_gen_str(g, &head[i]) != NGX_OK
-                || ngx_http_campaign_gen_str(g, &field[i]) != NGX_OK)
-            {
-                *err = NGX_HTTP_CAMPAIGN_ERR_INVALID_UTF8;
-                return NGX_DECLINED;
-            }
-        }
-
-        yajl_gen_map_close(g);
-        yajl_gen_map_close(g);
-
         rows++;
     }
 
-    yajl_gen_array_close(g);
+    /* no record separator after the last record */
+    text->len = csv.w - 1 - text->data;
+    text->data[text->len] = '\0';
 
     return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_campaign_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv,
-    ngx_str_t *json, ngx_http_campaign_err_e *err, ngx_uint_t *index)
-{
-    size_t                len;
-    yajl_gen              g;
-    ngx_int_t             rc;
-    const unsigned char  *buf;
-
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_campaign_csv_gen(pool, g, csv, err, index);
-
-    if (rc == NGX_OK) {
-        yajl_gen_get_buf(g, &buf, &len);
-
-        json->data = ngx_pnalloc(pool, len + 1);
-        if (json->data == NULL) {
-            rc = NGX_ERROR;
-
-        } else {
-            ngx_memcpy(json->data, buf, len);
-            json->data[len] = '\0';
-            json->len = len;
-        }
-    }
-
-    yajl_gen_free(g);
-
-    return rc;
 }

@@ -135,7 +135,7 @@ static void
 ngx_http_campaign_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 body, json, type;
+    ngx_str_t                 body, type;
     ngx_http_campaign_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_campaign_module);
@@ -164,7 +164,7 @@ ngx_http_campaign_body_handler(ngx_http_request_t *r)
     if (rc == NGX_OK && type.len == sizeof("text/csv") - 1
         && ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS)
     {
-        rc = ngx_http_campaign_csv_to_json(r->pool, &body, &json, &ctx->err,
+        rc = ngx_http_campaign_csv_to_rows(r->pool, &body, &ctx->err,
                                            &ctx->err_index);
         if (rc == NGX_ERROR) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -174,7 +174,7 @@ ngx_http_campaign_body_handler(ngx_http_request_t *r)
             goto failed;
         }
         ctx->query.values[NGX_HTTP_CAMPAIGN_P_ROUTE] = "recipients_csv";
-        ngx_http_campaign_finish(r, ngx_http_campaign_start(r, &json));
+        ngx_http_campaign_finish(r, ngx_http_campaign_start(r, &body));
         return;
     }
 
@@ -410,6 +410,7 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     q->values[NGX_HTTP_CAMPAIGN_P_BODY] = body ? (char *) body->data : NULL;
+    q->large = body && body->len > NGX_HTTP_CAMPAIGN_LARGE_BODY;
 
     rc = ngx_http_campaign_header(r,
                      ngx_http_campaign_find_header(r, "Idempotency-Key"),

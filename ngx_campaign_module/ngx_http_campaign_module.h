@@ -17,6 +17,9 @@
 #define NGX_HTTP_CAMPAIGN_MAX_BODY      (8 * 1024 * 1024)
 #define NGX_HTTP_CAMPAIGN_MAX_DEPTH     64
 #define NGX_HTTP_CAMPAIGN_MAX_CSV_ROWS  100000
+/* a query with a body over this closes its connection when done: libpq
+ * never shrinks the buffers it grew for it */
+#define NGX_HTTP_CAMPAIGN_LARGE_BODY    (1024 * 1024)
 
 /* the prepared statements, made once per connection */
 #define NGX_HTTP_CAMPAIGN_STMT_API  "campaign_api"
@@ -49,6 +52,7 @@ typedef enum {
     NGX_HTTP_CAMPAIGN_ERR_CSV_HEADER,
     NGX_HTTP_CAMPAIGN_ERR_CSV_ROWS,
     NGX_HTTP_CAMPAIGN_ERR_CSV_ROW,
+    NGX_HTTP_CAMPAIGN_ERR_CSV_SEPARATOR,
     NGX_HTTP_CAMPAIGN_ERR_BAD_QUERY,
     NGX_HTTP_CAMPAIGN_ERR_BAD_HEADER,
     NGX_HTTP_CAMPAIGN_ERR_UNAUTHORIZED,
@@ -81,6 +85,7 @@ struct ngx_http_campaign_query_s {
     ngx_http_campaign_query_handler_pt   handler;
     void                                *data;
     unsigned                             waiting:1;
+    unsigned                             large:1;
 };
 
 
@@ -152,8 +157,8 @@ void ngx_http_campaign_keys_put(ngx_http_campaign_keys_t *keys,
 ngx_int_t ngx_http_campaign_utf8_check(ngx_str_t *s);
 ngx_int_t ngx_http_campaign_json_check(ngx_str_t *body,
     ngx_http_campaign_err_e *err);
-ngx_int_t ngx_http_campaign_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv,
-    ngx_str_t *json, ngx_http_campaign_err_e *err, ngx_uint_t *index);
+ngx_int_t ngx_http_campaign_csv_to_rows(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_http_campaign_err_e *err, ngx_uint_t *index);
 
 ngx_int_t ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);

@@ -35,6 +35,7 @@ struct ngx_http_campaign_pg_conn_s {
     ngx_http_campaign_pg_state_e     state;
     unsigned                         flushing:1;
     unsigned                         failed:1;
+    unsigned                         large:1;   /* close when done */
 };
 
 
@@ -595,9 +596,10 @@ ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn)
 static void
 ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
 {
-    PGresult                   *res;
-    ngx_uint_t                  failed;
-    ngx_http_campaign_query_t  *q;
+    PGresult                     *res;
+    ngx_uint_t                    failed;
+    ngx_http_campaign_query_t    *q;
+    ngx_http_campaign_pg_pool_t  *pool;
 
     res = conn->result;
     conn->result = NULL;
@@ -625,9 +627,20 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
 
     q = conn->query;
     conn->query = NULL;
+    pool = conn->pool;
 
-    /* the connection is free before the answer goes out */
-    ngx_http_campaign_pg_ready(conn);
+    /*
+     * The connection is free before the answer goes out. One that carried
+     * a large body is closed instead, so that libpq gives back the buffers
+     * it grew for it.
+     */
+    if (conn->large) {
+        (void) ngx_http_campaign_pg_close(conn);
+        ngx_http_campaign_pg_grow(pool);
+
+    } else {
+        ngx_http_campaign_pg_ready(conn);
+    }
 
     if (q) {
         q->conn = NULL;
@@ -670,6 +683,7 @@ ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
 {
     conn->state = NGX_HTTP_CAMPAIGN_PG_BUSY;
     conn->query = q;
+    conn->large = q->large;
     q->conn = conn;
 
     if (PQstatus(conn->pg) != CONNECTION_OK

@@ -32,6 +32,8 @@ static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
       "recipients" },
     { 400, "invalid_recipient",
       "a CSV row is malformed or has the wrong number of columns", NULL },
+    { 400, "invalid_recipient",
+      "a CSV field holds the control character U+001E or U+001F", NULL },
     { 400, "validation_failed",
       "query parameters must be printable ASCII of at most 1024 bytes",
       NULL },
@@ -150,7 +152,9 @@ ngx_http_campaign_send_error(ngx_http_request_t *r,
                         "\"field\":\"%s\"}}", e->code, e->message, e->field)
                    - body.data;
 
-    } else if (err == NGX_HTTP_CAMPAIGN_ERR_CSV_ROW) {
+    } else if (err == NGX_HTTP_CAMPAIGN_ERR_CSV_ROW
+               || err == NGX_HTTP_CAMPAIGN_ERR_CSV_SEPARATOR)
+    {
         body.len = ngx_sprintf(body.data,
                         "{\"error\":{\"code\":\"%s\",\"message\":\"%s\","
                         "\"index\":%ui}}", e->code, e->message, index)

@@ -3,8 +3,9 @@
  * query value the module passes on: campaign.api() on a live Postgres
  * (CAMPAIGN_FUZZ_DB, a conninfo), each input in a transaction rolled back.
  * Byte 0 picks a route; the rest is what the module would pass: a JSON
- * body it accepted (valid UTF-8, depth <= 64), or, for the lists, query
- * values (printable ASCII, <= 1,024 bytes) one per line. "time" feeds an
+ * body it accepted (valid UTF-8, depth <= 64), CSV rows as it rewrites
+ * them, or, for the lists, query values (printable ASCII, <= 1,024 bytes)
+ * one per line. "time" feeds an
  * RFC 3339 candidate to campaign.parse_time() directly.
  * Property: every answer is a status below 500, never an SQL error (which
  * the module would have to answer with a 500).
@@ -108,6 +109,63 @@ body_ok(const char *text)
 }
 
 
+/*
+ * CSV rows as the module passes them (ngx_http_campaign_body.c): lines of
+ * the input split at ',' become records (U+001E between them) of fields
+ * (U+001F between them), the first "to" and the rest the first line's,
+ * every record padded or cut to the header's number of fields, as the
+ * module only lets through; malloc'ed.
+ */
+static char *
+csv_rows(const char *text)
+{
+    char        *out, *o;
+    size_t       fields, n, lines;
+    const char  *p;
+
+    for (p = text, fields = 1; *p && *p != '\n'; p++) {
+        fields += (*p == ',');
+    }
+    for (lines = 1; *p; p++) {
+        lines += (*p == '\n');
+    }
+    /* each line can grow by the separators it is padded with */
+    out = malloc(strlen(text) + lines * fields + 8);
+    FUZZ_CHECK(out != NULL);
+    o = out;
+    o += sprintf(o, "to");
+
+    /* the header: the first line's fields after the first, as names */
+    for (p = text, fields = 1; *p && *p != '\n'; p++) {
+        if (*p == ',') {
+            *o++ = 0x1f;
+            fields++;
+        } else if (fields > 1 && *p != 0x1e && *p != 0x1f) {
+            *o++ = *p;
+        }
+    }
+
+    while (*p == '\n') {
+        *o++ = 0x1e;
+        for (p++, n = 1; *p && *p != '\n'; p++) {
+            if (*p == ',') {
+                if (n < fields) {
+                    *o++ = 0x1f;
+                }
+                n++;
+            } else if (n <= fields && *p != 0x1e && *p != 0x1f) {
+                *o++ = *p;
+            }
+        }
+        for (; n < fields; n++) {
+            *o++ = 0x1f;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+
 static int
 query_ok(const char *s)
 {
@@ -168,6 +226,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         PQclear(res);
         goto skip;
+
+    } else if (strcmp(route, "recipients_csv") == 0) {
+        if (!fuzz_utf8_ok((unsigned char *) text)) {
+            goto skip;
+        }
+        p = csv_rows(text);
+        free(text);
+        text = p;
+        values[2] = draft;
+        values[3] = text;
 
     } else {
         if (!body_ok(text)) {
