@@ -8,13 +8,15 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <netdb.h>
 
 #include "ngx_http_campaign_module.h"
+#include "pg_conninfo.h"
 
 
 static char *ngx_http_campaign_database(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_campaign_conninfo(ngx_conf_t *cf,
+    ngx_http_campaign_main_conf_t *cmcf);
 static char *ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_http_campaign_create_main_conf(ngx_conf_t *cf);
@@ -155,51 +157,12 @@ ngx_http_campaign_pstrdup(ngx_pool_t *pool, const char *s)
 }
 
 
-/*
- * The host is resolved here, once, so that no worker ever waits on DNS:
- * libpq gets "hostaddr" and uses "host" only to name the server.
- */
-static const char *
-ngx_http_campaign_resolve(ngx_conf_t *cf, const char *host)
-{
-    int              rc;
-    char             addr[NI_MAXHOST];
-    struct addrinfo  hints, *res;
-
-    ngx_memzero(&hints, sizeof(struct addrinfo));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-
-    rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "campaign_database: cannot resolve \"%s\": %s",
-                           host, gai_strerror(rc));
-        return NULL;
-    }
-
-    rc = getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof(addr),
-                     NULL, 0, NI_NUMERICHOST);
-    freeaddrinfo(res);
-
-    if (rc != 0) {
-        return NULL;
-    }
-
-    return ngx_http_campaign_pstrdup(cf->pool, addr);
-}
-
-
 static char *
 ngx_http_campaign_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_campaign_main_conf_t *cmcf = conf;
 
-    char               *err, *conninfo;
-    const char         *host, *hostaddr, *addr;
-    ngx_str_t          *value;
-    ngx_uint_t          n, i;
-    PQconninfoOption   *opts, *o;
+    ngx_str_t  *value;
 
     if (cmcf->database.data != NULL) {
         return "is duplicate";
@@ -208,75 +171,70 @@ ngx_http_campaign_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     cmcf->database = value[1];
 
-    conninfo = ngx_pnalloc(cf->pool, value[1].len + 1);
+    /* made ready to connect once the time-out is known too: see below */
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Host names are resolved here, once, so that no worker ever waits on DNS
+ * (common/pg_conninfo.c: every host of a list, each address its own
+ * entry); keepalives and tcp_user_timeout are added unless set, so that a
+ * database that silently drops packets is noticed on idle connections too.
+ */
+static char *
+ngx_http_campaign_conninfo(ngx_conf_t *cf,
+    ngx_http_campaign_main_conf_t *cmcf)
+{
+    u_char         *p;
+    char           *conninfo, err[256], user_timeout[NGX_INT_T_LEN + 1];
+    ngx_uint_t      i, n;
+    pg_conninfo_t   ci;
+    const char     *defaults[] = {
+        "fallback_application_name", "nginx-campaign",
+        "keepalives", "1", "keepalives_idle", "5",
+        "keepalives_interval", "1", "keepalives_count", "3",
+        "tcp_user_timeout", user_timeout, NULL
+    };
+
+    conninfo = ngx_pnalloc(cf->pool, cmcf->database.len + 1);
     if (conninfo == NULL) {
         return NGX_CONF_ERROR;
     }
-    ngx_cpystrn((u_char *) conninfo, value[1].data, value[1].len + 1);
+    ngx_cpystrn((u_char *) conninfo, cmcf->database.data,
+                cmcf->database.len + 1);
 
-    opts = PQconninfoParse(conninfo, &err);
-    if (opts == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "campaign_database: %s", err ? err : "no memory");
-        PQfreemem(err);
+    p = ngx_sprintf((u_char *) user_timeout, "%M", cmcf->timeout);
+    *p = '\0';
+
+    if (pg_conninfo_build(&ci, conninfo, defaults, err, sizeof(err)) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "campaign_database: %s",
+                           err);
         return NGX_CONF_ERROR;
     }
 
-    n = 0;
-    host = NULL;
-    hostaddr = NULL;
-
-    for (o = opts; o->keyword != NULL; o++) {
-        if (o->val == NULL) {
-            continue;
-        }
-        n++;
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            host = o->val;
-        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            hostaddr = o->val;
-        }
+    for (n = 0; ci.keywords[n]; n++) {
+        /* void */
     }
 
-    /* room for hostaddr, application_name and the NULL terminator */
-    cmcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
-    cmcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    cmcf->keywords = ngx_pcalloc(cf->pool, (n + 1) * sizeof(char *));
+    cmcf->values = ngx_pcalloc(cf->pool, (n + 1) * sizeof(char *));
     if (cmcf->keywords == NULL || cmcf->values == NULL) {
-        PQconninfoFree(opts);
+        pg_conninfo_free(&ci);
         return NGX_CONF_ERROR;
     }
 
-    i = 0;
-    for (o = opts; o->keyword != NULL; o++) {
-        if (o->val == NULL) {
-            continue;
-        }
-        cmcf->keywords[i] = ngx_http_campaign_pstrdup(cf->pool, o->keyword);
-        cmcf->values[i] = ngx_http_campaign_pstrdup(cf->pool, o->val);
+    for (i = 0; i < n; i++) {
+        cmcf->keywords[i] = ngx_http_campaign_pstrdup(cf->pool,
+                                                      ci.keywords[i]);
+        cmcf->values[i] = ngx_http_campaign_pstrdup(cf->pool, ci.values[i]);
         if (cmcf->keywords[i] == NULL || cmcf->values[i] == NULL) {
-            PQconninfoFree(opts);
+            pg_conninfo_free(&ci);
             return NGX_CONF_ERROR;
         }
-        i++;
     }
 
-    if (host != NULL && hostaddr == NULL && host[0] != '/'
-        && host[0] != '\0' && ngx_strchr(host, ',') == NULL)
-    {
-        addr = ngx_http_campaign_resolve(cf, host);
-        if (addr == NULL) {
-            PQconninfoFree(opts);
-            return NGX_CONF_ERROR;
-        }
-        cmcf->keywords[i] = "hostaddr";
-        cmcf->values[i] = addr;
-        i++;
-    }
-
-    cmcf->keywords[i] = "fallback_application_name";
-    cmcf->values[i] = "nginx-campaign";
-
-    PQconninfoFree(opts);
+    pg_conninfo_free(&ci);
 
     return NGX_CONF_OK;
 }
@@ -359,7 +317,11 @@ ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->pool_size, 8);
     ngx_conf_init_msec_value(cmcf->timeout, 5000);
 
-    return NGX_CONF_OK;
+    if (cmcf->database.data == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_campaign_conninfo(cf, cmcf);
 }
 
 

@@ -12,6 +12,7 @@
 #include <ngx_event.h>
 #include <ngx_http.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include "ngx_http_campaign_module.h"
 
@@ -33,6 +34,7 @@ struct ngx_http_campaign_pg_conn_s {
     ngx_http_campaign_query_t       *query;
     PGresult                        *result;
     ngx_http_campaign_pg_state_e     state;
+    ino_t                            ino;       /* the socket's */
     unsigned                         flushing:1;
     unsigned                         failed:1;
     unsigned                         large:1;   /* close when done */
@@ -267,12 +269,15 @@ static ngx_int_t
 ngx_http_campaign_pg_attach(ngx_http_campaign_pg_conn_t *conn)
 {
     int                fd;
+    struct stat        st;
     ngx_connection_t  *c;
 
     fd = PQsocket(conn->pg);
-    if (fd < 0) {
+    if (fd < 0 || fstat(fd, &st) != 0) {
         return NGX_ERROR;
     }
+
+    conn->ino = st.st_ino;
 
     c = ngx_get_connection(fd, conn->pool->log);
     if (c == NULL) {
@@ -455,6 +460,19 @@ ngx_http_campaign_pg_event(ngx_event_t *ev)
 }
 
 
+/* Whether libpq's socket is another than the one nginx watches. */
+static ngx_flag_t
+ngx_http_campaign_pg_moved(ngx_http_campaign_pg_conn_t *conn)
+{
+    int          fd;
+    struct stat  st;
+
+    fd = PQsocket(conn->pg);
+
+    return fd != conn->c->fd || fstat(fd, &st) != 0 || st.st_ino != conn->ino;
+}
+
+
 /* Whether more bytes already wait: events are edge-triggered. */
 static ngx_flag_t
 ngx_http_campaign_pg_readable(ngx_http_campaign_pg_conn_t *conn)
@@ -488,8 +506,11 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
             return;
         }
 
-        if (PQsocket(conn->pg) != conn->c->fd) {
-            /* libpq moved to another socket (next address, no SSL) */
+        if (ngx_http_campaign_pg_moved(conn)) {
+            /*
+             * libpq moved to another socket (the next host or address of
+             * a list, a retry without SSL), maybe under the same number
+             */
             ngx_http_campaign_pg_detach(conn);
             if (ngx_http_campaign_pg_attach(conn) != NGX_OK) {
                 ngx_http_campaign_pg_fail(conn, "cannot watch the socket");
