@@ -6,7 +6,7 @@ MODULE  := $(BUILD)/release/ngx_http_campaign_module.so
 SCHED   := $(BUILD)/campaign-scheduler
 SCHED_ASAN := $(BUILD)/asan/campaign-scheduler
 ASAN    := $(BUILD)/asan/ngx_http_campaign_module.so
-SOURCES := config $(wildcard ngx_campaign_module/*.[ch])
+SOURCES := config $(wildcard ngx_campaign_module/*.[ch] common/*.[ch])
 
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
@@ -15,7 +15,9 @@ CFLAGS   := -g -O2 -Wall -Wextra -Werror -std=gnu11
 UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/*_test.c))
 UNIT       := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 UNIT_ASAN  := $(addprefix $(BUILD)/unit-asan/,$(UNIT_TESTS))
-SCHED_SRCS := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c))
+COMMON     := common/pg_conninfo.c
+SCHED_SRCS := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c)) $(COMMON)
+SCHED_DEPS := $(wildcard scheduler/*.[ch] common/*.[ch])
 # the scheduler's HTTP side alone, a reference t/bench/dispatch measures
 HTTP_ONLY  := $(BUILD)/bench/http_only
 
@@ -34,24 +36,24 @@ build: deps $(MODULE) $(SCHED) $(UNIT) $(HTTP_ONLY)
 
 asan: deps $(ASAN) $(SCHED_ASAN) $(UNIT_ASAN)
 
-$(SCHED): $(wildcard scheduler/*.[ch])
+$(SCHED): $(SCHED_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(SCHED_LIBS)
+	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(COMMON) $(SCHED_LIBS)
 
 $(HTTP_ONLY): t/bench/http_only.c scheduler/http.c scheduler/loop.c \
               scheduler/log.c $(wildcard scheduler/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ischeduler -o $@ $(filter %.c,$^) -lcurl
 
-$(SCHED_ASAN): $(wildcard scheduler/*.[ch])
+$(SCHED_ASAN): $(SCHED_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(SCHED_LIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(COMMON) $(SCHED_LIBS)
 
-$(BUILD)/unit/%_test: t/unit/%_test.c $(SCHED_SRCS) $(wildcard scheduler/*.h)
+$(BUILD)/unit/%_test: t/unit/%_test.c $(SCHED_DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $< $(SCHED_SRCS) $(SCHED_LIBS)
 
-$(BUILD)/unit-asan/%_test: t/unit/%_test.c $(SCHED_SRCS) $(wildcard scheduler/*.h)
+$(BUILD)/unit-asan/%_test: t/unit/%_test.c $(SCHED_DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $< $(SCHED_SRCS) $(SCHED_LIBS)
 

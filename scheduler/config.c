@@ -18,6 +18,9 @@
 #define CS_MAX_ARGS   8
 #define CS_ARG_MAX    4096
 
+#define CS_RETRY_ATTEMPTS_MAX  100
+#define CS_RETRY_LONGEST_MAX   86400000       /* ms: a day */
+
 typedef struct {
     const char  *name;              /* the file, for messages */
     const char  *p;
@@ -57,11 +60,14 @@ fail(cs_lexer_t *lx, const char *fmt, ...)
 }
 
 
+#define CS_DURATION_MAX  (100LL * 365 * 86400 * 1000)
+
+
 int64_t
 cs_parse_duration(const char *s)
 {
-    char     *end;
-    long long v;
+    char       *end;
+    long long   v, unit;
 
     if (!isdigit((unsigned char) *s)) {
         return -1;
@@ -69,24 +75,27 @@ cs_parse_duration(const char *s)
 
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno || v < 0 || v > 100LL * 365 * 86400 * 1000) {
+    if (errno || v < 0) {
         return -1;
     }
 
     if (*end == '\0' || strcmp(end, "ms") == 0) {
-        return v;
-    }
-    if (strcmp(end, "s") == 0) {
-        return v * 1000;
-    }
-    if (strcmp(end, "m") == 0) {
-        return v * 60000;
-    }
-    if (strcmp(end, "h") == 0) {
-        return v * 3600000;
+        unit = 1;
+    } else if (strcmp(end, "s") == 0) {
+        unit = 1000;
+    } else if (strcmp(end, "m") == 0) {
+        unit = 60000;
+    } else if (strcmp(end, "h") == 0) {
+        unit = 3600000;
+    } else {
+        return -1;
     }
 
-    return -1;
+    /* checked before it is multiplied: no overflow */
+    if (v > CS_DURATION_MAX / unit) {
+        return -1;
+    }
+    return v * unit;
 }
 
 
@@ -275,15 +284,17 @@ set_retry(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 
     (void) nargs;
 
-    if (parse_count(args[0], 1000, &cf->retry_attempts) != 0
-        || cf->retry_attempts < 1)
+    if (parse_count(args[0], CS_RETRY_ATTEMPTS_MAX, &cf->retry_attempts)
+        != 0 || cf->retry_attempts < 1)
     {
-        return fail(lx, "invalid retry attempts \"%s\"", args[0]);
+        return fail(lx, "retry attempts must be from 1 to %d",
+                    CS_RETRY_ATTEMPTS_MAX);
     }
     first = cs_parse_duration(args[1]);
     longest = cs_parse_duration(args[2]);
-    if (first <= 0 || longest < first) {
-        return fail(lx, "retry needs 0 < first backoff <= longest backoff");
+    if (first <= 0 || longest < first || longest > CS_RETRY_LONGEST_MAX) {
+        return fail(lx, "retry needs 0 < first backoff <= longest backoff "
+                    "<= 24h");
     }
     cf->retry_first = (uint64_t) first;
     cf->retry_longest = (uint64_t) longest;
@@ -338,6 +349,7 @@ set_##field(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)          \
 CS_DURATION_SETTER(horizon, 1000, 86400000)
 CS_DURATION_SETTER(lease, 1000, 3600000)
 CS_DURATION_SETTER(sweep, 100, 60000)
+CS_DURATION_SETTER(database_timeout, 100, 600000)
 
 
 static const cs_directive_t  directives[] = {
@@ -352,6 +364,7 @@ static const cs_directive_t  directives[] = {
     { "sweep",    1, 1, 0, set_sweep },
     { "window",   1, 1, 0, set_window },
     { "timeout",  2, 2, 0, set_timeout },
+    { "database_timeout", 1, 1, 0, set_database_timeout },
     { NULL, 0, 0, 0, NULL }
 };
 
@@ -453,6 +466,7 @@ config_defaults(cs_config_t *cf)
     cf->window = 64;
     cf->connect_timeout = 2000;
     cf->request_timeout = 10000;
+    cf->database_timeout = 5000;
 }
 
 
@@ -556,6 +570,16 @@ cs_config_parse(cs_config_t *cf, const char *name, const char *text,
         goto failed;
     }
 
+    /* a job stops sending when its lease is not renewed in time, and the
+     * sweep is what renews it (sql/functions/scheduler.sql) */
+    if (cf->sweep * 2 > cf->lease) {
+        snprintf(err, errlen, "%s: the lease (%llums) must be at least "
+                 "twice the sweep (%llums)", name,
+                 (unsigned long long) cf->lease,
+                 (unsigned long long) cf->sweep);
+        goto failed;
+    }
+
     return 0;
 
 failed:
@@ -609,11 +633,34 @@ cs_config_load(cs_config_t *cf, const char *path, char *err, size_t errlen)
 }
 
 
+int
+cs_config_resolve(cs_config_t *cf, char *err, size_t errlen)
+{
+    int          rc;
+    char         why[256], user_timeout[24];
+    const char  *defaults[] = {
+        "keepalives", "1", "keepalives_idle", "5",
+        "keepalives_interval", "1", "keepalives_count", "3",
+        "tcp_user_timeout", user_timeout, NULL
+    };
+
+    snprintf(user_timeout, sizeof(user_timeout), "%llu",
+             (unsigned long long) cf->database_timeout);
+
+    rc = pg_conninfo_build(&cf->db, cf->database, defaults, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "database: %s", why);
+    }
+    return rc;
+}
+
+
 void
 cs_config_free(cs_config_t *cf)
 {
     size_t  i;
 
+    pg_conninfo_free(&cf->db);
     free(cf->database);
     free(cf->id);
     for (i = 0; i < cf->ntypes; i++) {

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/pg_conninfo.h"
+
 #define CS_MAX_TYPES  32
 #define CS_NAME_MAX   32
 
@@ -28,6 +30,8 @@ typedef struct {
 
 typedef struct {
     char            *database;
+    pg_conninfo_t    db;            /* database, resolved: cs_config_resolve */
+    uint64_t         database_timeout;  /* ms: a connect or a query */
     char            *id;            /* this scheduler's name */
     uint64_t         horizon;       /* ms: campaigns due within it are cached */
     uint64_t         lease;         /* ms: how long a running campaign is held */
@@ -47,10 +51,18 @@ int cs_config_load(cs_config_t *cf, const char *path, char *err,
     size_t errlen);
 int cs_config_parse(cs_config_t *cf, const char *name, const char *text,
     char *err, size_t errlen);
+/*
+ * database made ready to connect without blocking: host names resolved,
+ * and TCP keepalives and tcp_user_timeout added unless the string sets
+ * them (so a database that silently drops packets is noticed). 0, or -1
+ * with why in err. Not part of parsing, which never touches the network.
+ */
+int cs_config_resolve(cs_config_t *cf, char *err, size_t errlen);
 void cs_config_free(cs_config_t *cf);
 cs_type_conf_t *cs_config_type(cs_config_t *cf, const char *name);
 
-/* "250ms", "30s", "10m", "1h", or a bare number of ms; -1 if bad */
+/* "250ms", "30s", "10m", "1h", or a bare number of ms, up to 100 years;
+ * -1 if bad */
 int64_t cs_parse_duration(const char *s);
 
 #endif

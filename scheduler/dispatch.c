@@ -2,29 +2,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
+#include <time.h>
 
+#include "backoff.h"
 #include "dispatch.h"
-#include "hash.h"
 #include "http.h"
 #include "log.h"
+#include "owned.h"
+#include "rate.h"
 #include "render.h"
+#include "results.h"
 
 #define CS_CLAIM_MAX    1024        /* recipients read ahead per job */
 #define CS_CLAIM_LOW    768         /* read more when fewer are ready */
-#define CS_RESULTS_BATCH 256       /* results worth a write of their own */
 #define CS_IDLE_MS      200         /* a job with nothing to claim waits */
-#define CS_RESULTS_MS   50          /* a smaller batch waits at most this */
+#define CS_PUMP_US      3000        /* sending, at most, per turn of the loop */
 
 typedef struct cs_job_s cs_job_t;
 
-/* a recipient read and rendered, then in flight */
+/* a claim's rows, kept until the last of its recipients is rendered */
+typedef struct {
+    PGresult        *res;
+    size_t           refs;
+} cs_claim_t;
+
+/* a recipient read ahead, then in flight */
 typedef struct {
     cs_job_t        *job;
+    cs_claim_t      *claim;         /* its address and vars, until sent */
+    int              row;
     char             recipient[37];
     long             attempts;
-    char            *body;          /* until handed to http */
-    size_t           len;
 } cs_delivery_t;
 
 struct cs_job_s {
@@ -36,29 +44,17 @@ struct cs_job_s {
     yajl_val         message;       /* parsed once */
     long long        cursor;        /* the last seq read never tried */
     size_t           in_flight;
+    size_t           unwritten;     /* answered, result not committed */
     /* read ahead: a read per CS_CLAIM_LOW deliveries, not per window */
     cs_delivery_t   *ready[CS_CLAIM_MAX];
     size_t           ready_head;
     size_t           ready_n;
+    uint64_t         deadline;      /* monotonic ms: the lease, less a
+                                     * margin, as last confirmed */
     int              active;        /* running and ours */
     int              seen;
     int              waiting;       /* until its timer fires */
 };
-
-typedef struct {
-    double           tokens;
-    uint64_t         at;
-} cs_bucket_t;
-
-/* recipients in flight or with a result not yet written: never re-sent */
-typedef struct cs_owned_s cs_owned_t;
-
-struct cs_owned_s {
-    cs_owned_t      *next;
-    char             id[37];
-};
-
-#define CS_OWNED_BUCKETS  4096
 
 typedef struct {
     char           (*ids)[37];
@@ -68,81 +64,25 @@ typedef struct {
 
 struct cs_dispatch_s {
     cs_loop_t       *loop;
-    cs_wheel_t      *wheel;
+    cs_timers_t     *timers;
     cs_config_t     *cf;
     cs_http_t       *http;
     cs_job_t        *jobs;
     cs_job_t        *claiming;      /* the job whose claim is in flight */
-    yajl_gen         results;
-    size_t           nresults;
-    uint64_t         results_since; /* when the first of them came */
-    cs_ids_t         result_ids;    /* of the results in the generator */
-    char            *unwritten;     /* a batch being or not yet written */
-    cs_ids_t         unwritten_ids;
-    /* written while a read was in flight on the other connection: that
+    cs_results_t    *results;
+    cs_owned_t      *owned;
+    /* committed while a read was in flight on the other connection: that
      * read may not see them written, so they stay owned until it is back */
     cs_ids_t         settling;
-    cs_timer_t       flush_timer;   /* a small batch's time is up */
-    cs_owned_t      *owned[CS_OWNED_BUCKETS];
     int              draining;
-    cs_bucket_t      buckets[CS_MAX_TYPES];
+    int              pump;          /* a job may have something to send */
+    int              urgent;        /* a window is half full of results */
     void           (*wake)(void *data);
     void            *data;
 };
 
-
-static unsigned
-owned_bucket(const char *id)
-{
-    return cs_hash(id) % CS_OWNED_BUCKETS;
-}
-
-
-static int
-owned_has(cs_dispatch_t *d, const char *id)
-{
-    cs_owned_t  *o;
-
-    for (o = d->owned[owned_bucket(id)]; o; o = o->next) {
-        if (strcmp(o->id, id) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-
-static int
-owned_add(cs_dispatch_t *d, const char *id)
-{
-    unsigned     b = owned_bucket(id);
-    cs_owned_t  *o;
-
-    o = malloc(sizeof(cs_owned_t));
-    if (o == NULL) {
-        return -1;
-    }
-    snprintf(o->id, sizeof(o->id), "%s", id);
-    o->next = d->owned[b];
-    d->owned[b] = o;
-    return 0;
-}
-
-
-static void
-owned_del(cs_dispatch_t *d, const char *id)
-{
-    cs_owned_t  **pp, *o;
-
-    for (pp = &d->owned[owned_bucket(id)]; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
-            o = *pp;
-            *pp = o->next;
-            free(o);
-            return;
-        }
-    }
-}
+static int dispatch_pump(void *data);
+static void delivered(const cs_http_answer_t *a, void *data);
 
 
 static int
@@ -164,21 +104,71 @@ ids_push(cs_ids_t *ids, const char *id)
 
 
 static void
-results_open(cs_dispatch_t *d)
+claim_unref(cs_claim_t *c)
 {
-    d->results = yajl_gen_alloc(NULL);
-    if (d->results) {
-        yajl_gen_array_open(d->results);
+    if (c != NULL && --c->refs == 0) {
+        PQclear(c->res);
+        free(c);
     }
-    d->nresults = 0;
 }
 
 
-static void flush_due(cs_timer_t *t);
+static void
+delivery_free(cs_delivery_t *dl)
+{
+    claim_unref(dl->claim);
+    free(dl);
+}
+
+
+/* a request still in flight when the dispatcher goes */
+static void
+delivery_drop(void *data)
+{
+    delivery_free(data);
+}
+
+
+static void
+job_maybe_free(cs_dispatch_t *d, cs_job_t *job);
+
+
+/* A result is in Postgres: the recipient may be read again. */
+static void
+committed(void *job_ptr, const char *recipient, void *data)
+{
+    cs_dispatch_t  *d = data;
+    cs_job_t       *job = job_ptr;
+
+    if (d->claiming != NULL) {
+        if (ids_push(&d->settling, recipient) != 0) {
+            log_error("event=out_of_memory where=settling");
+        }
+    } else {
+        cs_owned_del(d->owned, recipient);
+    }
+
+    job->unwritten--;
+    d->pump = 1;
+    job_maybe_free(d, job);
+}
+
+
+/* The read in flight is back: what was written meanwhile can be let go. */
+static void
+settle(cs_dispatch_t *d)
+{
+    size_t  i;
+
+    for (i = 0; i < d->settling.n; i++) {
+        cs_owned_del(d->owned, d->settling.ids[i]);
+    }
+    d->settling.n = 0;
+}
 
 
 cs_dispatch_t *
-cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel, cs_config_t *cf,
+cs_dispatch_create(cs_loop_t *loop, cs_timers_t *timers, cs_config_t *cf,
     void (*wake)(void *data), void *data)
 {
     cs_dispatch_t  *d;
@@ -189,16 +179,22 @@ cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel, cs_config_t *cf,
     }
 
     d->loop = loop;
-    d->wheel = wheel;
+    d->timers = timers;
     d->cf = cf;
     d->wake = wake;
     d->data = data;
-    d->http = cs_http_create(loop);
-    cs_timer_init(&d->flush_timer);
-    d->flush_timer.handler = flush_due;
-    results_open(d);
 
-    if (d->http == NULL || d->results == NULL) {
+    /* before http's own: sends of a turn go out in the same turn */
+    if (cs_loop_on_idle(loop, dispatch_pump, d) != 0) {
+        free(d);
+        return NULL;
+    }
+
+    d->http = cs_http_create(loop);
+    d->owned = cs_owned_create();
+    d->results = cs_results_create(timers, committed, d, wake, data);
+
+    if (d->http == NULL || d->owned == NULL || d->results == NULL) {
         cs_dispatch_free(d);
         return NULL;
     }
@@ -207,7 +203,7 @@ cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel, cs_config_t *cf,
 }
 
 
-/* Read ahead but not sent (paused, cancelled, draining): left pending. */
+/* Read ahead but not sent (paused, cancelled, lost): left pending. */
 static void
 job_release(cs_dispatch_t *d, cs_job_t *job)
 {
@@ -215,9 +211,8 @@ job_release(cs_dispatch_t *d, cs_job_t *job)
 
     while (job->ready_head < job->ready_n) {
         dl = job->ready[job->ready_head++];
-        owned_del(d, dl->recipient);
-        free(dl->body);
-        free(dl);
+        cs_owned_del(d->owned, dl->recipient);
+        delivery_free(dl);
     }
     job->ready_head = job->ready_n = 0;
 }
@@ -235,46 +230,43 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
         }
     }
     job_release(d, job);
-    cs_wheel_del(d->wheel, &job->timer);
+    cs_timers_del(d->timers, &job->timer);
     yajl_tree_free(job->message);
     free(job);
+}
+
+
+/* A job no longer ours goes once nothing of it is outstanding. */
+static void
+job_maybe_free(cs_dispatch_t *d, cs_job_t *job)
+{
+    if (!job->active && job->in_flight == 0 && job->unwritten == 0
+        && d->claiming != job)
+    {
+        job_free(d, job);
+    }
 }
 
 
 void
 cs_dispatch_free(cs_dispatch_t *d)
 {
-    size_t       i;
-    cs_owned_t  *o, *next;
-
+    cs_loop_off_idle(d->loop, dispatch_pump, d);
     if (d->http) {
-        cs_http_free(d->http, free);    /* deliveries in flight dropped */
+        /* deliveries in flight dropped */
+        cs_http_free(d->http, delivery_drop);
+    }
+    if (d->results) {
+        cs_results_free(d->results);
     }
     while (d->jobs) {
         job_free(d, d->jobs);
     }
-    if (d->results) {
-        yajl_gen_free(d->results);
+    if (d->owned) {
+        cs_owned_free(d->owned);
     }
-    for (i = 0; i < CS_OWNED_BUCKETS; i++) {
-        for (o = d->owned[i]; o; o = next) {
-            next = o->next;
-            free(o);
-        }
-    }
-    free(d->result_ids.ids);
-    free(d->unwritten_ids.ids);
     free(d->settling.ids);
-    cs_wheel_del(d->wheel, &d->flush_timer);
-    free(d->unwritten);
     free(d);
-}
-
-
-static cs_type_conf_t *
-type_of(cs_dispatch_t *d, const char *type)
-{
-    return cs_config_type(d->cf, type);
 }
 
 
@@ -292,14 +284,15 @@ static void
 job_wait(cs_job_t *job, uint64_t ms)
 {
     job->waiting = 1;
-    cs_wheel_add(job->d->wheel, &job->timer, cs_now_ms() + ms);
+    cs_timers_in(job->d->timers, &job->timer, ms);
 }
 
 
 void
-cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
+cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
 {
     int        i;
+    uint64_t   lease;
     cs_job_t  *job, *next;
 
     for (job = d->jobs; job; job = job->next) {
@@ -308,7 +301,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
 
     for (i = 0; i < PQntuples(res); i++) {
         for (job = d->jobs; job; job = job->next) {
-            if (strcmp(job->id, PQgetvalue(res, i, 0)) == 0) {
+            if (job->active && strcmp(job->id, PQgetvalue(res, i, 0)) == 0) {
                 break;
             }
         }
@@ -336,20 +329,28 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
             log_info("event=delivering campaign=%s type=%s", job->id,
                      job->type);
         }
+
+        /* held until asked + what was left of the lease then, less an
+         * eighth of a lease for the clocks and the way back */
+        lease = strtoull(PQgetvalue(res, i, 3), NULL, 10);
+        job->deadline = asked + lease - (lease < d->cf->lease / 8
+                                         ? lease : d->cf->lease / 8);
         job->seen = 1;
     }
 
     /* paused, cancelled, completed or taken over: no new deliveries */
     for (job = d->jobs; job; job = next) {
         next = job->next;
-        if (!job->seen) {
+        if (!job->seen && job->active) {
             job->active = 0;
             job_release(d, job);
-            if (job->in_flight == 0 && d->claiming != job) {
-                job_free(d, job);
-            }
+            log_info("event=dropped campaign=%s in_flight=%zu", job->id,
+                     job->in_flight);
         }
+        job_maybe_free(d, job);
     }
+
+    d->pump = 1;
 }
 
 
@@ -357,148 +358,40 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res)
 
 
 static void
-result_add(cs_dispatch_t *d, const char *campaign, const char *id,
+job_result(cs_dispatch_t *d, cs_job_t *job, const char *recipient,
     const char *outcome, const char *provider_id, const char *error,
     uint64_t retry_ms)
 {
-    char      num[24];
-    yajl_gen  g = d->results;
-
-#define PAIR(k, v)                                                           \
-    yajl_gen_string(g, (const unsigned char *) (k), strlen(k));              \
-    yajl_gen_string(g, (const unsigned char *) (v), strlen(v))
-
-    if (d->nresults == 0) {
-        d->results_since = cs_now_ms();
+    if (cs_results_add(d->results, job, job->id, recipient, outcome,
+                       provider_id, error, retry_ms) != 0)
+    {
+        /* not recorded: it stays pending, and is read again */
+        cs_owned_del(d->owned, recipient);
+        return;
     }
 
-    yajl_gen_map_open(g);
-    PAIR("id", id);
-    PAIR("campaign", campaign);
-    PAIR("outcome", outcome);
-    if (provider_id) {
-        PAIR("provider_id", provider_id);
+    job->unwritten++;
+    if (job->unwritten * 2 >= (size_t) d->cf->window) {
+        d->urgent = 1;              /* half its window waits for a write */
     }
-    if (error) {
-        PAIR("error", error);
-    }
-    snprintf(num, sizeof(num), "%llu", (unsigned long long) retry_ms);
-    yajl_gen_string(g, (const unsigned char *) "retry_ms", 8);
-    yajl_gen_number(g, num, strlen(num));
-    yajl_gen_map_close(g);
-
-#undef PAIR
-
-    d->nresults++;
-    (void) ids_push(&d->result_ids, id);
-}
-
-
-/* The read in flight is back: what was written meanwhile can be let go. */
-static void
-settle(cs_dispatch_t *d)
-{
-    size_t  i;
-
-    for (i = 0; i < d->settling.n; i++) {
-        owned_del(d, d->settling.ids[i]);
-    }
-    d->settling.n = 0;
-}
-
-
-static void
-results_written(PGresult *res, void *data)
-{
-    size_t          i;
-    cs_dispatch_t  *d = data;
-
-    if (res != NULL) {
-        /* written: those recipients are final or wait for their retry;
-         * let go of them now, or once the read in flight is back */
-        for (i = 0; i < d->unwritten_ids.n; i++) {
-            if (ids_push(&d->settling, d->unwritten_ids.ids[i]) != 0) {
-                log_error("event=out_of_memory where=settling");
-            }
-        }
-        d->unwritten_ids.n = 0;
-        if (d->claiming == NULL) {
-            settle(d);
-        }
-        free(d->unwritten);         /* else kept, and written on reconnect */
-        d->unwritten = NULL;
-    }
-    d->wake(d->data);
-}
-
-
-static void
-flush_due(cs_timer_t *t)
-{
-    cs_dispatch_t  *d = (cs_dispatch_t *) ((char *) t
-                                           - offsetof(cs_dispatch_t,
-                                                      flush_timer));
-
-    d->wake(d->data);
 }
 
 
 /*
- * Writes results when a batch is full, when no answer is awaited, when
- * draining, or when the first of them has waited CS_RESULTS_MS.
+ * Writes results when a batch is full, when no answer is awaited, when a
+ * window is half full of them, when draining, or once the first of them
+ * has waited 50 ms.
  */
 int
 cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
 {
-    size_t                len;
-    const char           *values[2];
-    const unsigned char  *buf;
+    int  now = d->draining || d->urgent || cs_http_in_flight(d->http) == 0;
 
-    /* a write in flight keeps its connection busy: pg is not ready then */
-    if (d->unwritten == NULL && d->nresults < CS_RESULTS_BATCH) {
-        /* while answers keep coming, a few more ms make a bigger batch */
-        if (d->nresults > 0 && !d->draining && cs_http_in_flight(d->http) > 0
-            && cs_now_ms() - d->results_since < CS_RESULTS_MS)
-        {
-            if (!cs_timer_pending(&d->flush_timer)) {
-                cs_wheel_add(d->wheel, &d->flush_timer,
-                             d->results_since + CS_RESULTS_MS);
-            }
-            return 0;
-        }
+    if (cs_results_flush(d->results, pg, d->cf->id, now)) {
+        d->urgent = 0;
+        return 1;
     }
-
-    if (d->unwritten == NULL && d->nresults > 0) {
-        yajl_gen_array_close(d->results);
-        yajl_gen_get_buf(d->results, &buf, &len);
-        d->unwritten = strndup((const char *) buf, len);
-        yajl_gen_free(d->results);
-        results_open(d);
-        {
-            cs_ids_t  swap = d->unwritten_ids;
-
-            d->unwritten_ids = d->result_ids;
-            d->result_ids = swap;
-            d->result_ids.n = 0;
-        }
-        if (d->unwritten == NULL || d->results == NULL) {
-            log_error("event=out_of_memory where=results");
-            return 0;
-        }
-    }
-
-    if (d->unwritten == NULL) {
-        return 0;
-    }
-
-    values[0] = d->cf->id;
-    values[1] = d->unwritten;
-    if (cs_pg_query(pg, "SELECT campaign.record_results($1, $2)", 2, values,
-                    results_written, d) != 0)
-    {
-        return 0;
-    }
-    return 1;
+    return 0;
 }
 
 
@@ -506,64 +399,100 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
 
 
 static uint64_t
-backoff_ms(cs_dispatch_t *d, long attempts, long retry_after_ms)
+mono_us(void)
 {
-    uint64_t  ms = d->cf->retry_first;
-    long      i;
+    struct timespec  ts;
 
-    for (i = 1; i < attempts && ms < d->cf->retry_longest; i++) {
-        ms *= 2;
-    }
-    if (ms > d->cf->retry_longest) {
-        ms = d->cf->retry_longest;
-    }
-
-    /* jitter: 80 % to 120 %, so retries of a burst spread out */
-    ms = ms * (80 + (uint64_t) (rand() % 41)) / 100;
-
-    if (retry_after_ms > 0 && (uint64_t) retry_after_ms > ms) {
-        ms = (uint64_t) retry_after_ms;
-    }
-    return ms;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 
-static void delivered(const cs_http_answer_t *a, void *data);
-
-
-/* Sends ready recipients while the job's window has room. */
+/* Renders and sends the next ready recipient of the job. */
 static void
-job_pump(cs_dispatch_t *d, cs_job_t *job)
+job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
 {
-    char             key[80];
-    cs_delivery_t   *dl;
-    cs_type_conf_t  *type = type_of(d, job->type);
+    char            key[80], *body;
+    size_t          len;
+    const char     *why;
+    cs_delivery_t  *dl;
 
-    if (type == NULL || type->provider == NULL) {
-        return;                     /* a reload took it away: the next
-                                     * claim fails the campaign */
+    dl = job->ready[job->ready_head++];
+
+    body = cs_render_body(job->id, dl->recipient, job->type,
+                          PQgetvalue(dl->claim->res, dl->row, 1),
+                          PQgetvalue(dl->claim->res, dl->row, 2),
+                          job->message, &len, &why);
+    claim_unref(dl->claim);
+    dl->claim = NULL;
+
+    if (body == NULL) {
+        job_result(d, job, dl->recipient, "failed", NULL, why, 0);
+        free(dl);
+        return;
     }
 
-    while (job->active && !d->draining && job->ready_head < job->ready_n
-           && job->in_flight < (size_t) d->cf->window)
+    snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
+
+    job->in_flight++;
+    if (cs_http_post(d->http, type->provider, key, body, len,
+                     (long) d->cf->connect_timeout,
+                     (long) d->cf->request_timeout, delivered, dl) != 0)
     {
-        dl = job->ready[job->ready_head++];
-        snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
-
-        job->in_flight++;
-        if (cs_http_post(d->http, type->provider, key, dl->body, dl->len,
-                         (long) d->cf->connect_timeout,
-                         (long) d->cf->request_timeout, delivered, dl) != 0)
-        {
-            /* the body is gone; the recipient stays owned until written */
-            job->in_flight--;
-            result_add(d, job->id, dl->recipient, "retry", NULL,
-                       "cannot send", backoff_ms(d, dl->attempts, -1));
-            free(dl);
-            continue;
-        }
-        dl->body = NULL;            /* http's now */
+        /* the body is gone; the recipient stays owned until written */
+        job->in_flight--;
+        job_result(d, job, dl->recipient, "retry", NULL, "cannot send",
+                   cs_backoff_ms(d->cf, dl->attempts, -1));
+        free(dl);
     }
+}
+
+
+/*
+ * Once per turn of the loop: every job sends what it has ready while its
+ * window has room and its lease is confirmed, round the jobs, until the
+ * turn's budget of time is spent; then the next turn goes on with it.
+ */
+static int
+dispatch_pump(void *data)
+{
+    int              sent;
+    uint64_t         start, now;
+    cs_job_t        *job;
+    cs_dispatch_t   *d = data;
+    cs_type_conf_t  *type;
+
+    if (!d->pump || d->draining) {
+        return 0;
+    }
+    d->pump = 0;
+
+    start = mono_us();
+    now = cs_mono_ms();
+
+    do {
+        sent = 0;
+        for (job = d->jobs; job; job = job->next) {
+            type = cs_config_type(d->cf, job->type);
+            if (!job->active || job->ready_head == job->ready_n
+                || now >= job->deadline || type == NULL
+                || type->provider == NULL
+                || job->in_flight + job->unwritten >= (size_t) d->cf->window)
+            {
+                continue;           /* the claim fails a missing type */
+            }
+            job_send(d, job, type);
+            sent = 1;
+
+            if (mono_us() - start > CS_PUMP_US) {
+                d->pump = 1;
+                return 1;
+            }
+        }
+    } while (sent);
+
+    d->wake(d->data);               /* room to read ahead again, maybe */
+    return 0;
 }
 
 
@@ -579,7 +508,7 @@ delivered(const cs_http_answer_t *a, void *data)
 
     if (a->curl_code == 0 && a->status >= 200 && a->status < 300) {
         provider_id = cs_render_provider_id(a->body, a->body_len);
-        result_add(d, job->id, dl->recipient, "sent", provider_id, NULL, 0);
+        job_result(d, job, dl->recipient, "sent", provider_id, NULL, 0);
         free(provider_id);
 
     } else {
@@ -593,44 +522,45 @@ delivered(const cs_http_answer_t *a, void *data)
                     || a->status == 429 || a->status >= 500;
 
         if (retryable && dl->attempts < d->cf->retry_attempts) {
-            result_add(d, job->id, dl->recipient, "retry", NULL, error,
-                       backoff_ms(d, dl->attempts, a->retry_after_ms));
+            job_result(d, job, dl->recipient, "retry", NULL, error,
+                       cs_backoff_ms(d->cf, dl->attempts,
+                                     a->retry_after_ms));
         } else {
-            result_add(d, job->id, dl->recipient, "failed", NULL, error, 0);
+            job_result(d, job, dl->recipient, "failed", NULL, error, 0);
         }
     }
 
     job->in_flight--;
     free(dl);
-
-    if (job->active) {
-        job_pump(d, job);
-    } else if (job->in_flight == 0 && d->claiming != job) {
-        job_free(d, job);
-    }
-
+    d->pump = 1;
+    job_maybe_free(d, job);
     d->wake(d->data);
 }
 
 
-static void
-claimed(PGresult *res, void *data)
+static int
+claimed(PGresult *res, cs_pg_status_e st, void *data)
 {
     cs_dispatch_t   *d = data;
     cs_job_t        *job = d->claiming;
+    cs_claim_t      *claim;
     cs_delivery_t   *dl;
-    char            *body;
-    size_t           len;
+    cs_type_conf_t  *type;
     int              i, n, got;
+    const char      *id;
 
     d->claiming = NULL;
 
-    if (res == NULL || job == NULL || !job->active) {
-        if (job && !job->active && job->in_flight == 0) {
-            job_free(d, job);
+    if (st != CS_PG_OK || job == NULL || !job->active) {
+        if (job != NULL) {
+            if (st == CS_PG_ERROR) {
+                job_wait(job, CS_IDLE_MS);      /* not at once, forever */
+            }
+            job_maybe_free(d, job);
         }
         settle(d);
-        return;
+        d->wake(d->data);
+        return 0;
     }
 
     /* what is left of the read-ahead moves to the front */
@@ -639,61 +569,67 @@ claimed(PGresult *res, void *data)
             job->ready_n * sizeof(cs_delivery_t *));
     job->ready_head = 0;
 
+    claim = calloc(1, sizeof(cs_claim_t));
     n = PQntuples(res);
     got = 0;
 
-    for (i = 0; i < n && job->ready_n < CS_CLAIM_MAX; i++) {
+    for (i = 0; claim && i < n && job->ready_n < CS_CLAIM_MAX; i++) {
+        id = PQgetvalue(res, i, 0);
+
         if (PQgetvalue(res, i, 5)[0] == 'f') {
             /* never tried: the place in the campaign moves past it */
             job->cursor = strtoll(PQgetvalue(res, i, 4), NULL, 10);
         }
 
         /* in flight, or its result not written yet: not again */
-        if (owned_has(d, PQgetvalue(res, i, 0))
-            || owned_add(d, PQgetvalue(res, i, 0)) != 0)
-        {
+        if (cs_owned_has(d->owned, id)) {
             continue;
         }
-        got++;
-
         dl = calloc(1, sizeof(cs_delivery_t));
-        body = cs_render_body(job->id, PQgetvalue(res, i, 0), job->type,
-                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                              job->message, &len);
-        if (dl == NULL || body == NULL) {
+        if (dl == NULL || cs_owned_add(d->owned, id) != 0) {
             free(dl);
-            free(body);
-            result_add(d, job->id, PQgetvalue(res, i, 0), "failed", NULL,
-                       "cannot render the message", 0);
-            continue;
+            break;                  /* read again next time */
         }
 
         dl->job = job;
-        snprintf(dl->recipient, sizeof(dl->recipient), "%s",
-                 PQgetvalue(res, i, 0));
+        dl->claim = claim;
+        dl->row = i;
+        claim->refs++;
+        snprintf(dl->recipient, sizeof(dl->recipient), "%s", id);
         dl->attempts = strtol(PQgetvalue(res, i, 3), NULL, 10);
-        dl->body = body;
-        dl->len = len;
         job->ready[job->ready_n++] = dl;
+        got++;
     }
 
     if (got == 0) {
-        job_wait(job, CS_IDLE_MS);  /* retries not due yet, or in flight */
+        /* retries not due yet, all in flight, or the rate's bucket empty */
+        type = cs_config_type(d->cf, job->type);
+        job_wait(job, type && type->rate > 0 && n == 0
+                      ? cs_rate_wait_ms(type) : CS_IDLE_MS);
     }
 
     settle(d);
-    job_pump(d, job);
+    d->pump = 1;
     d->wake(d->data);
+
+    if (claim && claim->refs > 0) {
+        claim->res = res;
+        return 1;                   /* kept until its rows are sent */
+    }
+    free(claim);
+    return 0;
 }
 
 
-static void
-job_failed(PGresult *res, void *data)
+static int
+job_failed(PGresult *res, cs_pg_status_e st, void *data)
 {
     cs_dispatch_t  *d = data;
 
     (void) res;
+    (void) st;
     d->wake(d->data);
+    return 0;
 }
 
 
@@ -714,46 +650,12 @@ job_to_tail(cs_dispatch_t *d, cs_job_t *job)
 }
 
 
-/* How many deliveries the type's token bucket allows now. */
-static long
-bucket_take(cs_dispatch_t *d, cs_type_conf_t *type, long want,
-    uint64_t *wait_ms)
-{
-    cs_bucket_t  *b = &d->buckets[type - d->cf->types];
-    uint64_t      now = cs_now_ms();
-
-    if (type->rate <= 0) {
-        return want;
-    }
-
-    if (b->at == 0) {
-        b->tokens = (double) type->rate / 10;   /* a short burst at start */
-    } else {
-        b->tokens += (double) (now - b->at) * type->rate / 1000.0;
-    }
-    if (b->tokens > type->rate) {
-        b->tokens = (double) type->rate;
-    }
-    b->at = now;
-
-    if (b->tokens < 1) {
-        *wait_ms = (uint64_t) ((1 - b->tokens) * 1000.0 / type->rate) + 1;
-        return 0;
-    }
-    if (want > (long) b->tokens) {
-        want = (long) b->tokens;
-    }
-    b->tokens -= want;
-    return want;
-}
-
-
 int
 cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
 {
-    char             n[24], after[24];
-    long             room, take;
-    uint64_t         wait_ms;
+    char             n[24], after[24], reason[96];
+    long             room, now, take;
+    uint64_t         t;
     cs_job_t        *job;
     cs_type_conf_t  *type;
     const char      *values[4];
@@ -762,16 +664,17 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
         return 0;
     }
 
+    t = cs_mono_ms();
+
     for (job = d->jobs; job; job = job->next) {
-        if (!job->active || job->waiting) {
+        if (!job->active || job->waiting || t >= job->deadline) {
             continue;
         }
 
-        type = type_of(d, job->type);
+        type = cs_config_type(d->cf, job->type);
 
         /* none in the file, or a reload took it away */
         if (type == NULL || type->provider == NULL) {
-            char reason[96];
             snprintf(reason, sizeof(reason), "no provider for type %s",
                      job->type);
             job->active = 0;
@@ -779,10 +682,10 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
             values[0] = d->cf->id;
             values[1] = job->id;
             values[2] = reason;
-            log_warn("event=failed campaign=%s reason=\"%s\"", job->id,
-                     reason);
-            return cs_pg_query(pg, "SELECT campaign.fail_campaign($1, $2, $3)",
-                               3, values, job_failed, d) == 0;
+            log_warn("event=failed campaign=%s reason=%s", job->id,
+                     log_esc(reason));
+            return cs_pg_query(pg, "SELECT campaign.fail_campaign($1, $2, "
+                               "$3)", 3, values, job_failed, d) == 0;
         }
 
         room = CS_CLAIM_MAX - (long) (job->ready_n - job->ready_head);
@@ -790,11 +693,11 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
             continue;               /* enough read ahead */
         }
 
-        wait_ms = 0;
-        take = bucket_take(d, type, room, &wait_ms);
-        if (take == 0) {
-            job_wait(job, wait_ms);
-            continue;
+        now = d->cf->window - (long) (job->in_flight + job->unwritten
+                                      + job->ready_n - job->ready_head);
+        take = cs_rate_claim(type, room, now);
+        if (take <= 0) {
+            continue;               /* a rate's window is full: later */
         }
 
         snprintf(n, sizeof(n), "%ld", take);
@@ -811,7 +714,7 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
         }
         d->claiming = job;
 
-        job_to_tail(d, job);       /* round robin over the jobs */
+        job_to_tail(d, job);        /* round robin over the jobs */
         return 1;
     }
 
@@ -828,6 +731,6 @@ cs_dispatch_drain(cs_dispatch_t *d)
     for (job = d->jobs; job; job = job->next) {
         job_release(d, job);
     }
-    return cs_http_in_flight(d->http) == 0 && d->nresults == 0
-           && d->unwritten == NULL && d->claiming == NULL;
+    return cs_http_in_flight(d->http) == 0
+           && cs_results_pending(d->results) == 0 && d->claiming == NULL;
 }

@@ -1,9 +1,13 @@
 /*
  * Delivery: one job per running campaign this scheduler holds. A job
- * claims pending recipients in batches (at most `window` in flight, within
- * its type's `rate`), POSTs each to the type's provider, and the results
- * go back to Postgres in batches. Retries back off exponentially with
- * jitter, honouring Retry-After, up to `retry` attempts.
+ * reads pending recipients ahead in batches (claims), and sends them to
+ * its type's provider: at most `window` of them at a time are sent and
+ * not yet recorded in Postgres (in flight, or answered with a result not
+ * yet committed), which bounds what a crash can repeat. A job sends only
+ * while its lease is confirmed: past its last renewal plus the lease, less
+ * a margin, it waits for the next confirmation, and a campaign another
+ * scheduler took over is dropped with what was read ahead. Bodies are
+ * rendered when sent, within a time budget per turn of the loop.
  */
 
 #ifndef CS_DISPATCH_H
@@ -14,17 +18,20 @@
 #include "config.h"
 #include "loop.h"
 #include "pg.h"
-#include "wheel.h"
+#include "timers.h"
 
 typedef struct cs_dispatch_s cs_dispatch_t;
 
 /* wake() is called when the dispatcher has a query to send */
-cs_dispatch_t *cs_dispatch_create(cs_loop_t *loop, cs_wheel_t *wheel,
+cs_dispatch_t *cs_dispatch_create(cs_loop_t *loop, cs_timers_t *timers,
     cs_config_t *cf, void (*wake)(void *data), void *data);
 void cs_dispatch_free(cs_dispatch_t *d);
 
-/* the rows of campaign.my_running(): start new jobs, stop gone ones */
-void cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res);
+/*
+ * The rows of campaign.my_running(), asked for at asked (monotonic ms):
+ * start new jobs, stop gone ones, and move each one's lease deadline.
+ */
+void cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked);
 
 /* each sends one query the dispatcher wants, if any; 1 if it did. Results
  * and reads go on different connections. */

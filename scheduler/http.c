@@ -184,7 +184,7 @@ http_timer_event(int fd, int events, void *data)
     (void) events;
 
     if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
-        log_error("event=timerfd_read error=\"%s\"", strerror(errno));
+        log_error("event=timerfd_read error=%s", log_esc(strerror(errno)));
     }
 
     h->armed_ns = 0;
@@ -234,7 +234,7 @@ http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 }
 
 
-static void
+static int
 http_idle(void *data)
 {
     int                 running, rounds;
@@ -248,11 +248,11 @@ http_idle(void *data)
     }
 
     if (h->kick) {
-        h->due_ns = 1;              /* still busy: come back after epoll */
+        return 1;                   /* still busy: the loop comes back */
     }
 
     if (h->due_ns == 0 || (h->armed_ns && h->armed_ns <= h->due_ns)) {
-        return;
+        return 0;
     }
 
     memset(&its, 0, sizeof(its));
@@ -260,11 +260,13 @@ http_idle(void *data)
     its.it_value.tv_nsec = h->due_ns % 1000000000;
 
     if (timerfd_settime(h->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
-        log_error("event=timerfd_settime error=\"%s\"", strerror(errno));
-        return;
+        log_error("event=timerfd_settime error=%s",
+                  log_esc(strerror(errno)));
+        return 0;
     }
 
     h->armed_ns = h->due_ns;
+    return 0;
 }
 
 

@@ -10,6 +10,7 @@
 
 #define CS_LOOP_FDS   1024
 #define CS_LOOP_IDLE  4
+#define CS_LOOP_SLOW  10000         /* us: a step longer than this is logged */
 
 typedef struct {
     int                events;
@@ -31,13 +32,25 @@ struct cs_loop_s {
 };
 
 
-uint64_t
-cs_now_ms(void)
+static uint64_t
+loop_us(void)
 {
     struct timespec  ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+
+static void
+loop_timed(uint64_t since, const char *what, int fd)
+{
+    uint64_t  us = loop_us() - since;
+
+    if (us > CS_LOOP_SLOW) {
+        log_warn("event=slow_step what=%s fd=%d ms=%.1f", what, fd,
+                 (double) us / 1000);
+    }
 }
 
 
@@ -85,9 +98,17 @@ cs_loop_watch(cs_loop_t *loop, int fd, int events, cs_fd_handler_pt handler,
                 | (events & CS_WRITE ? EPOLLOUT : 0);
     ev.data.fd = fd;
 
+    /*
+     * A socket closed and another opened under the same number (libpq
+     * moving to the next host) left epoll without it: then add it.
+     */
     op = loop->fds[fd].handler ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(loop->epfd, op, fd, &ev) != 0) {
-        return -1;
+        op = (errno == ENOENT) ? EPOLL_CTL_ADD
+             : (errno == EEXIST) ? EPOLL_CTL_MOD : -1;
+        if (op < 0 || epoll_ctl(loop->epfd, op, fd, &ev) != 0) {
+            return -1;
+        }
     }
 
     loop->fds[fd].events = events;
@@ -151,21 +172,25 @@ cs_loop_stop(cs_loop_t *loop)
 int
 cs_loop_run(cs_loop_t *loop)
 {
-    int                 i, n, fd, events;
+    int                 i, n, fd, events, more;
+    uint64_t            t;
     cs_fd_t            *f;
     struct epoll_event  evs[64];
 
     while (!loop->stop) {
         /* before each wait: the work the last batch (or the code that
          * ran before the loop) left for once per batch */
+        more = 0;
         for (i = 0; i < loop->nidle && !loop->stop; i++) {
-            loop->idle[i].handler(loop->idle[i].data);
+            t = loop_us();
+            more |= loop->idle[i].handler(loop->idle[i].data);
+            loop_timed(t, "idle", -1);
         }
         if (loop->stop) {
             break;
         }
 
-        n = epoll_wait(loop->epfd, evs, 64, -1);
+        n = epoll_wait(loop->epfd, evs, 64, more ? 0 : -1);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -191,7 +216,9 @@ cs_loop_run(cs_loop_t *loop)
                 events |= CS_WRITE;
             }
 
+            t = loop_us();
             f->handler(fd, events & (f->events | CS_READ), f->data);
+            loop_timed(t, "fd", fd);
         }
     }
 

@@ -1,6 +1,8 @@
 /*
  * The event loop: epoll, level-triggered, one handler per fd (as redis's
- * ae). Timers are not here: the wheel owns them and arms one timerfd.
+ * ae). Timers are not here: timers.c arms a timerfd per clock. A handler
+ * that runs longer than 10 ms is logged (event=slow_step): nothing any
+ * tenant sends may hold the loop that long.
  */
 
 #ifndef CS_LOOP_H
@@ -12,7 +14,9 @@
 #define CS_WRITE  2
 
 typedef void (*cs_fd_handler_pt)(int fd, int events, void *data);
-typedef void (*cs_idle_handler_pt)(void *data);
+/* returns 1 if it left work for the next pass: the loop then does not
+ * wait for an event before it */
+typedef int (*cs_idle_handler_pt)(void *data);
 
 typedef struct cs_loop_s cs_loop_t;
 
@@ -28,8 +32,5 @@ void cs_loop_stop(cs_loop_t *loop);
 int cs_loop_on_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
 void cs_loop_off_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
 int cs_loop_run(cs_loop_t *loop);
-
-/* wall-clock time in ms: campaigns' times are wall-clock times */
-uint64_t cs_now_ms(void);
 
 #endif

@@ -52,6 +52,13 @@ load(const char *path, cs_config_t *cf)
         return -1;
     }
 
+    /* host names are resolved now: never by libpq, inside the loop */
+    if (cs_config_resolve(cf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "campaign-scheduler: %s: %s\n", path, err);
+        cs_config_free(cf);
+        return -1;
+    }
+
     if (cf->id == NULL) {
         if (gethostname(host, sizeof(host)) != 0) {
             snprintf(host, sizeof(host), "scheduler");
@@ -82,12 +89,12 @@ on_signal(int fd, int events, void *data)
 
         case SIGHUP:
             if (load(m->path, &cf) != 0) {
-                log_error("event=reload_failed file=\"%s\" "
+                log_error("event=reload_failed file=%s "
                           "action=\"keeping the running configuration\"",
-                          m->path);
+                          log_esc(m->path));
                 break;
             }
-            log_info("event=reloaded file=\"%s\"", m->path);
+            log_info("event=reloaded file=%s", log_esc(m->path));
             cs_sched_reload(m->sched, &cf);    /* takes cf's contents */
             break;
 
@@ -176,7 +183,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    log_info("event=starting id=\"%s\" horizon_ms=%llu", cf.id,
+    log_info("event=starting id=%s horizon_ms=%llu", log_esc(cf.id),
              (unsigned long long) cf.horizon);
 
     cs_sched_start(m.sched);

@@ -1,12 +1,10 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "pg.h"
-
-/* every connection; only one that takes notifications also LISTENs */
-#define CS_PG_SETUP  "SET statement_timeout = 10000; " \
-                     "SET application_name = 'campaign-scheduler'"
 
 typedef enum {
     CS_PG_DOWN = 0,
@@ -17,10 +15,15 @@ typedef enum {
 } cs_pg_state_e;
 
 struct cs_pg_s {
+    cs_timer_t         timer;       /* first: the connect's or query's */
     cs_loop_t         *loop;
+    cs_timers_t       *timers;
     const char        *name;
     PGconn            *conn;
     int                fd;
+    ino_t              ino;         /* the socket's: its number may be
+                                     * reused by the next one libpq opens */
+    uint64_t           timeout;
     cs_pg_state_e      state;
     int                flushing;
     PGresult          *result;
@@ -29,13 +32,15 @@ struct cs_pg_s {
     void              *done_data;   /* the query's, not the owner's */
     cs_pg_events_t     events;
     void              *data;
+    char               setup[160];
 };
 
 static void pg_event(int fd, int events, void *data);
+static void pg_timed_out(cs_timer_t *t);
 
 
 cs_pg_t *
-cs_pg_create(cs_loop_t *loop, const char *name,
+cs_pg_create(cs_loop_t *loop, cs_timers_t *timers, const char *name,
     const cs_pg_events_t *events, void *data)
 {
     cs_pg_t  *pg;
@@ -46,10 +51,13 @@ cs_pg_create(cs_loop_t *loop, const char *name,
     }
 
     pg->loop = loop;
+    pg->timers = timers;
     pg->name = name;
     pg->events = *events;
     pg->data = data;
     pg->fd = -1;
+    cs_timer_init(&pg->timer);
+    pg->timer.handler = pg_timed_out;
 
     return pg;
 }
@@ -63,15 +71,26 @@ pg_quiet(void *arg, const char *message)
 }
 
 
+/*
+ * Watches libpq's socket for events. After every step of a connect libpq
+ * may have closed it and opened another (the next host of a list, a retry
+ * without SSL), possibly under the same number: the socket's inode tells.
+ */
 static int
 pg_watch(cs_pg_t *pg, int events)
 {
-    int  fd = PQsocket(pg->conn);
+    int          fd = PQsocket(pg->conn);
+    struct stat  st;
 
-    if (fd != pg->fd && pg->fd >= 0) {
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        return -1;
+    }
+
+    if (pg->fd >= 0 && (fd != pg->fd || st.st_ino != pg->ino)) {
         cs_loop_unwatch(pg->loop, pg->fd);
     }
     pg->fd = fd;
+    pg->ino = st.st_ino;
 
     return cs_loop_watch(pg->loop, fd, events, pg_event, pg);
 }
@@ -80,6 +99,7 @@ pg_watch(cs_pg_t *pg, int events)
 void
 cs_pg_close(cs_pg_t *pg)
 {
+    cs_timers_del(pg->timers, &pg->timer);
     if (pg->fd >= 0) {
         cs_loop_unwatch(pg->loop, pg->fd);
         pg->fd = -1;
@@ -114,15 +134,16 @@ pg_lost(cs_pg_t *pg, const char *why)
     void            *done_data = pg->done_data;
     int              was_busy = pg->state == CS_PG_BUSY;
 
-    log_warn("event=db_lost conn=%s reason=\"%s\"", pg->name,
-             why ? why : (pg->conn ? PQerrorMessage(pg->conn) : "?"));
+    log_warn("event=db_lost conn=%s reason=%s", pg->name,
+             log_esc(why ? why : (pg->conn ? PQerrorMessage(pg->conn)
+                                           : "?")));
 
     done = pg->done;
     pg->done = NULL;
     cs_pg_close(pg);
 
     if (was_busy && done) {
-        done(NULL, done_data);
+        (void) done(NULL, CS_PG_LOST, done_data);
     }
     pg->events.down(pg->data);
 }
@@ -135,15 +156,28 @@ cs_pg_reset(cs_pg_t *pg, const char *why)
 }
 
 
+static void
+pg_timed_out(cs_timer_t *t)
+{
+    cs_pg_t  *pg = (cs_pg_t *) t;
+
+    pg_lost(pg, pg->state == CS_PG_BUSY ? "the query timed out"
+                                        : "the connect timed out");
+}
+
+
 int
-cs_pg_connect(cs_pg_t *pg, const char *conninfo)
+cs_pg_connect(cs_pg_t *pg, const pg_conninfo_t *ci, uint64_t timeout_ms)
 {
     cs_pg_close(pg);
 
-    pg->conn = PQconnectStart(conninfo);
+    pg->timeout = timeout_ms;
+    pg->conn = PQconnectStartParams((const char *const *) ci->keywords,
+                                    (const char *const *) ci->values, 0);
     if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
-        log_warn("event=db_connect_failed conn=%s reason=\"%s\"", pg->name,
-                 pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+        log_warn("event=db_connect_failed conn=%s reason=%s", pg->name,
+                 log_esc(pg->conn ? PQerrorMessage(pg->conn)
+                                  : "out of memory"));
         cs_pg_close(pg);
         return -1;
     }
@@ -151,6 +185,9 @@ cs_pg_connect(cs_pg_t *pg, const char *conninfo)
     PQsetnonblocking(pg->conn, 1);
     PQsetNoticeProcessor(pg->conn, pg_quiet, NULL);
     pg->state = CS_PG_CONNECTING;
+
+    /* libpq ignores connect_timeout when non-blocking: time it here */
+    cs_timers_in(pg->timers, &pg->timer, timeout_ms);
 
     /* libpq's first step is a write: wait until the socket is writable */
     if (pg_watch(pg, CS_WRITE) != 0) {
@@ -191,23 +228,22 @@ cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
         return -1;
     }
 
-    if (!PQsendQueryParams(pg->conn, sql, nparams, NULL, values, NULL, NULL,
-                           0))
-    {
-        pg->state = CS_PG_BUSY;
-        pg_lost(pg, NULL);
-        return -1;
-    }
-
     pg->state = CS_PG_BUSY;
-    pg->done = done;
-    pg->done_data = data;
+    pg->done = NULL;
     pg->failed = 0;
 
-    if (pg_flush(pg) != 0) {
+    /* a failure here is told by the -1 alone, not by done() as well */
+    if (!PQsendQueryParams(pg->conn, sql, nparams, NULL, values, NULL, NULL,
+                           0)
+        || pg_flush(pg) != 0)
+    {
         pg_lost(pg, NULL);
         return -1;
     }
+
+    pg->done = done;
+    pg->done_data = data;
+    cs_timers_in(pg->timers, &pg->timer, pg->timeout);
 
     return 0;
 }
@@ -216,6 +252,8 @@ cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
 static void
 pg_connect_step(cs_pg_t *pg)
 {
+    unsigned long long  statement_ms;
+
     switch (PQconnectPoll(pg->conn)) {
 
     case PGRES_POLLING_READING:
@@ -238,12 +276,22 @@ pg_connect_step(cs_pg_t *pg)
         return;
     }
 
-    /* notifications sent while we were away are gone: the owner resyncs */
+    /*
+     * The server ends a statement a little before the scheduler stops
+     * waiting for it. Notifications sent while we were away are gone: the
+     * owner resyncs when told the connection is up.
+     */
+    statement_ms = (unsigned long long) pg->timeout * 4 / 5;
+    snprintf(pg->setup, sizeof(pg->setup),
+             "SET statement_timeout = %llu; "
+             "SET application_name = 'campaign-scheduler'%s",
+             statement_ms, pg->events.notify ? "; LISTEN campaign" : "");
+
     pg->state = CS_PG_SETTING_UP;
     pg->failed = 0;
-    if (!PQsendQuery(pg->conn, pg->events.notify ? CS_PG_SETUP
-                                                   "; LISTEN campaign"
-                                                 : CS_PG_SETUP)
+    cs_timers_in(pg->timers, &pg->timer, pg->timeout);
+
+    if (pg_watch(pg, CS_READ) != 0 || !PQsendQuery(pg->conn, pg->setup)
         || pg_flush(pg) != 0)
     {
         pg_lost(pg, NULL);
@@ -254,6 +302,7 @@ pg_connect_step(cs_pg_t *pg)
 static void
 pg_read(cs_pg_t *pg)
 {
+    int               keep;
     PGnotify         *n;
     PGresult         *res;
     cs_pg_result_pt   done;
@@ -282,10 +331,16 @@ pg_read(cs_pg_t *pg)
         res = PQgetResult(pg->conn);
 
         if (res == NULL) {
+            cs_timers_del(pg->timers, &pg->timer);
+
             if (pg->state == CS_PG_SETTING_UP) {
                 if (pg->failed) {
                     pg_lost(pg, "the set-up failed");
                     return;
+                }
+                if (pg->result) {
+                    PQclear(pg->result);
+                    pg->result = NULL;
                 }
                 pg->state = CS_PG_IDLE;
                 pg->events.up(pg->data);
@@ -298,10 +353,10 @@ pg_read(cs_pg_t *pg)
             pg->done = NULL;
             pg->state = CS_PG_IDLE;
 
-            if (done) {
-                done(pg->failed ? NULL : res, pg->done_data);
-            }
-            if (res) {
+            keep = done ? done(res, pg->failed ? CS_PG_ERROR : CS_PG_OK,
+                               pg->done_data)
+                        : 0;
+            if (res && !keep) {
                 PQclear(res);
             }
             return;
@@ -309,17 +364,27 @@ pg_read(cs_pg_t *pg)
 
         st = PQresultStatus(res);
         if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-            /* the first line says what; the context follows in Postgres */
-            log_error("event=query_failed error=\"%.*s\"",
-                      (int) strcspn(PQresultErrorMessage(res), "\n"),
-                      PQresultErrorMessage(res));
+            log_error("event=query_failed conn=%s sqlstate=%s error=%s",
+                      pg->name,
+                      log_esc(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+                      log_esc(PQresultErrorField(res,
+                                                 PG_DIAG_MESSAGE_PRIMARY)));
             pg->failed = 1;
         }
 
-        if (pg->result) {
+        /* the first error, or else the last result, is the answer */
+        if (pg->result == NULL) {
+            pg->result = res;
+
+        } else if (PQresultStatus(pg->result) != PGRES_TUPLES_OK
+                   && PQresultStatus(pg->result) != PGRES_COMMAND_OK)
+        {
+            PQclear(res);
+
+        } else {
             PQclear(pg->result);
+            pg->result = res;
         }
-        pg->result = res;
     }
 }
 

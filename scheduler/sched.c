@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -12,7 +11,7 @@
 #include "notify.h"
 #include "pg.h"
 #include "sched.h"
-#include "wheel.h"
+#include "timers.h"
 
 #define CS_BUCKETS       4096
 
@@ -21,6 +20,7 @@
 #define CS_WANT_TICK     0x04
 #define CS_WANT_BEAT     0x08
 #define CS_WANT_JOBS     0x10
+#define CS_WANT_LOCK     0x20
 
 #define CS_DRAIN_MS      10000      /* SIGTERM waits this for deliveries */
 
@@ -29,8 +29,15 @@ typedef struct cs_campaign_s cs_campaign_t;
 struct cs_campaign_s {
     cs_timer_t       timer;         /* first: a timer is its campaign */
     cs_campaign_t   *next;          /* in its bucket */
+    cs_sched_t      *s;
     char             id[37];
 };
+
+/* a timer of the scheduler's own, on the monotonic clock */
+typedef struct {
+    cs_timer_t       timer;         /* first */
+    cs_sched_t      *s;
+} cs_own_timer_t;
 
 struct cs_sched_s {
     cs_loop_t       *loop;
@@ -39,18 +46,24 @@ struct cs_sched_s {
     /* results have a connection of their own: a write of hundreds of rows
      * never holds up the next read, a tick or a start */
     cs_pg_t         *writer;
-    cs_wheel_t       wheel;
-    int              tfd;
-    uint64_t         armed;         /* when the timerfd fires, or 0 */
-    cs_timer_t       sweep;
-    cs_timer_t       resync;
-    cs_timer_t       reconnect;
-    cs_timer_t       writer_reconnect;
-    cs_timer_t       drain;
+    /* its own timers on the monotonic clock (no step of the wall clock
+     * stalls them), campaigns' start times on the wall clock */
+    cs_timers_t     *mono;
+    cs_timers_t     *wall;
+    cs_own_timer_t   sweep;
+    cs_own_timer_t   resync;
+    cs_own_timer_t   reconnect;
+    cs_own_timer_t   writer_reconnect;
+    cs_own_timer_t   drain;
+    cs_own_timer_t   watchdog;
+    uint64_t         watchdog_ms;   /* 0: systemd does not watch us */
     cs_dispatch_t   *dispatch;
     uint64_t         backoff;
     uint64_t         writer_backoff;
+    uint64_t         jobs_asked;    /* when my_running() was sent */
     unsigned         want;
+    int              locked;        /* holds its lock on this connection */
+    int              lock_warned;
     int              ready;         /* told systemd */
     int              stopping;
     size_t           cached;
@@ -58,13 +71,12 @@ struct cs_sched_s {
 };
 
 static void sched_kick(cs_sched_t *s);
-static void sched_arm(cs_sched_t *s);
 
 
 static void
 sched_wake(void *data)
 {
-    sched_arm(data);
+    sched_kick(data);
 }
 
 
@@ -101,9 +113,22 @@ campaign_forget(cs_sched_t *s, const char *id)
     }
 
     *pp = c->next;
-    cs_wheel_del(&s->wheel, &c->timer);
+    cs_timers_del(s->wall, &c->timer);
     free(c);
     s->cached--;
+}
+
+
+/* A campaign's start time: the tick promotes and claims it. */
+static void
+campaign_due(cs_timer_t *t)
+{
+    cs_campaign_t  *c = (cs_campaign_t *) t;
+    cs_sched_t     *s = c->s;
+
+    campaign_forget(s, c->id);
+    s->want |= CS_WANT_TICK;
+    sched_kick(s);
 }
 
 
@@ -123,13 +148,15 @@ campaign_arm(cs_sched_t *s, const char *id, uint64_t due)
             return;
         }
         cs_timer_init(&c->timer);
+        c->timer.handler = campaign_due;
+        c->s = s;
         snprintf(c->id, sizeof(c->id), "%s", id);
         c->next = s->buckets[bucket_of(id)];
         s->buckets[bucket_of(id)] = c;
         s->cached++;
     }
 
-    cs_wheel_add(&s->wheel, &c->timer, due);
+    cs_timers_at(s->wall, &c->timer, due);
 }
 
 
@@ -142,7 +169,7 @@ campaigns_clear(cs_sched_t *s)
     for (i = 0; i < CS_BUCKETS; i++) {
         for (c = s->buckets[i]; c; c = next) {
             next = c->next;
-            cs_wheel_del(&s->wheel, &c->timer);
+            cs_timers_del(s->wall, &c->timer);
             free(c);
         }
         s->buckets[i] = NULL;
@@ -154,16 +181,27 @@ campaigns_clear(cs_sched_t *s)
 /* ------------------------------------------------------------- queries */
 
 
+/* What a query that went wrong leaves to do: a lost one is asked again
+ * after reconnecting; a refused one waits for the sweep, not a spin. */
 static void
-resync_done(PGresult *res, void *data)
+sched_again(cs_sched_t *s, cs_pg_status_e st, unsigned want)
+{
+    if (st == CS_PG_LOST) {
+        s->want |= want;
+    }
+}
+
+
+static int
+resync_done(PGresult *res, cs_pg_status_e st, void *data)
 {
     cs_sched_t  *s = data;
     int          i, n;
     uint64_t     due;
 
-    if (res == NULL) {
-        s->want |= CS_WANT_RESYNC;
-        return;
+    if (st != CS_PG_OK) {
+        sched_again(s, st, CS_WANT_RESYNC);
+        return 0;
     }
 
     campaigns_clear(s);
@@ -178,22 +216,23 @@ resync_done(PGresult *res, void *data)
     if (!s->ready) {
         s->ready = 1;
         sd_notify(0, "READY=1");
-        log_info("event=ready id=\"%s\"", s->cf->id);
+        log_info("event=ready id=%s", log_esc(s->cf->id));
     }
 
-    sched_arm(s);
+    sched_kick(s);
+    return 0;
 }
 
 
-static void
-tick_done(PGresult *res, void *data)
+static int
+tick_done(PGresult *res, cs_pg_status_e st, void *data)
 {
     cs_sched_t  *s = data;
     int          i;
 
-    if (res == NULL) {
-        s->want |= CS_WANT_TICK;
-        return;
+    if (st != CS_PG_OK) {
+        sched_again(s, st, CS_WANT_TICK);
+        return 0;
     }
 
     for (i = 0; i < PQntuples(res); i++) {
@@ -202,61 +241,106 @@ tick_done(PGresult *res, void *data)
                  PQgetvalue(res, i, 3));
     }
 
-    s->want |= CS_WANT_JOBS;        /* started, taken over, or gone */
+    /* started, renewed, taken over, or gone: the jobs say which */
+    s->want |= CS_WANT_JOBS;
     sched_kick(s);
+    return 0;
 }
 
 
-static void
-jobs_done(PGresult *res, void *data)
+static int
+jobs_done(PGresult *res, cs_pg_status_e st, void *data)
 {
     cs_sched_t  *s = data;
 
-    if (res == NULL) {
-        s->want |= CS_WANT_JOBS;
-        return;
+    if (st != CS_PG_OK) {
+        sched_again(s, st, CS_WANT_JOBS);
+        return 0;
     }
 
-    cs_dispatch_jobs(s->dispatch, res);
+    cs_dispatch_jobs(s->dispatch, res, s->jobs_asked);
     sched_kick(s);
+    return 0;
 }
 
 
-static void
-plain_done(PGresult *res, void *data)
+static int
+lock_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_sched_t  *s = data;
+
+    if (st != CS_PG_OK) {
+        sched_again(s, st, CS_WANT_LOCK);
+        return 0;
+    }
+
+    s->locked = PQgetvalue(res, 0, 0)[0] == 't';
+    if (s->locked) {
+        s->lock_warned = 0;
+        log_info("event=locked id=%s", log_esc(s->cf->id));
+
+    } else if (!s->lock_warned) {
+        /* asked again every sweep; a death of ours looks like a life
+         * to the others meanwhile, and they wait for the lease */
+        s->lock_warned = 1;
+        log_warn("event=lock_held id=%s reason=\"another session holds "
+                 "this scheduler's lock: its last connection, not yet "
+                 "gone, or another scheduler with the same id\"",
+                 log_esc(s->cf->id));
+    }
+
+    sched_kick(s);
+    return 0;
+}
+
+
+static int
+plain_done(PGresult *res, cs_pg_status_e st, void *data)
 {
     (void) res;
+    (void) st;
 
     sched_kick(data);
+    return 0;
 }
 
 
 static void
 send_pools(cs_sched_t *s)
 {
-    size_t       i, nt = 0, nl = 0;
+    size_t       i, nt = 0, nl = 0, nr = 0;
     char         types[CS_MAX_TYPES * (CS_NAME_MAX + 1) + 3];
     char         limits[CS_MAX_TYPES * 12 + 3];
-    const char  *values[2];
+    char         rates[CS_MAX_TYPES * 12 + 3];
+    const char  *values[3];
 
     types[nt++] = '{';
     limits[nl++] = '{';
+    rates[nr++] = '{';
     for (i = 0; i < s->cf->ntypes; i++) {
-        if (s->cf->types[i].pool < 0) {
-            continue;
-        }
         nt += snprintf(types + nt, sizeof(types) - nt, "%s%s",
                        nt > 1 ? "," : "", s->cf->types[i].name);
-        nl += snprintf(limits + nl, sizeof(limits) - nl, "%s%ld",
-                       nl > 1 ? "," : "", s->cf->types[i].pool);
+        if (s->cf->types[i].pool >= 0) {
+            nl += snprintf(limits + nl, sizeof(limits) - nl, "%s%ld",
+                           nl > 1 ? "," : "", s->cf->types[i].pool);
+        } else {
+            nl += snprintf(limits + nl, sizeof(limits) - nl, "%sNULL",
+                           nl > 1 ? "," : "");
+        }
+        /* a type without a rate here has none: 0 */
+        nr += snprintf(rates + nr, sizeof(rates) - nr, "%s%ld",
+                       nr > 1 ? "," : "",
+                       s->cf->types[i].rate > 0 ? s->cf->types[i].rate : 0);
     }
     snprintf(types + nt, sizeof(types) - nt, "}");
     snprintf(limits + nl, sizeof(limits) - nl, "}");
+    snprintf(rates + nr, sizeof(rates) - nr, "}");
 
     values[0] = types;
     values[1] = limits;
-    cs_pg_query(s->pg, "SELECT campaign.scheduler_pools($1, $2)", 2, values,
-                plain_done, s);
+    values[2] = rates;
+    cs_pg_query(s->pg, "SELECT campaign.scheduler_pools($1, $2, $3)", 3,
+                values, plain_done, s);
 }
 
 
@@ -271,23 +355,28 @@ sched_kick(cs_sched_t *s)
         /* deliveries in flight finish and their results are written */
         if (cs_dispatch_drain(s->dispatch)) {
             cs_loop_stop(s->loop);
-        } else if (cs_pg_ready(s->writer)) {
+        } else {
             cs_dispatch_flush(s->dispatch, s->writer);
         }
         return;
     }
 
-    if (cs_pg_ready(s->writer)) {
-        cs_dispatch_flush(s->dispatch, s->writer);
-    }
+    cs_dispatch_flush(s->dispatch, s->writer);
 
     if (!cs_pg_ready(s->pg)) {
         return;
     }
 
+    values[0] = s->cf->id;
+
     if (s->want & CS_WANT_POOLS) {
         s->want &= ~CS_WANT_POOLS;
         send_pools(s);
+
+    } else if (s->want & CS_WANT_LOCK) {
+        s->want &= ~CS_WANT_LOCK;
+        cs_pg_query(s->pg, "SELECT campaign.scheduler_lock($1)", 1, values,
+                    lock_done, s);
 
     } else if (s->want & CS_WANT_RESYNC) {
         s->want &= ~CS_WANT_RESYNC;
@@ -301,28 +390,26 @@ sched_kick(cs_sched_t *s)
         s->want &= ~CS_WANT_TICK;
         snprintf(lease, sizeof(lease), "%llu",
                  (unsigned long long) s->cf->lease);
-        values[0] = s->cf->id;
         values[1] = lease;
         cs_pg_query(s->pg, "SELECT id, type, status, "
                     "round(lateness_ms::numeric, 1) "
                     "FROM campaign.scheduler_tick($1, $2)", 2, values,
                     tick_done, s);
 
-    } else if (s->want & CS_WANT_JOBS) {
-        s->want &= ~CS_WANT_JOBS;
-        values[0] = s->cf->id;
-        cs_pg_query(s->pg, "SELECT id, type, message FROM "
-                    "campaign.my_running($1)", 1, values, jobs_done, s);
-
-    } else if (cs_dispatch_claim(s->dispatch, s->pg)) {
-        /* a claim is on its way */
-
     } else if (s->want & CS_WANT_BEAT) {
+        /* before claims: those never starve the heartbeat */
         s->want &= ~CS_WANT_BEAT;
-        values[0] = s->cf->id;
         cs_pg_query(s->pg, "SELECT campaign.scheduler_beat($1)", 1, values,
                     plain_done, s);
-        sd_notify(0, "WATCHDOG=1");
+
+    } else if (s->want & CS_WANT_JOBS) {
+        s->want &= ~CS_WANT_JOBS;
+        s->jobs_asked = cs_mono_ms();
+        cs_pg_query(s->pg, "SELECT id, type, message, lease_ms FROM "
+                    "campaign.my_running($1)", 1, values, jobs_done, s);
+
+    } else {
+        (void) cs_dispatch_claim(s->dispatch, s->pg);
     }
 }
 
@@ -337,8 +424,9 @@ pg_up(void *data)
 
     log_info("event=db_connected conn=main");
     s->backoff = 0;
-    s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_BEAT
-               | CS_WANT_JOBS;
+    s->locked = 0;
+    s->want |= CS_WANT_POOLS | CS_WANT_LOCK | CS_WANT_RESYNC | CS_WANT_TICK
+               | CS_WANT_BEAT | CS_WANT_JOBS;
     sched_kick(s);
 }
 
@@ -346,7 +434,7 @@ pg_up(void *data)
 /* Retries a lost connection soon: every second away is a second of
  * campaigns late. 100 ms, doubling, at most 1 s. */
 static void
-reconnect_later(cs_sched_t *s, cs_timer_t *timer, uint64_t *backoff)
+reconnect_later(cs_sched_t *s, cs_own_timer_t *timer, uint64_t *backoff)
 {
     if (s->stopping) {
         return;
@@ -357,8 +445,7 @@ reconnect_later(cs_sched_t *s, cs_timer_t *timer, uint64_t *backoff)
         *backoff = 1000;
     }
 
-    cs_wheel_add(&s->wheel, timer, cs_now_ms() + *backoff);
-    sched_arm(s);
+    cs_timers_in(s->mono, &timer->timer, *backoff);
 }
 
 
@@ -367,6 +454,7 @@ pg_down(void *data)
 {
     cs_sched_t  *s = data;
 
+    s->locked = 0;
     reconnect_later(s, &s->reconnect, &s->backoff);
 }
 
@@ -401,12 +489,12 @@ pg_notify(const char *payload, void *data)
         log_warn("event=bad_notification payload_bytes=%zu",
                  strlen(payload));
         s->want |= CS_WANT_RESYNC | CS_WANT_TICK;
-        sched_arm(s);
+        sched_kick(s);
         return;
     }
 
     if (strcmp(n.status, "scheduled") == 0 && n.due_ms
-        && n.due_ms <= cs_now_ms() + s->cf->horizon)
+        && n.due_ms <= cs_wall_ms() + s->cf->horizon)
     {
         campaign_arm(s, n.id, n.due_ms);
 
@@ -420,91 +508,73 @@ pg_notify(const char *payload, void *data)
         }
     }
 
-    sched_arm(s);
+    sched_kick(s);
+}
+
+
+/* The wall clock was set: the start times are read again. */
+static void
+wall_stepped(void *data)
+{
+    cs_sched_t  *s = data;
+
+    s->want |= CS_WANT_RESYNC | CS_WANT_TICK;
+    sched_kick(s);
 }
 
 
 static void
-timer_fired(int fd, int events, void *data)
+own_timer(cs_timer_t *t)
 {
-    cs_sched_t  *s = data;
-    uint64_t     count, now;
-    cs_timer_t  *t;
+    cs_own_timer_t  *o = (cs_own_timer_t *) t;
+    cs_sched_t      *s = o->s;
 
-    (void) events;
+    if (o == &s->sweep) {
+        s->want |= CS_WANT_TICK | CS_WANT_BEAT;
+        if (!s->locked) {
+            s->want |= CS_WANT_LOCK;
+        }
+        cs_timers_in(s->mono, t, s->cf->sweep);
 
-    if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
-        log_error("event=timerfd_read error=\"%s\"", strerror(errno));
-    }
-    s->armed = 0;
+    } else if (o == &s->resync) {
+        s->want |= CS_WANT_RESYNC;
+        cs_timers_in(s->mono, t, s->cf->horizon / 2);
 
-    now = cs_now_ms();
-    cs_wheel_update(&s->wheel, now);
+    } else if (o == &s->watchdog) {
+        /* from the loop, whatever Postgres does: the loop is what systemd
+         * should watch */
+        sd_notify(0, "WATCHDOG=1");
+        cs_timers_in(s->mono, t, s->watchdog_ms);
 
-    while ((t = cs_wheel_get(&s->wheel)) != NULL) {
-        if (t->handler) {
-            t->handler(t);          /* a delivery job's */
+    } else if (o == &s->drain) {
+        log_warn("event=drain_timeout action=\"stopping with deliveries "
+                 "in flight\"");
+        cs_loop_stop(s->loop);
 
-        } else if (t == &s->sweep) {
-            s->want |= CS_WANT_TICK | CS_WANT_BEAT;
-            cs_wheel_add(&s->wheel, &s->sweep, now + s->cf->sweep);
+    } else if (o == &s->reconnect) {
+        if (cs_pg_connect(s->pg, &s->cf->db, s->cf->database_timeout) != 0)
+        {
+            pg_down(s);
+        }
 
-        } else if (t == &s->resync) {
-            s->want |= CS_WANT_RESYNC;
-            cs_wheel_add(&s->wheel, &s->resync, now + s->cf->horizon / 2);
-
-        } else if (t == &s->drain) {
-            log_warn("event=drain_timeout action=\"stopping with deliveries "
-                     "in flight\"");
-            cs_loop_stop(s->loop);
-
-        } else if (t == &s->reconnect) {
-            if (cs_pg_connect(s->pg, s->cf->database) != 0) {
-                pg_down(s);
-            }
-
-        } else if (t == &s->writer_reconnect) {
-            if (cs_pg_connect(s->writer, s->cf->database) != 0) {
-                writer_down(s);
-            }
-
-        } else {
-            /* a campaign's start time: the tick promotes and claims it */
-            campaign_forget(s, ((cs_campaign_t *) t)->id);
-            s->want |= CS_WANT_TICK;
+    } else if (o == &s->writer_reconnect) {
+        if (cs_pg_connect(s->writer, &s->cf->db, s->cf->database_timeout)
+            != 0)
+        {
+            writer_down(s);
         }
     }
 
-    sched_arm(s);
+    sched_kick(s);
 }
 
 
-/* Arms the timerfd for the wheel's next expiry, absolute wall-clock ms. */
 static void
-sched_arm(cs_sched_t *s)
+own_timer_init(cs_sched_t *s, cs_own_timer_t *o)
 {
-    uint64_t           next;
-    struct itimerspec  its;
-
-    sched_kick(s);
-
-    next = cs_wheel_next(&s->wheel);
-    if (next == s->armed || next == UINT64_MAX) {
-        return;
-    }
-
-    memset(&its, 0, sizeof(its));
-    its.it_value.tv_sec = (time_t) (next / 1000);
-    its.it_value.tv_nsec = (long) (next % 1000) * 1000000;
-    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) {
-        its.it_value.tv_nsec = 1;       /* all zeros would disarm it */
-    }
-
-    if (timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
-        log_error("event=timerfd_settime error=\"%s\"", strerror(errno));
-        return;
-    }
-    s->armed = next;
+    cs_timer_init(&o->timer);
+    o->timer.handler = own_timer;
+    o->s = s;
 }
 
 
@@ -514,6 +584,7 @@ sched_arm(cs_sched_t *s)
 cs_sched_t *
 cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 {
+    uint64_t               usec;
     cs_sched_t            *s;
     static cs_pg_events_t  events = { pg_up, pg_down, pg_notify };
     static cs_pg_events_t  writer_events = { writer_up, writer_down, NULL };
@@ -525,22 +596,31 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 
     s->loop = loop;
     s->cf = cf;
-    s->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-    s->pg = cs_pg_create(loop, "main", &events, s);
-    s->writer = cs_pg_create(loop, "results", &writer_events, s);
+    s->mono = cs_timers_create(loop, CLOCK_MONOTONIC, NULL, NULL);
+    s->wall = cs_timers_create(loop, CLOCK_REALTIME, wall_stepped, s);
+    if (s->mono == NULL || s->wall == NULL) {
+        cs_sched_free(s);
+        return NULL;
+    }
 
-    cs_wheel_init(&s->wheel, cs_now_ms());
-    cs_timer_init(&s->sweep);
-    cs_timer_init(&s->resync);
-    cs_timer_init(&s->reconnect);
-    cs_timer_init(&s->writer_reconnect);
-    cs_timer_init(&s->drain);
-    s->dispatch = cs_dispatch_create(loop, &s->wheel, cf, sched_wake, s);
+    s->pg = cs_pg_create(loop, s->mono, "main", &events, s);
+    s->writer = cs_pg_create(loop, s->mono, "results", &writer_events, s);
 
-    if (s->tfd < 0 || s->pg == NULL || s->writer == NULL
-        || s->dispatch == NULL
-        || cs_loop_watch(loop, s->tfd, CS_READ, timer_fired, s) != 0)
-    {
+    own_timer_init(s, &s->sweep);
+    own_timer_init(s, &s->resync);
+    own_timer_init(s, &s->reconnect);
+    own_timer_init(s, &s->writer_reconnect);
+    own_timer_init(s, &s->drain);
+    own_timer_init(s, &s->watchdog);
+
+    /* systemd's WatchdogSec: pinged at half of it */
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {
+        s->watchdog_ms = usec / 2000;
+    }
+
+    s->dispatch = cs_dispatch_create(loop, s->mono, cf, sched_wake, s);
+
+    if (s->pg == NULL || s->writer == NULL || s->dispatch == NULL) {
         cs_sched_free(s);
         return NULL;
     }
@@ -552,19 +632,22 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 int
 cs_sched_start(cs_sched_t *s)
 {
-    uint64_t  now = cs_now_ms();
+    cs_timers_in(s->mono, &s->sweep.timer, s->cf->sweep);
+    cs_timers_in(s->mono, &s->resync.timer, s->cf->horizon / 2);
+    if (s->watchdog_ms) {
+        sd_notify(0, "WATCHDOG=1");
+        cs_timers_in(s->mono, &s->watchdog.timer, s->watchdog_ms);
+    }
 
-    cs_wheel_add(&s->wheel, &s->sweep, now + s->cf->sweep);
-    cs_wheel_add(&s->wheel, &s->resync, now + s->cf->horizon / 2);
-
-    if (cs_pg_connect(s->pg, s->cf->database) != 0) {
+    if (cs_pg_connect(s->pg, &s->cf->db, s->cf->database_timeout) != 0) {
         pg_down(s);
     }
-    if (cs_pg_connect(s->writer, s->cf->database) != 0) {
+    if (cs_pg_connect(s->writer, &s->cf->db, s->cf->database_timeout) != 0)
+    {
         writer_down(s);
     }
 
-    sched_arm(s);
+    sched_kick(s);
     return 0;
 }
 
@@ -583,7 +666,7 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
     }
 
     s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK;
-    sched_arm(s);
+    sched_kick(s);
 }
 
 
@@ -591,8 +674,8 @@ void
 cs_sched_stop(cs_sched_t *s)
 {
     s->stopping = 1;
-    cs_wheel_add(&s->wheel, &s->drain, cs_now_ms() + CS_DRAIN_MS);
-    sched_arm(s);
+    cs_timers_in(s->mono, &s->drain.timer, CS_DRAIN_MS);
+    sched_kick(s);
 }
 
 
@@ -608,9 +691,12 @@ cs_sched_free(cs_sched_t *s)
     if (s->writer) {
         cs_pg_free(s->writer);
     }
-    campaigns_clear(s);
-    if (s->tfd >= 0) {
-        close(s->tfd);
+    if (s->wall) {
+        campaigns_clear(s);
+        cs_timers_free(s->wall);
+    }
+    if (s->mono) {
+        cs_timers_free(s->mono);
     }
     free(s);
 }

@@ -213,6 +213,41 @@ cs_wheel_update(cs_wheel_t *w, uint64_t now)
 }
 
 
+void
+cs_wheel_rebase(cs_wheel_t *w, uint64_t now)
+{
+    int          l, s;
+    cs_timer_t   all, *t, *head;
+
+    list_init(&all);
+
+    for (l = 0; l < CS_WHEEL_LEVELS; l++) {
+        for (s = 0; s < CS_WHEEL_SLOTS; s++) {
+            head = &w->slots[l][s];
+            while (!list_empty(head)) {
+                t = head->next;
+                list_unlink(t);
+                list_push(&all, t);
+            }
+        }
+        w->pending[l] = 0;
+    }
+    while (!list_empty(&w->expired)) {
+        t = w->expired.next;
+        list_unlink(t);
+        list_push(&all, t);
+    }
+
+    /* each goes again where its own expiry says, seen from the new now */
+    w->now = now;
+    while (!list_empty(&all)) {
+        t = all.next;
+        list_unlink(t);
+        wheel_put(w, t);
+    }
+}
+
+
 cs_timer_t *
 cs_wheel_get(cs_wheel_t *w)
 {

@@ -42,6 +42,12 @@ int cs_timer_pending(const cs_timer_t *t);
 /* moves time forward; timers due by then become expired */
 void cs_wheel_update(cs_wheel_t *w, uint64_t now);
 
+/*
+ * Moves now anywhere, backwards too (a clock that was set): every timer
+ * keeps its expiry, and those due by the new now are expired.
+ */
+void cs_wheel_rebase(cs_wheel_t *w, uint64_t now);
+
 /* the next expired timer, taken off the wheel, or NULL */
 cs_timer_t *cs_wheel_get(cs_wheel_t *w);
 

@@ -35,7 +35,8 @@ for t in "$repo"/t/fuzz/module_*.c; do
         -o "$out/$name" "$t" $module_srcs -lyajl
 done
 
-sched_srcs=$(ls "$repo"/scheduler/*.c | grep -v '/main.c$')
+sched_srcs="$(ls "$repo"/scheduler/*.c | grep -v '/main.c$')
+            $repo/common/pg_conninfo.c"
 for t in "$repo"/t/fuzz/sched_*.c "$repo"/t/fuzz/sql_*.c; do
     name=$(basename "$t" .c)
     clang $cflags -fsanitize=fuzzer -I"$repo/scheduler" -I"$pginc" \

@@ -20,9 +20,16 @@ sub conf_file {
     close $fh;
     return "$tmp/s.conf";
 }
-my $out = qx($bin -c @{[conf_file("database x;\npool sms 3;\n")]} -t 2>&1);
+my $out = qx($bin -c @{[conf_file("database dbname=x;\npool sms 3;\n")]} -t 2>&1);
 is($?, 0, '-t on a good file exits 0');
 like($out, qr/syntax is ok/, '-t says so');
+$out = qx($bin -c @{[conf_file("database \"host=no.such.host.invalid password=s3cret\";\n")]} -t 2>&1);
+is($? >> 8, 1, '-t with a host that does not resolve exits 1');
+like($out, qr/cannot resolve "no\.such\.host\.invalid"/, 'and says which');
+unlike($out, qr/s3cret/, 'never with the password');
+$out = qx($bin -c @{[conf_file("database \"dbname=x password=a b\";\n")]} -t 2>&1);
+is($? >> 8, 1, '-t with a connection string libpq cannot read exits 1');
+unlike($out, qr/\bb\b.*missing|missing.*"b"/, 'without quoting a piece of it');
 $out = qx($bin -c @{[conf_file("database x;\n\npool sms three;\n")]} -t 2>&1);
 is($? >> 8, 1, '-t on a bad file exits 1');
 like($out, qr{s\.conf:3: invalid pool size "three"}, 'and names the line');
@@ -71,7 +78,9 @@ my @late = sort { $a <=> $b } split /\n/, $t->psql(
     . "FROM campaign.campaigns WHERE status = 'running'");
 my $p99 = $late[int(0.99 * $#late)];
 cmp_ok($late[0], '>=', 0, 'none started before its time');
-cmp_ok($p99, '<', 20, sprintf('lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms',
+# (10-20 ms on an idle 2-core machine while the 10 clients still create;
+# room for a loaded one: t/bench/timing measures precision)
+cmp_ok($p99, '<', 50, sprintf('lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms',
                               $late[@late / 2], $p99, $late[-1]));
 $t->psql("UPDATE campaign.campaigns SET status = 'cancelled' "
          . "WHERE status = 'running'");
@@ -149,7 +158,7 @@ my $first_queued = $t->psql("SELECT id FROM campaign.campaigns WHERE type = "
     . "'voice' AND status = 'running' ORDER BY queued_at DESC LIMIT 1");
 is($first_queued, $voice[2], 'queued campaigns take slots in order');
 
-# systemd: READY=1 once loaded, WATCHDOG=1 with each heartbeat
+# systemd: READY=1 once loaded, WATCHDOG=1 at half of WATCHDOG_USEC
 {
     use IO::Socket::UNIX;
     my $path = "$t->{dir}/notify.sock";
@@ -157,6 +166,7 @@ is($first_queued, $voice[2], 'queued campaigns take slots in order');
         or die $!;
     chmod 0777, $path;
     local $ENV{NOTIFY_SOCKET} = $path;
+    local $ENV{WATCHDOG_USEC} = 2_000_000;
     my $sd = $t->start_scheduler(conf => "pool sms 1000;\n$hold");
     my %got;
     my $deadline = time + 5;
@@ -168,7 +178,7 @@ is($first_queued, $voice[2], 'queued campaigns take slots in order');
         $got{$_}++ for split /\n/, $msg;
     }
     ok($got{'READY=1'}, 'sd_notify READY=1 once the wheel is loaded');
-    ok($got{'WATCHDOG=1'}, 'sd_notify WATCHDOG=1 with the heartbeat');
+    ok($got{'WATCHDOG=1'}, 'sd_notify WATCHDOG=1');
     is($t->stop_scheduler($sd), 0, 'and it stops with 0');
 }
 

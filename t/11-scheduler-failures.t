@@ -82,13 +82,11 @@ CampaignTest::wait_for(sub {
     count("status = 'running' AND lease_owner = '$a->{id}'") == 5 }, 5,
     'the first scheduler to hold 5 running campaigns');
 $t->stop_scheduler($a, 'KILL');
-my $expires = $t->psql("SELECT max(extract(epoch FROM lease_expires_at)) "
-                       . "FROM campaign.campaigns WHERE status = 'running'");
+# (how soon, with a lease far longer than that: t/16-failover.t)
 my $c = $t->start_scheduler(conf => $conf);
 CampaignTest::wait_for(sub {
     count("status = 'running' AND lease_owner = '$c->{id}'") == 5 }, 10,
     'another scheduler to take the campaigns over');
-cmp_ok(time, '>=', $expires, 'taken over only once the lease expired');
 is(count("status = 'running'"), 5, 'still running, not restarted');
 is(count("status = 'running' AND lease_expires_at > now()"), 5,
    'under a fresh lease');

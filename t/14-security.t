@@ -89,13 +89,17 @@ for my $f (glob("$root/ngx_campaign_module/*.c $root/scheduler/*.c")) {
     }
 }
 cmp_ok(scalar(@calls), '>=', 10, scalar(@calls) . ' calls that send SQL');
-# cs_pg_query() hands its callers' literal on to libpq; the module's
-# connection set-up is the operator's time-out as a number and a literal
-my @dynamic = grep { !/\(\s*(?:"|NGX_HTTP_CAMPAIGN_STMT_|pg->events\.notify)/
+# cs_pg_query() hands its callers' literal on to libpq; each program's
+# connection set-up is the operator's time-out as a number and literals
+my @dynamic = grep { !/\(\s*(?:"|NGX_HTTP_CAMPAIGN_STMT_)/
                      && !m{scheduler/pg\.c: PQsendQueryParams\(sql\)}
                      && !m{scheduler/pg\.c: cs_pg_query\(const char \*sql\)}
+                     && !m{scheduler/pg\.c: PQsendQuery\(pg->setup\)}
                      && !m{campaign_pg\.c: PQsendQuery\(conn->pool->setup\)} }
               @calls;
+my $sched_pg = do { local (@ARGV, $/) = ("$root/scheduler/pg.c"); <> };
+like($sched_pg, qr/snprintf\(pg->setup, sizeof\(pg->setup\),\s*"SET statement_timeout = %llu; "\s*"SET application_name = 'campaign-scheduler'%s",\s*statement_ms, pg->events\.notify \? "; LISTEN campaign" : ""\);/,
+     'the scheduler\'s set-up statement is a number and literals');
 my $pg_src = do { local (@ARGV, $/) = (
     "$root/ngx_campaign_module/ngx_http_campaign_pg.c"); <> };
 like($pg_src, qr/"SET statement_timeout = %M; %s",\s*cmcf->timeout, prepare\)/,

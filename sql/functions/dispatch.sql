@@ -3,11 +3,15 @@
 -- batches, each counting an attempt. If it dies, whoever takes the
 -- campaign over sends what is still pending: at least once, same key.
 
--- The running campaigns this scheduler holds, with what it sends.
+-- The running campaigns this scheduler holds, with what it sends and how
+-- long it holds each yet (ms): it sends nothing past that without asking
+-- again.
 CREATE OR REPLACE FUNCTION campaign.my_running(p_owner text)
-RETURNS TABLE (id uuid, type text, message text)
+RETURNS TABLE (id uuid, type text, message text, lease_ms bigint)
 LANGUAGE sql STABLE AS $$
-    SELECT c.id, c.type, c.message::text
+    SELECT c.id, c.type, c.message::text,
+           greatest(0, extract(epoch FROM c.lease_expires_at
+                                          - clock_timestamp()) * 1000)::bigint
       FROM campaign.campaigns c
      WHERE c.status = 'running' AND c.lease_owner = p_owner
 $$;
@@ -20,36 +24,73 @@ $$;
 -- Only the holder sends a campaign, so reading is enough: it remembers
 -- which it has in flight, and one that takes the campaign over after a
 -- crash sends again only what was in flight then, with the same key.
+-- A type with a rate gives each claim only the tokens its bucket holds,
+-- whichever scheduler claims: the rate holds across all of them. The
+-- bucket holds a tenth of a second of the rate, so no second sees more
+-- than 1.1 times it.
 -- The plan is pinned to index walks: statistics taken before a big insert
 -- made the planner sort the whole campaign for every claim.
 CREATE OR REPLACE FUNCTION campaign.next_recipients(p_owner text,
     p_campaign uuid, p_after bigint, p_limit integer)
 RETURNS TABLE (id uuid, address text, vars text, attempt integer,
                seq bigint, retry boolean)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql
 SET enable_sort = off SET enable_bitmapscan = off
 SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
-    SELECT x.id, x.address, x.vars::text, x.attempts + 1, x.seq, x.retry
-      FROM campaign.campaigns c
-     CROSS JOIN LATERAL (
-        (SELECT r.id, r.address, r.vars, r.attempts, r.seq, true AS retry
-           FROM campaign.recipients r
-          WHERE r.campaign_id = c.id AND r.next_attempt_at IS NOT NULL
-            AND r.next_attempt_at <= clock_timestamp()
-            AND r.status = 'pending'
-          ORDER BY r.next_attempt_at
-          LIMIT p_limit)
-        UNION ALL
-        (SELECT r.id, r.address, r.vars, r.attempts, r.seq, false
-           FROM campaign.recipients r
-          WHERE r.campaign_id = c.id AND r.seq > p_after
-            AND r.next_attempt_at IS NULL AND r.status = 'pending'
-          ORDER BY r.seq
-          LIMIT p_limit)) x
+DECLARE
+    v_type   text;
+    v_rate   integer;
+    v_limit  integer := p_limit;
+    n        integer;
+BEGIN
+    SELECT c.type, t.rate INTO v_type, v_rate
+      FROM campaign.campaigns c JOIN campaign.types t ON t.name = c.type
      WHERE c.id = p_campaign AND c.status = 'running'
-       AND c.lease_owner = p_owner
-     LIMIT p_limit
+       AND c.lease_owner = p_owner;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    IF v_rate > 0 THEN
+        UPDATE campaign.types t
+           SET tokens = least(greatest(v_rate / 10.0, 1),
+                              t.tokens + v_rate * extract(epoch FROM
+                                  clock_timestamp() - t.tokens_at)),
+               tokens_at = clock_timestamp()
+         WHERE t.name = v_type
+        RETURNING least(p_limit, floor(t.tokens))::integer INTO v_limit;
+        IF v_limit < 1 THEN
+            RETURN;
+        END IF;
+    END IF;
+
+    RETURN QUERY
+    SELECT x.id, x.address, x.vars::text, x.attempts + 1, x.seq, x.retry
+      FROM ((SELECT r.id, r.address, r.vars, r.attempts, r.seq,
+                    true AS retry
+               FROM campaign.recipients r
+              WHERE r.campaign_id = p_campaign
+                AND r.next_attempt_at IS NOT NULL
+                AND r.next_attempt_at <= clock_timestamp()
+                AND r.status = 'pending'
+              ORDER BY r.next_attempt_at
+              LIMIT v_limit)
+            UNION ALL
+            (SELECT r.id, r.address, r.vars, r.attempts, r.seq, false
+               FROM campaign.recipients r
+              WHERE r.campaign_id = p_campaign AND r.seq > p_after
+                AND r.next_attempt_at IS NULL AND r.status = 'pending'
+              ORDER BY r.seq
+              LIMIT v_limit)) x
+     LIMIT v_limit;
+
+    IF v_rate > 0 THEN
+        GET DIAGNOSTICS n = ROW_COUNT;
+        UPDATE campaign.types t SET tokens = t.tokens - n
+         WHERE t.name = v_type;
+    END IF;
+END
 $$;
 
 -- Results, as a JSON array of {"id", "campaign", "outcome": "sent" |

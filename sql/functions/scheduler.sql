@@ -8,13 +8,62 @@ LANGUAGE sql AS $$
     ON CONFLICT (id) DO UPDATE SET last_seen = now()
 $$;
 
--- The operator's pool sizes become the shared limits.
+-- The operator's pool sizes and rates become the shared limits (what the
+-- scheduler that read its file last says).
 CREATE OR REPLACE FUNCTION campaign.scheduler_pools(p_types text[],
-    p_limits integer[])
+    p_limits integer[], p_rates integer[])
 RETURNS void LANGUAGE sql AS $$
-    UPDATE campaign.types t SET pool_limit = u.l
-      FROM unnest(p_types, p_limits) AS u (name, l)
-     WHERE t.name = u.name AND t.pool_limit <> u.l
+    UPDATE campaign.types t
+       SET pool_limit = coalesce(u.l, t.pool_limit),
+           rate = coalesce(u.r, t.rate)
+      FROM unnest(p_types, p_limits, p_rates) AS u (name, l, r)
+     WHERE t.name = u.name
+       AND (t.pool_limit, t.rate)
+           IS DISTINCT FROM (coalesce(u.l, t.pool_limit),
+                             coalesce(u.r, t.rate))
+$$;
+
+-- The advisory lock a scheduler holds on its LISTEN connection while it
+-- lives: Postgres lets go of it the moment that session ends, which is how
+-- the others learn of a death in a second instead of a lease. A hash of
+-- the id (a collision only makes a death look like a life: the lease is
+-- still there), in a class of locks of its own ('CSCH').
+CREATE OR REPLACE FUNCTION campaign.scheduler_lock_class()
+RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+    SELECT 1129530184
+$$;
+
+CREATE OR REPLACE FUNCTION campaign.scheduler_lock_key(p_id text)
+RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+    SELECT hashtext(p_id)
+$$;
+
+-- Takes this session's lock for the scheduler p_id, and says so with the
+-- server it lives on; false if another session holds it (the scheduler's
+-- last connection, not yet gone, or another with the same id).
+CREATE OR REPLACE FUNCTION campaign.scheduler_lock(p_id text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    -- held already by this session: taking it again would stack it
+    IF EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory'
+                  AND l.classid = campaign.scheduler_lock_class()::oid
+                  AND l.objid = campaign.scheduler_lock_key(p_id)::oid
+                  AND l.objsubid = 2 AND l.pid = pg_backend_pid())
+    THEN
+        RETURN true;
+    END IF;
+    IF NOT pg_try_advisory_lock(campaign.scheduler_lock_class(),
+                                campaign.scheduler_lock_key(p_id))
+    THEN
+        RETURN false;
+    END IF;
+    INSERT INTO campaign.schedulers (id, server_started)
+    VALUES (p_id, pg_postmaster_start_time())
+    ON CONFLICT (id) DO UPDATE
+        SET server_started = EXCLUDED.server_started, last_seen = now();
+    RETURN true;
+END
 $$;
 
 -- Scheduled campaigns due within the horizon, with their time in ms
@@ -40,7 +89,11 @@ $$;
 -- One wake-up of a scheduler: due campaigns become queued (in the order
 -- they became due), free slots of each type are claimed in that order,
 -- running campaigns with nothing pending complete, this scheduler's
--- leases are renewed and expired ones taken over. Returns what it started.
+-- leases are renewed (once a quarter of one has passed, so that a caller
+-- that ticks at least every half lease always holds three eighths of one
+-- more) and others' taken over: once expired, or at once if their holder
+-- is dead, i.e. took its lock on this server's life and no longer holds
+-- it. Returns what it started.
 CREATE OR REPLACE FUNCTION campaign.scheduler_tick(p_owner text,
     p_lease_ms integer)
 RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision)
@@ -48,6 +101,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t        record;
     v_lease  interval := p_lease_ms * interval '1 ms';
+    v_alive  oid[] := '{}';
 BEGIN
     PERFORM campaign.apply_transition('due',
         ARRAY(SELECT c.id FROM campaign.campaigns c
@@ -82,6 +136,17 @@ BEGIN
     -- with no recipient left pending there is nothing to run
     PERFORM campaign.complete_done(p_owner);
 
+    -- the schedulers alive on this server: those holding their lock
+    IF EXISTS (SELECT 1 FROM campaign.campaigns c
+                WHERE c.status = 'running' AND c.lease_owner <> p_owner)
+    THEN
+        v_alive := ARRAY(SELECT l.objid FROM pg_locks l
+                          WHERE l.locktype = 'advisory'
+                            AND l.classid
+                                = campaign.scheduler_lock_class()::oid
+                            AND l.objsubid = 2 AND l.granted);
+    END IF;
+
     UPDATE campaign.campaigns c
        SET lease_owner = p_owner,
            lease_expires_at = clock_timestamp() + v_lease
@@ -89,6 +154,14 @@ BEGIN
        AND (c.lease_owner IS NULL
             OR c.lease_expires_at < clock_timestamp()
             OR (c.lease_owner = p_owner
-                AND c.lease_expires_at < clock_timestamp() + v_lease / 2));
+                AND c.lease_expires_at
+                    < clock_timestamp() + v_lease * 3 / 4)
+            OR (c.lease_owner <> p_owner
+                AND campaign.scheduler_lock_key(c.lease_owner)::oid
+                    <> ALL (v_alive)
+                AND EXISTS (SELECT 1 FROM campaign.schedulers s
+                             WHERE s.id = c.lease_owner
+                               AND s.server_started
+                                   = pg_postmaster_start_time())));
 END
 $$;

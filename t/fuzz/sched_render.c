@@ -40,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char         *in = fuzz_cstr(data, size), *vars, *to, *body;
     size_t        len, n;
     yajl_val      message, tree, v;
-    const char   *key[2] = { NULL, NULL };
+    const char   *key[2] = { NULL, NULL }, *why;
 
     static const char  *id = "0b7e3a52-5a8e-4d8c-9d43-7e1f0c2a9b11";
 
@@ -57,9 +57,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    body = cs_render_body(id, id, "sms", to, vars, message, &len);
+    body = cs_render_body(id, id, "sms", to, vars, message, &len, &why);
+    FUZZ_CHECK((body == NULL) == (why != NULL));
     if (body != NULL) {
         FUZZ_CHECK(strlen(body) == len);
+        /* the message at most 1 MiB once rendered, the rest as it came
+         * (escaped: at most 6 bytes for one) */
+        FUZZ_CHECK(len <= CS_RENDER_MAX + 6 * (strlen(vars) + strlen(to))
+                          + 256);
         tree = yajl_tree_parse(body, NULL, 0);
         FUZZ_CHECK(tree != NULL && YAJL_IS_OBJECT(tree));
 

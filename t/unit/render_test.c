@@ -10,11 +10,12 @@
 static char *
 body(const char *vars, const char *message_json, size_t *len)
 {
-    char      *b;
-    yajl_val   message = cs_render_message(message_json);
+    char        *b;
+    const char  *why;
+    yajl_val     message = cs_render_message(message_json);
 
     b = message ? cs_render_body("c1", "r1", "sms", "+15551234567", vars,
-                                 message, len)
+                                 message, len, &why)
                 : NULL;
     yajl_tree_free(message);
     return b;

@@ -1,0 +1,203 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timers.h"
+
+struct cs_timers_s {
+    cs_loop_t   *loop;
+    clockid_t    clock;
+    int          tfd;
+    uint64_t     armed;             /* when the timerfd fires, or 0 */
+    cs_wheel_t   wheel;
+    void       (*on_step)(void *data);
+    void        *data;
+};
+
+static void timers_arm(cs_timers_t *ts);
+
+
+/*
+ * The wheel's time, brought to now. A clock found behind the wheel was set
+ * back (and no armed timer was there to be cancelled): every timer is put
+ * again from the new time, as for a step seen by the timerfd.
+ */
+static void
+timers_update(cs_timers_t *ts, int stepped)
+{
+    uint64_t  now = cs_timers_now(ts);
+
+    if (stepped || now < ts->wheel.now) {
+        log_warn("event=clock_step clock=%s",
+                 ts->clock == CLOCK_REALTIME ? "realtime" : "monotonic");
+        cs_wheel_rebase(&ts->wheel, now);
+        if (ts->on_step) {
+            ts->on_step(ts->data);
+        }
+    }
+
+    cs_wheel_update(&ts->wheel, now);
+}
+
+
+static uint64_t
+clock_ms(clockid_t clock)
+{
+    struct timespec  t;
+
+    clock_gettime(clock, &t);
+    return (uint64_t) t.tv_sec * 1000 + (uint64_t) t.tv_nsec / 1000000;
+}
+
+
+uint64_t
+cs_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+
+uint64_t
+cs_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+
+uint64_t
+cs_timers_now(const cs_timers_t *ts)
+{
+    return clock_ms(ts->clock);
+}
+
+
+static void
+timers_fired(int fd, int events, void *data)
+{
+    int           stepped = 0;
+    uint64_t      count;
+    cs_timer_t   *t;
+    cs_timers_t  *ts = data;
+
+    (void) events;
+
+    ts->armed = 0;
+
+    if (read(fd, &count, sizeof(count)) < 0) {
+        if (errno == ECANCELED) {
+            stepped = 1;        /* the wall clock was set, either way */
+
+        } else if (errno != EAGAIN) {
+            log_error("event=timerfd_read error=%s",
+                      log_esc(strerror(errno)));
+        }
+    }
+
+    timers_update(ts, stepped);
+
+    while ((t = cs_wheel_get(&ts->wheel)) != NULL) {
+        t->handler(t);
+    }
+
+    timers_arm(ts);
+}
+
+
+/* Arms the timerfd for the wheel's next expiry, if that moved earlier. */
+static void
+timers_arm(cs_timers_t *ts)
+{
+    int                flags = TFD_TIMER_ABSTIME;
+    uint64_t           next;
+    struct itimerspec  its;
+
+    next = cs_wheel_next(&ts->wheel);
+    if (next == UINT64_MAX || (ts->armed && ts->armed <= next)) {
+        return;                 /* a fire too early finds nothing: fine */
+    }
+
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t) (next / 1000);
+    its.it_value.tv_nsec = (long) (next % 1000) * 1000000;
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) {
+        its.it_value.tv_nsec = 1;       /* all zeros would disarm it */
+    }
+
+    if (ts->clock == CLOCK_REALTIME) {
+        flags |= TFD_TIMER_CANCEL_ON_SET;
+    }
+
+    if (timerfd_settime(ts->tfd, flags, &its, NULL) != 0) {
+        log_error("event=timerfd_settime error=%s",
+                  log_esc(strerror(errno)));
+        return;
+    }
+    ts->armed = next;
+}
+
+
+cs_timers_t *
+cs_timers_create(cs_loop_t *loop, clockid_t clock,
+    void (*on_step)(void *data), void *data)
+{
+    cs_timers_t  *ts;
+
+    ts = calloc(1, sizeof(cs_timers_t));
+    if (ts == NULL) {
+        return NULL;
+    }
+
+    ts->loop = loop;
+    ts->clock = clock;
+    ts->on_step = on_step;
+    ts->data = data;
+    cs_wheel_init(&ts->wheel, cs_timers_now(ts));
+
+    ts->tfd = timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (ts->tfd < 0
+        || cs_loop_watch(loop, ts->tfd, CS_READ, timers_fired, ts) != 0)
+    {
+        cs_timers_free(ts);
+        return NULL;
+    }
+
+    return ts;
+}
+
+
+void
+cs_timers_free(cs_timers_t *ts)
+{
+    if (ts->tfd >= 0) {
+        cs_loop_unwatch(ts->loop, ts->tfd);
+        close(ts->tfd);
+    }
+    free(ts);
+}
+
+
+void
+cs_timers_at(cs_timers_t *ts, cs_timer_t *t, uint64_t at)
+{
+    /* a wheel never moves back: bring it to now before filing at from it */
+    timers_update(ts, 0);
+    cs_wheel_add(&ts->wheel, t, at);
+    timers_arm(ts);
+}
+
+
+void
+cs_timers_in(cs_timers_t *ts, cs_timer_t *t, uint64_t ms)
+{
+    cs_timers_at(ts, t, cs_timers_now(ts) + ms);
+}
+
+
+void
+cs_timers_del(cs_timers_t *ts, cs_timer_t *t)
+{
+    cs_wheel_del(&ts->wheel, t);
+}
