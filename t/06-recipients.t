@@ -132,9 +132,11 @@ is($r->{json}{added}, 100000, '100,000 quoted CSV rows');
 my $peak = (worker_kib('VmHWM') - $rss0) * 1024 / length($quoted);
 cmp_ok($peak, '<=', 3, sprintf('the worker grew by %.1f x the %.1f MB body '
                                . 'at most', $peak, length($quoted) / 1e6));
+# (ASan's quarantine keeps freed memory on purpose: the release run of
+# make test checks this)
 my $kept = (worker_kib('VmRSS') - $rss0) * 1024 / length($quoted);
-cmp_ok($kept, '<', 0.25, sprintf('and kept %.2f x of it after the request',
-                                 $kept));
+cmp_ok($kept, '<', $ENV{CAMPAIGN_ASAN} ? 3 : 0.25,
+       sprintf('and kept %.2f x of it after the request', $kept));
 is_deeply($t->req(GET => "/v1/campaigns/$quoted_id/recipients?limit=1", %k)
             ->{json}{data}[0]{vars}, { name => 'Name 1', city => 'City, "1"' },
           'quoted fields unquoted');
