@@ -30,7 +30,7 @@ deps:
 	@scripts/deps.sh
 
 PGINC    := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-SCHED_LIBS := -lpq -lsystemd -lyajl -lcurl
+SCHED_LIBS := -lpq -lsystemd -lyajl -lcurl -pthread
 
 build: deps $(MODULE) $(SCHED) $(UNIT) $(HTTP_ONLY)
 
@@ -109,6 +109,8 @@ bench: build
 	@t/bench/api
 	@t/bench/timing
 	@t/bench/dispatch
+	@t/bench/recipients
+	@t/bench/failover
 
 clean:
 	rm -rf $(BUILD)

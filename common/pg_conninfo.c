@@ -162,6 +162,75 @@ pg_conninfo_resolve(const char *host, size_t len, const char *port,
 }
 
 
+/* The items of a comma-separated list, from the i-th on, round again. */
+static char *
+pg_list_rotate(const char *list, size_t n, size_t first)
+{
+    size_t      k, len;
+    pg_list_t   out = { 0 };
+    const char *item;
+
+    for (k = 0; k < n; k++) {
+        item = pg_list_item(list, (first + k) % n, &len);
+        if (pg_list_add(&out, item, len) != 0) {
+            free(out.s);
+            return NULL;
+        }
+    }
+    return out.s ? out.s : strdup("");
+}
+
+
+/* ci->rotated: a copy of the values per entry of the host list. */
+static int
+pg_conninfo_rotations(pg_conninfo_t *ci, size_t n)
+{
+    size_t  i, k, count;
+
+    for (count = 0; ci->keywords[count]; count++) {
+        /* void */
+    }
+
+    ci->rotated = calloc(n, sizeof(char **));
+    if (ci->rotated == NULL) {
+        return -1;
+    }
+    ci->nhosts = n;
+
+    for (i = 0; i < n; i++) {
+        ci->rotated[i] = calloc(count + 1, sizeof(char *));
+        if (ci->rotated[i] == NULL) {
+            return -1;
+        }
+        for (k = 0; k < count; k++) {
+            if (strcmp(ci->keywords[k], "host") == 0
+                || strcmp(ci->keywords[k], "hostaddr") == 0
+                || (strcmp(ci->keywords[k], "port") == 0
+                    && strchr(ci->values[k], ',') != NULL))
+            {
+                ci->rotated[i][k] = pg_list_rotate(ci->values[k], n, i);
+            } else {
+                ci->rotated[i][k] = strdup(ci->values[k]);
+            }
+            if (ci->rotated[i][k] == NULL) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+
+const char *const *
+pg_conninfo_values(const pg_conninfo_t *ci, size_t n)
+{
+    if (ci->nhosts < 2) {
+        return (const char *const *) ci->values;
+    }
+    return (const char *const *) ci->rotated[n % ci->nhosts];
+}
+
+
 int
 pg_conninfo_build(pg_conninfo_t *ci, const char *conninfo,
     const char *const *defaults, char *err, size_t errlen)
@@ -252,6 +321,12 @@ pg_conninfo_build(pg_conninfo_t *ci, const char *conninfo,
         }
     }
 
+    nhosts = pg_conninfo_get(ci, "host")
+             ? pg_list_count(pg_conninfo_get(ci, "host")) : 1;
+    if (nhosts > 1 && pg_conninfo_rotations(ci, nhosts) != 0) {
+        goto failed;
+    }
+
     rc = 0;
 
 failed:
@@ -273,7 +348,15 @@ failed:
 void
 pg_conninfo_free(pg_conninfo_t *ci)
 {
-    size_t  i;
+    size_t  i, k;
+
+    for (i = 0; ci->rotated && i < ci->nhosts; i++) {
+        for (k = 0; ci->rotated[i] && ci->rotated[i][k]; k++) {
+            free(ci->rotated[i][k]);
+        }
+        free(ci->rotated[i]);
+    }
+    free(ci->rotated);
 
     for (i = 0; ci->keywords && ci->keywords[i]; i++) {
         free(ci->keywords[i]);

@@ -16,6 +16,14 @@
 typedef struct {
     char  **keywords;           /* NULL-terminated, for PQconnectStartParams */
     char  **values;
+    /*
+     * The same values with the host list rotated: rotated[i] starts with
+     * its i-th entry. A host that never answers holds a connect until it
+     * times out, and libpq starts each connect at the first host: the next
+     * connect starts at the next one instead.
+     */
+    size_t  nhosts;
+    char ***rotated;
 } pg_conninfo_t;
 
 /*
@@ -25,6 +33,9 @@ typedef struct {
 int pg_conninfo_build(pg_conninfo_t *ci, const char *conninfo,
     const char *const *defaults, char *err, size_t errlen);
 void pg_conninfo_free(pg_conninfo_t *ci);
+
+/* the values for the n-th connect: its host list begins a step further */
+const char *const *pg_conninfo_values(const pg_conninfo_t *ci, size_t n);
 
 /* the value of a keyword, or NULL */
 const char *pg_conninfo_get(const pg_conninfo_t *ci, const char *keyword);

@@ -17,6 +17,8 @@ static char *ngx_http_campaign_database(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_campaign_conninfo(ngx_conf_t *cf,
     ngx_http_campaign_main_conf_t *cmcf);
+static const char **ngx_http_campaign_pstrdupv(ngx_pool_t *pool, char **v,
+    ngx_uint_t n);
 static char *ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_http_campaign_create_main_conf(ngx_conf_t *cf);
@@ -157,6 +159,29 @@ ngx_http_campaign_pstrdup(ngx_pool_t *pool, const char *s)
 }
 
 
+/* A copy of n strings, and a NULL after them, in the pool. */
+static const char **
+ngx_http_campaign_pstrdupv(ngx_pool_t *pool, char **v, ngx_uint_t n)
+{
+    ngx_uint_t    i;
+    const char  **copy;
+
+    copy = ngx_pcalloc(pool, (n + 1) * sizeof(char *));
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        copy[i] = ngx_http_campaign_pstrdup(pool, v[i]);
+        if (copy[i] == NULL) {
+            return NULL;
+        }
+    }
+
+    return copy;
+}
+
+
 static char *
 ngx_http_campaign_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -217,20 +242,27 @@ ngx_http_campaign_conninfo(ngx_conf_t *cf,
         /* void */
     }
 
-    cmcf->keywords = ngx_pcalloc(cf->pool, (n + 1) * sizeof(char *));
-    cmcf->values = ngx_pcalloc(cf->pool, (n + 1) * sizeof(char *));
+    cmcf->keywords = ngx_http_campaign_pstrdupv(cf->pool, ci.keywords, n);
+    cmcf->values = ngx_http_campaign_pstrdupv(cf->pool, ci.values, n);
     if (cmcf->keywords == NULL || cmcf->values == NULL) {
         pg_conninfo_free(&ci);
         return NGX_CONF_ERROR;
     }
 
-    for (i = 0; i < n; i++) {
-        cmcf->keywords[i] = ngx_http_campaign_pstrdup(cf->pool,
-                                                      ci.keywords[i]);
-        cmcf->values[i] = ngx_http_campaign_pstrdup(cf->pool, ci.values[i]);
-        if (cmcf->keywords[i] == NULL || cmcf->values[i] == NULL) {
+    cmcf->nhosts = ci.nhosts;
+    if (ci.nhosts > 1) {
+        cmcf->rotated = ngx_pcalloc(cf->pool, ci.nhosts * sizeof(char **));
+        if (cmcf->rotated == NULL) {
             pg_conninfo_free(&ci);
             return NGX_CONF_ERROR;
+        }
+        for (i = 0; i < ci.nhosts; i++) {
+            cmcf->rotated[i] = ngx_http_campaign_pstrdupv(cf->pool,
+                                                          ci.rotated[i], n);
+            if (cmcf->rotated[i] == NULL) {
+                pg_conninfo_free(&ci);
+                return NGX_CONF_ERROR;
+            }
         }
     }
 

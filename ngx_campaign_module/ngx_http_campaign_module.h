@@ -93,6 +93,9 @@ typedef struct {
     ngx_str_t                            database;
     const char                         **keywords;
     const char                         **values;
+    /* values with the host list rotated: see common/pg_conninfo.h */
+    const char                        ***rotated;
+    ngx_uint_t                           nhosts;
     ngx_uint_t                           pool_size;
     ngx_msec_t                           timeout;
     ngx_http_campaign_pg_pool_t         *pool;     /* per worker */

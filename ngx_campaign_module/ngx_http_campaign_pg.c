@@ -52,6 +52,7 @@ struct ngx_http_campaign_pg_pool_s {
     ngx_http_campaign_main_conf_t   *cmcf;
     char                            *setup;
     ngx_log_t                       *log;
+    ngx_uint_t                       start;     /* where a host list begins */
 };
 
 
@@ -228,7 +229,11 @@ ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool)
     ngx_queue_t                  *qe;
     ngx_http_campaign_pg_conn_t  *conn;
 
-    pg = PQconnectStartParams(pool->cmcf->keywords, pool->cmcf->values, 0);
+    pg = PQconnectStartParams(pool->cmcf->keywords,
+                              pool->cmcf->nhosts > 1
+                              ? pool->cmcf->rotated[pool->start
+                                                    % pool->cmcf->nhosts]
+                              : pool->cmcf->values, 0);
 
     if (pg == NULL || PQstatus(pg) == CONNECTION_BAD) {
         ngx_log_error(NGX_LOG_ERR, pool->log, 0,
@@ -494,6 +499,8 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
     PostgresPollingStatusType  rc;
 
     if (ev->timedout) {
+        /* a host that never answers: the next connect begins after it */
+        conn->pool->start++;
         ngx_http_campaign_pg_fail(conn, "timed out");
         return;
     }

@@ -16,7 +16,10 @@
 #define CS_CLAIM_MAX    1024        /* recipients read ahead per job */
 #define CS_CLAIM_LOW    768         /* read more when fewer are ready */
 #define CS_IDLE_MS      200         /* a job with nothing to claim waits */
-#define CS_PUMP_US      3000        /* sending, at most, per turn of the loop */
+/* a turn of the loop renders for at most CS_PUMP_US, and hands libcurl at
+ * most CS_PUMP_BYTES of bodies, which it writes in the same turn */
+#define CS_PUMP_US      3000
+#define CS_PUMP_BYTES   (256 * 1024)
 
 typedef struct cs_job_s cs_job_t;
 
@@ -41,7 +44,7 @@ struct cs_job_s {
     cs_dispatch_t   *d;
     char             id[37];
     char             type[CS_NAME_MAX];
-    yajl_val         message;       /* parsed once */
+    cs_template_t   *message;       /* read once */
     long long        cursor;        /* the last seq read never tried */
     size_t           in_flight;
     size_t           unwritten;     /* answered, result not committed */
@@ -88,15 +91,17 @@ static void delivered(const cs_http_answer_t *a, void *data);
 static int
 ids_push(cs_ids_t *ids, const char *id)
 {
-    char  (*p)[37];
+    size_t   cap;
+    char   (*p)[37];
 
     if (ids->n == ids->cap) {
-        ids->cap = ids->cap ? ids->cap * 2 : 256;
-        p = realloc(ids->ids, ids->cap * sizeof(*p));
+        cap = ids->cap ? ids->cap * 2 : 256;
+        p = realloc(ids->ids, cap * sizeof(*p));
         if (p == NULL) {
             return -1;
         }
         ids->ids = p;
+        ids->cap = cap;
     }
     snprintf(ids->ids[ids->n++], 37, "%s", id);
     return 0;
@@ -231,7 +236,7 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
     }
     job_release(d, job);
     cs_timers_del(d->timers, &job->timer);
-    yajl_tree_free(job->message);
+    cs_render_template_free(job->message);
     free(job);
 }
 
@@ -301,9 +306,19 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
 
     for (i = 0; i < PQntuples(res); i++) {
         for (job = d->jobs; job; job = job->next) {
-            if (job->active && strcmp(job->id, PQgetvalue(res, i, 0)) == 0) {
+            if (strcmp(job->id, PQgetvalue(res, i, 0)) == 0) {
                 break;
             }
+        }
+
+        if (job != NULL && !job->active) {
+            /* dropped while requests were still out, and back (resumed,
+             * or taken again): one job, one window. What it had read
+             * ahead was let go: it walks the campaign from the start */
+            job->active = 1;
+            job->cursor = 0;
+            log_info("event=delivering campaign=%s type=%s", job->id,
+                     job->type);
         }
 
         if (job == NULL) {
@@ -317,7 +332,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
             snprintf(job->id, sizeof(job->id), "%s", PQgetvalue(res, i, 0));
             snprintf(job->type, sizeof(job->type), "%s",
                      PQgetvalue(res, i, 1));
-            job->message = cs_render_message(PQgetvalue(res, i, 2));
+            job->message = cs_render_template(PQgetvalue(res, i, 2));
             if (job->message == NULL) {
                 log_error("event=bad_message campaign=%s", job->id);
                 free(job);
@@ -365,8 +380,10 @@ job_result(cs_dispatch_t *d, cs_job_t *job, const char *recipient,
     if (cs_results_add(d->results, job, job->id, recipient, outcome,
                        provider_id, error, retry_ms) != 0)
     {
-        /* not recorded: it stays pending, and is read again */
+        /* not recorded: it stays pending, and is read again, walking the
+         * campaign from the start */
         cs_owned_del(d->owned, recipient);
+        job->cursor = 0;
         return;
     }
 
@@ -408,8 +425,8 @@ mono_us(void)
 }
 
 
-/* Renders and sends the next ready recipient of the job. */
-static void
+/* Renders and sends the next ready recipient of the job: its body size. */
+static size_t
 job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
 {
     char            key[80], *body;
@@ -429,7 +446,7 @@ job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
     if (body == NULL) {
         job_result(d, job, dl->recipient, "failed", NULL, why, 0);
         free(dl);
-        return;
+        return 0;
     }
 
     snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
@@ -445,18 +462,39 @@ job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
                    cs_backoff_ms(d->cf, dl->attempts, -1));
         free(dl);
     }
+    return len;
+}
+
+
+/* The jobs after job go first, job and those before it after them. */
+static void
+jobs_rotate(cs_dispatch_t *d, cs_job_t *job)
+{
+    cs_job_t  **tail;
+
+    if (job->next == NULL) {
+        return;
+    }
+    for (tail = &job->next; *tail; tail = &(*tail)->next) {
+        /* void */
+    }
+    *tail = d->jobs;
+    d->jobs = job->next;
+    job->next = NULL;
 }
 
 
 /*
  * Once per turn of the loop: every job sends what it has ready while its
  * window has room and its lease is confirmed, round the jobs, until the
- * turn's budget of time is spent; then the next turn goes on with it.
+ * turn's budget of time or of bytes is spent; then the next turn goes on
+ * with it.
  */
 static int
 dispatch_pump(void *data)
 {
     int              sent;
+    size_t           bytes = 0;
     uint64_t         start, now;
     cs_job_t        *job;
     cs_dispatch_t   *d = data;
@@ -481,10 +519,14 @@ dispatch_pump(void *data)
             {
                 continue;           /* the claim fails a missing type */
             }
-            job_send(d, job, type);
+            bytes += job_send(d, job, type);
             sent = 1;
 
-            if (mono_us() - start > CS_PUMP_US) {
+            /* libcurl writes what it is given in this turn too */
+            if (mono_us() - start > CS_PUMP_US || bytes > CS_PUMP_BYTES) {
+                /* the next turn begins with the job after this one: a job
+                 * slow to render never keeps the others waiting */
+                jobs_rotate(d, job);
                 d->pump = 1;
                 return 1;
             }
@@ -546,7 +588,7 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
     cs_claim_t      *claim;
     cs_delivery_t   *dl;
     cs_type_conf_t  *type;
-    int              i, n, got;
+    int              i, n, got, kept = 0;
     const char      *id;
 
     d->claiming = NULL;
@@ -588,7 +630,8 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         dl = calloc(1, sizeof(cs_delivery_t));
         if (dl == NULL || cs_owned_add(d->owned, id) != 0) {
             free(dl);
-            break;                  /* read again next time */
+            job->cursor = 0;        /* read again: from the start */
+            break;
         }
 
         dl->job = job;
@@ -601,6 +644,16 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         got++;
     }
 
+    /* the rows are the claim's now, with a reference of this function's
+     * own: what runs below (a drain, a reload) may release them */
+    if (claim && claim->refs > 0) {
+        claim->res = res;
+        claim->refs++;
+        kept = 1;
+    } else {
+        free(claim);
+    }
+
     if (got == 0) {
         /* retries not due yet, all in flight, or the rate's bucket empty */
         type = cs_config_type(d->cf, job->type);
@@ -609,15 +662,16 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
     }
 
     settle(d);
+    if (d->draining) {
+        job_release(d, job);
+    }
     d->pump = 1;
     d->wake(d->data);
 
-    if (claim && claim->refs > 0) {
-        claim->res = res;
-        return 1;                   /* kept until its rows are sent */
+    if (kept) {
+        claim_unref(claim);
     }
-    free(claim);
-    return 0;
+    return kept;                    /* kept: freed with its last row */
 }
 
 
@@ -653,12 +707,12 @@ job_to_tail(cs_dispatch_t *d, cs_job_t *job)
 int
 cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
 {
-    char             n[24], after[24], reason[96];
+    char             n[24], after[24], hold[24], reason[96];
     long             room, now, take;
     uint64_t         t;
     cs_job_t        *job;
     cs_type_conf_t  *type;
-    const char      *values[4];
+    const char      *values[5];
 
     if (d->claiming || d->draining) {
         return 0;
@@ -702,13 +756,16 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
 
         snprintf(n, sizeof(n), "%ld", take);
         snprintf(after, sizeof(after), "%lld", job->cursor);
+        snprintf(hold, sizeof(hold), "%llu",
+                 (unsigned long long) d->cf->lease);
         values[0] = d->cf->id;
         values[1] = job->id;
         values[2] = after;
         values[3] = n;
+        values[4] = hold;
         if (cs_pg_query(pg, "SELECT id, address, vars, attempt, seq, retry "
-                        "FROM campaign.next_recipients($1, $2, $3, $4)", 4,
-                        values, claimed, d) != 0)
+                        "FROM campaign.next_recipients($1, $2, $3, $4, $5)",
+                        5, values, claimed, d) != 0)
         {
             return 0;
         }
@@ -719,6 +776,18 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
     }
 
     return 0;
+}
+
+
+void
+cs_dispatch_db_lost(cs_dispatch_t *d)
+{
+    cs_job_t  *job;
+
+    for (job = d->jobs; job; job = job->next) {
+        job->deadline = 0;
+        job->cursor = 0;
+    }
 }
 
 

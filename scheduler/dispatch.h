@@ -38,6 +38,15 @@ void cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked);
 int cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg);
 int cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg);
 
+/*
+ * The connection that holds this scheduler's lock is gone: another may
+ * take its campaigns at once, so nothing more is sent until the next
+ * campaign.my_running() says which are still its own; and since what it
+ * finds on reconnecting may be a promoted standby that never got the last
+ * results, each job walks its campaign from the start again.
+ */
+void cs_dispatch_db_lost(cs_dispatch_t *d);
+
 /* stop claiming; 1 once nothing is in flight or unwritten */
 int cs_dispatch_drain(cs_dispatch_t *d);
 

@@ -238,6 +238,7 @@ static int
 http_idle(void *data)
 {
     int                 running, rounds;
+    uint64_t            now, rel;
     cs_http_t          *h = data;
     struct itimerspec   its;
 
@@ -255,11 +256,15 @@ http_idle(void *data)
         return 0;
     }
 
-    memset(&its, 0, sizeof(its));
-    its.it_value.tv_sec = h->due_ns / 1000000000;
-    its.it_value.tv_nsec = h->due_ns % 1000000000;
+    /* relative, as timers.c arms its monotonic timerfd */
+    now = http_mono_ns();
+    rel = h->due_ns > now ? h->due_ns - now : 1;
 
-    if (timerfd_settime(h->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = rel / 1000000000;
+    its.it_value.tv_nsec = rel % 1000000000;
+
+    if (timerfd_settime(h->tfd, 0, &its, NULL) != 0) {
         log_error("event=timerfd_settime error=%s",
                   log_esc(strerror(errno)));
         return 0;

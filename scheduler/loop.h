@@ -1,8 +1,9 @@
 /*
  * The event loop: epoll, level-triggered, one handler per fd (as redis's
- * ae). Timers are not here: timers.c arms a timerfd per clock. A handler
- * that runs longer than 10 ms is logged (event=slow_step): nothing any
- * tenant sends may hold the loop that long.
+ * ae). Timers are not here: timers.c arms a timerfd per clock. A turn of
+ * the loop (a batch of events, or the work before a wait) that takes more
+ * than 10 ms of CPU is logged (event=slow_step): nothing any tenant sends
+ * may hold the loop that long.
  */
 
 #ifndef CS_LOOP_H

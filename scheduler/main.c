@@ -6,8 +6,12 @@
  *   campaign-scheduler -c FILE -t     check the file, exit 0 or 1
  */
 
+#define _GNU_SOURCE                 /* pipe2() */
+
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,15 @@ typedef struct {
     const char   *path;
     cs_sched_t   *sched;
     cs_config_t  *cf;
+    cs_loop_t    *loop;
+    /* a reload reads the file and resolves its hosts on a thread of its
+     * own: a slow resolver must not hold the loop (nor the watchdog) */
+    int           reload_pipe[2];
+    int           reloading;
+    int           reload_again;     /* a SIGHUP came meanwhile */
+    int           reload_rc;
+    cs_config_t   reload_cf;
+    char          reload_err[1024];
 } cs_main_t;
 
 
@@ -43,18 +56,17 @@ usage(FILE *f)
 
 
 static int
-load(const char *path, cs_config_t *cf)
+load(const char *path, cs_config_t *cf, char *err, size_t errlen)
 {
-    char  err[1024], host[256];
+    char  why[768], host[256];
 
-    if (cs_config_load(cf, path, err, sizeof(err)) != 0) {
-        fprintf(stderr, "campaign-scheduler: %s\n", err);
+    if (cs_config_load(cf, path, err, errlen) != 0) {
         return -1;
     }
 
     /* host names are resolved now: never by libpq, inside the loop */
-    if (cs_config_resolve(cf, err, sizeof(err)) != 0) {
-        fprintf(stderr, "campaign-scheduler: %s: %s\n", path, err);
+    if (cs_config_resolve(cf, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
         cs_config_free(cf);
         return -1;
     }
@@ -75,11 +87,78 @@ load(const char *path, cs_config_t *cf)
 }
 
 
+static void *
+reload_thread(void *data)
+{
+    char        done = 1;
+    cs_main_t  *m = data;
+
+    m->reload_rc = load(m->path, &m->reload_cf, m->reload_err,
+                        sizeof(m->reload_err));
+    if (write(m->reload_pipe[1], &done, 1) != 1) {
+        /* the loop never hears of it: the next SIGHUP is refused */
+    }
+    return NULL;
+}
+
+
+static void
+reload_start(cs_main_t *m)
+{
+    pthread_t       t;
+    pthread_attr_t  attr;
+
+    if (m->reloading) {
+        m->reload_again = 1;
+        return;
+    }
+
+    m->reloading = 1;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, reload_thread, m) != 0) {
+        m->reloading = 0;
+        log_error("event=reload_failed file=%s reason=%s", log_esc(m->path),
+                  log_esc(strerror(errno)));
+    }
+    pthread_attr_destroy(&attr);
+}
+
+
+/* The thread has read the file: the loop takes what it read. */
+static void
+reload_done(int fd, int events, void *data)
+{
+    char        c;
+    cs_main_t  *m = data;
+
+    (void) events;
+
+    if (read(fd, &c, 1) != 1) {
+        return;
+    }
+    m->reloading = 0;
+
+    if (m->reload_rc != 0) {
+        log_error("event=reload_failed file=%s reason=%s "
+                  "action=\"keeping the running configuration\"",
+                  log_esc(m->path), log_esc(m->reload_err));
+    } else {
+        log_info("event=reloaded file=%s", log_esc(m->path));
+        cs_sched_reload(m->sched, &m->reload_cf);   /* takes its contents */
+    }
+
+    if (m->reload_again) {
+        m->reload_again = 0;
+        reload_start(m);
+    }
+}
+
+
 static void
 on_signal(int fd, int events, void *data)
 {
     cs_main_t                *m = data;
-    cs_config_t               cf;
     struct signalfd_siginfo   si;
 
     (void) events;
@@ -88,14 +167,7 @@ on_signal(int fd, int events, void *data)
         switch (si.ssi_signo) {
 
         case SIGHUP:
-            if (load(m->path, &cf) != 0) {
-                log_error("event=reload_failed file=%s "
-                          "action=\"keeping the running configuration\"",
-                          log_esc(m->path));
-                break;
-            }
-            log_info("event=reloaded file=%s", log_esc(m->path));
-            cs_sched_reload(m->sched, &cf);    /* takes cf's contents */
+            reload_start(m);
             break;
 
         case SIGTERM:
@@ -115,11 +187,13 @@ int
 main(int argc, char **argv)
 {
     int          opt, test = 0, sfd, rc;
+    char         err[1024];
     sigset_t     mask;
     cs_main_t    m;
     cs_loop_t   *loop;
     cs_config_t  cf;
 
+    memset(&m, 0, sizeof(m));
     m.path = "/etc/campaign/scheduler.conf";
 
     while ((opt = getopt(argc, argv, "c:thv")) != -1) {
@@ -147,7 +221,8 @@ main(int argc, char **argv)
         return 1;
     }
 
-    if (load(m.path, &cf) != 0) {
+    if (load(m.path, &cf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "campaign-scheduler: %s\n", err);
         return 1;
     }
 
@@ -173,10 +248,14 @@ main(int argc, char **argv)
     loop = cs_loop_create();
     sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     m.cf = &cf;
+    m.loop = loop;
     m.sched = loop ? cs_sched_create(loop, &cf) : NULL;
 
     if (loop == NULL || sfd < 0 || m.sched == NULL
-        || cs_loop_watch(loop, sfd, CS_READ, on_signal, &m) != 0)
+        || pipe2(m.reload_pipe, O_NONBLOCK | O_CLOEXEC) != 0
+        || cs_loop_watch(loop, sfd, CS_READ, on_signal, &m) != 0
+        || cs_loop_watch(loop, m.reload_pipe[0], CS_READ, reload_done, &m)
+           != 0)
     {
         fprintf(stderr, "campaign-scheduler: cannot start: %s\n",
                 strerror(errno));
@@ -188,6 +267,18 @@ main(int argc, char **argv)
 
     cs_sched_start(m.sched);
     rc = cs_loop_run(loop);
+
+    /* a reload still reading the file: what it reads is not taken */
+    if (m.reloading) {
+        char  c;
+
+        fcntl(m.reload_pipe[0], F_SETFL, 0);
+        if (read(m.reload_pipe[0], &c, 1) == 1 && m.reload_rc == 0) {
+            cs_config_free(&m.reload_cf);
+        }
+    }
+    close(m.reload_pipe[0]);
+    close(m.reload_pipe[1]);
 
     cs_sched_free(m.sched);
     cs_loop_free(loop);

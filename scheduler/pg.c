@@ -24,6 +24,7 @@ struct cs_pg_s {
     ino_t              ino;         /* the socket's: its number may be
                                      * reused by the next one libpq opens */
     uint64_t           timeout;
+    size_t             start;       /* where in a host list to begin */
     cs_pg_state_e      state;
     int                flushing;
     PGresult          *result;
@@ -161,8 +162,13 @@ pg_timed_out(cs_timer_t *t)
 {
     cs_pg_t  *pg = (cs_pg_t *) t;
 
-    pg_lost(pg, pg->state == CS_PG_BUSY ? "the query timed out"
-                                        : "the connect timed out");
+    if (pg->state == CS_PG_CONNECTING) {
+        /* a host that never answers: the next connect begins after it */
+        pg->start++;
+        pg_lost(pg, "the connect timed out");
+        return;
+    }
+    pg_lost(pg, "the query timed out");
 }
 
 
@@ -173,7 +179,7 @@ cs_pg_connect(cs_pg_t *pg, const pg_conninfo_t *ci, uint64_t timeout_ms)
 
     pg->timeout = timeout_ms;
     pg->conn = PQconnectStartParams((const char *const *) ci->keywords,
-                                    (const char *const *) ci->values, 0);
+                                    pg_conninfo_values(ci, pg->start), 0);
     if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
         log_warn("event=db_connect_failed conn=%s reason=%s", pg->name,
                  log_esc(pg->conn ? PQerrorMessage(pg->conn)

@@ -2,66 +2,370 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "render.h"
 
-#define CS_VAR_MAX  64
+#define CS_VAR_MAX  64              /* bytes in a placeholder's name */
 
-/* what one rendering of a message knows and may still spend */
+struct cs_template_s {
+    yajl_val     message;
+    char       **names;             /* its placeholders', sorted, once each */
+    size_t       nnames;
+};
+
+/* a value of a var the message names, for one recipient */
 typedef struct {
-    yajl_gen     g;
-    yajl_val     vars;
-    const char  *to;
-    size_t       room;              /* bytes the message may still take */
-    int          over;              /* it would take more */
+    char        *text;              /* NULL: none (renders empty) */
+    size_t       len;
+} cs_value_t;
+
+/* what one rendering knows and may still spend */
+typedef struct {
+    yajl_gen              g;
+    const cs_template_t  *t;
+    cs_value_t           *values;   /* by the template's names */
+    const char           *to;
+    size_t                room;     /* raw bytes the message may still take */
+    int                   over;     /* the body would be over the cap */
 } cs_render_t;
 
 
-/* The text a var renders as: strings as they are, numbers as written. */
-static const char *
-var_text(cs_render_t *rd, const char *name, size_t *len)
+/* ------------------------------------------------------ placeholders */
+
+
+/*
+ * Calls found(name, n, data) for each {{name}} of s, in time linear in s:
+ * the next "}}" is searched for once and kept while the scan is behind it
+ * (a search to the end of the string at every "{{" made a message of
+ * "{{{{..." quadratic: 55 ms a recipient for 60 KiB). Between them,
+ * literal(from, n, data) for the text. A non-zero return stops it.
+ */
+static int
+placeholders(const char *s, int (*found)(const char *name, size_t n,
+    void *data), int (*literal)(const char *from, size_t n, void *data),
+    void *data)
 {
-    size_t      i;
-    yajl_val    v = NULL;
+    size_t       n;
+    const char  *p, *text, *close;
 
-    if (strcmp(name, "to") == 0) {
-        *len = strlen(rd->to);
-        return rd->to;
-    }
+    close = strstr(s, "}}");
+    text = s;
 
-    if (YAJL_IS_OBJECT(rd->vars)) {
-        for (i = 0; i < rd->vars->u.object.len; i++) {
-            if (strcmp(rd->vars->u.object.keys[i], name) == 0) {
-                v = rd->vars->u.object.values[i];
+    for (p = s; close != NULL && *p; p++) {
+        if (p[0] != '{' || p[1] != '{') {
+            continue;
+        }
+        if (close < p + 2) {
+            close = strstr(p + 2, "}}");        /* moves only forward */
+            if (close == NULL) {
                 break;
             }
         }
+        n = (size_t) (close - p - 2);
+        if (n > CS_VAR_MAX) {
+            continue;
+        }
+        if ((literal && p > text && literal(text, (size_t) (p - text), data))
+            || found(p + 2, n, data))
+        {
+            return -1;
+        }
+        p = close + 1;
+        text = close + 2;
     }
 
-    if (YAJL_IS_STRING(v)) {
-        *len = strlen(v->u.string);
-        return v->u.string;
+    if (literal && *text) {
+        return literal(text, strlen(text), data);
     }
-    if (YAJL_IS_NUMBER(v)) {
-        *len = strlen(v->u.number.r);
-        return v->u.number.r;
-    }
-    if (YAJL_IS_TRUE(v)) {
-        *len = 4;
-        return "true";
-    }
-    if (YAJL_IS_FALSE(v)) {
-        *len = 5;
-        return "false";
-    }
-
-    *len = 0;
-    return "";
+    return 0;
 }
 
 
-/* Counts len bytes against the room; 0 once the message is over it. */
+typedef struct {
+    char   **names;
+    size_t   n;
+    size_t   cap;
+} cs_names_t;
+
+
+static int
+name_add(const char *name, size_t n, void *data)
+{
+    char        **p;
+    cs_names_t   *ns = data;
+
+    if (ns->n == ns->cap) {
+        p = realloc(ns->names, (ns->cap ? ns->cap * 2 : 16) * sizeof(char *));
+        if (p == NULL) {
+            return -1;
+        }
+        ns->names = p;
+        ns->cap = ns->cap ? ns->cap * 2 : 16;
+    }
+    ns->names[ns->n] = strndup(name, n);
+    return ns->names[ns->n++] == NULL ? -1 : 0;
+}
+
+
+static int
+names_of(yajl_val v, cs_names_t *ns)
+{
+    size_t  i, len;
+
+    if (YAJL_IS_STRING(v)) {
+        return placeholders(v->u.string, name_add, NULL, ns);
+    }
+    if (YAJL_IS_OBJECT(v) || YAJL_IS_ARRAY(v)) {
+        len = YAJL_IS_OBJECT(v) ? v->u.object.len : v->u.array.len;
+        for (i = 0; i < len; i++) {
+            if (names_of(YAJL_IS_OBJECT(v) ? v->u.object.values[i]
+                                           : v->u.array.values[i], ns) != 0)
+            {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+
+cs_template_t *
+cs_render_template(const char *message_json)
+{
+    size_t          i, k;
+    cs_names_t      ns = { NULL, 0, 0 };
+    cs_template_t  *t;
+
+    t = calloc(1, sizeof(cs_template_t));
+    if (t == NULL) {
+        return NULL;
+    }
+
+    t->message = yajl_tree_parse(message_json, NULL, 0);
+    if (!YAJL_IS_OBJECT(t->message) || names_of(t->message, &ns) != 0) {
+        t->names = ns.names;
+        t->nnames = ns.n;
+        cs_render_template_free(t);
+        return NULL;
+    }
+
+    /* sorted, and each once */
+    if (ns.n > 1) {
+        qsort(ns.names, ns.n, sizeof(char *), name_cmp);
+    }
+    for (i = 0, k = 0; i < ns.n; i++) {
+        if (k > 0 && strcmp(ns.names[k - 1], ns.names[i]) == 0) {
+            free(ns.names[i]);
+            continue;
+        }
+        ns.names[k++] = ns.names[i];
+    }
+    t->names = ns.names;
+    t->nnames = k;
+
+    return t;
+}
+
+
+void
+cs_render_template_free(cs_template_t *t)
+{
+    size_t  i;
+
+    if (t == NULL) {
+        return;
+    }
+    for (i = 0; i < t->nnames; i++) {
+        free(t->names[i]);
+    }
+    free(t->names);
+    yajl_tree_free(t->message);
+    free(t);
+}
+
+
+/* The index of a name among the template's, or -1. */
+static long
+name_index(const cs_template_t *t, const char *name, size_t n)
+{
+    int     c;
+    size_t  lo = 0, hi = t->nnames, mid, len;
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+        len = strlen(t->names[mid]);
+        c = strncmp(t->names[mid], name, n < len ? n : len);
+        if (c == 0) {
+            c = (len > n) - (len < n);
+        }
+        if (c == 0) {
+            return (long) mid;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return -1;
+}
+
+
+/* --------------------------------------------------------------- vars */
+
+
+/* a reading of the vars that keeps what the template names, at depth 1 */
+typedef struct {
+    cs_render_t  *rd;
+    yajl_handle   h;
+    int           depth;
+    long          want;             /* the name whose value comes, or -1 */
+    size_t        end;              /* where the top object closed */
+} cs_vars_t;
+
+
+static int
+vars_value(cs_vars_t *v, const char *text, size_t len)
+{
+    cs_value_t  *val;
+
+    if (v->depth == 1 && v->want >= 0) {
+        val = &v->rd->values[v->want];
+        free(val->text);
+        val->text = malloc(len + 1);
+        if (val->text == NULL) {
+            return 0;
+        }
+        memcpy(val->text, text, len);
+        val->text[len] = '\0';
+        val->len = len;
+    }
+    v->want = -1;
+    return 1;
+}
+
+
+static int
+vars_null(void *ctx)
+{
+    ((cs_vars_t *) ctx)->want = -1;
+    return 1;
+}
+
+
+static int
+vars_bool(void *ctx, int b)
+{
+    return vars_value(ctx, b ? "true" : "false", b ? 4 : 5);
+}
+
+
+static int
+vars_number(void *ctx, const char *s, size_t len)
+{
+    return vars_value(ctx, s, len);
+}
+
+
+static int
+vars_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return vars_value(ctx, (const char *) s, len);
+}
+
+
+static int
+vars_open(void *ctx)
+{
+    cs_vars_t  *v = ctx;
+
+    v->want = -1;                   /* an object or array renders empty */
+    v->depth++;
+    return 1;
+}
+
+
+static int
+vars_key(void *ctx, const unsigned char *key, size_t len)
+{
+    cs_vars_t  *v = ctx;
+
+    v->want = v->depth == 1 ? name_index(v->rd->t, (const char *) key, len)
+                            : -1;
+    return 1;
+}
+
+
+static int
+vars_close(void *ctx)
+{
+    cs_vars_t  *v = ctx;
+
+    if (--v->depth == 0) {
+        v->end = yajl_get_bytes_consumed(v->h);
+    }
+    return 1;
+}
+
+
+static yajl_callbacks  vars_callbacks = {
+    vars_null, vars_bool, NULL, NULL, vars_number, vars_string,
+    vars_open, vars_key, vars_close, vars_open, vars_close
+};
+
+
+/* Reads the vars (a JSON object), keeping the values the message names. */
+static int
+vars_read(cs_render_t *rd, const char *vars_json)
+{
+    size_t       len = strlen(vars_json), i;
+    cs_vars_t    v = { rd, NULL, 0, -1, 0 };
+    yajl_handle  h;
+    yajl_status  st;
+
+    /* an object, and nothing else, at the top */
+    for (i = 0; i < len && strchr(" \t\r\n", vars_json[i]); i++) {
+        /* void */
+    }
+    if (i == len || vars_json[i] != '{') {
+        return -1;
+    }
+
+    h = yajl_alloc(&vars_callbacks, NULL, &v);
+    if (h == NULL) {
+        return -1;
+    }
+    v.h = h;
+    st = yajl_parse(h, (const unsigned char *) vars_json, len);
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+    yajl_free(h);
+
+    /* they go into the body as they came: nothing may follow the object
+     * (yajl lets an unfinished token after it pass) */
+    for (i = v.end; st == yajl_status_ok && i < len; i++) {
+        if (!strchr(" \t\r\n", vars_json[i])) {
+            return -1;
+        }
+    }
+    return st == yajl_status_ok && v.end > 0 ? 0 : -1;
+}
+
+
+/* ------------------------------------------------------------ message */
+
+
+/* Counts raw bytes against the room; 0 once the message is over it. */
 static int
 spend(cs_render_t *rd, size_t len)
 {
@@ -74,100 +378,113 @@ spend(cs_render_t *rd, size_t len)
 }
 
 
-/*
- * Writes s with its {{name}} placeholders filled, in time linear in s:
- * the next "}}" is searched for once and kept while the scan is behind it
- * (a search to the end of the string at every "{{" made a message of
- * "{{{{..." quadratic: 55 ms a recipient for 60 KiB).
- */
+/* Writes a string; -1 once the message, escaped as written, is too long */
+static int
+gen_string(cs_render_t *rd, const char *s, size_t len)
+{
+    size_t                n;
+    const unsigned char  *buf;
+
+    if (yajl_gen_string(rd->g, (const unsigned char *) s, len)
+        != yajl_gen_status_ok)
+    {
+        return -1;
+    }
+    if (yajl_gen_get_buf(rd->g, &buf, &n) == yajl_gen_status_ok
+        && n > CS_RENDER_MAX)
+    {
+        rd->over = 1;
+        return -1;
+    }
+    return 0;
+}
+
+
+/* a string being rendered */
+typedef struct {
+    cs_render_t  *rd;
+    char         *out;
+    size_t        len;
+    size_t        cap;
+} cs_out_t;
+
+
+static int
+out_add(cs_out_t *o, const char *s, size_t n)
+{
+    char    *bigger;
+    size_t   cap;
+
+    if (!spend(o->rd, n)) {
+        return -1;
+    }
+    if (o->len + n + 1 > o->cap) {
+        cap = (o->cap + n + 1) * 2;
+        bigger = realloc(o->out, cap);
+        if (bigger == NULL) {
+            return -1;
+        }
+        o->out = bigger;
+        o->cap = cap;
+    }
+    memcpy(o->out + o->len, s, n);
+    o->len += n;
+    return 0;
+}
+
+
+static int
+out_literal(const char *from, size_t n, void *data)
+{
+    return out_add(data, from, n);
+}
+
+
+static int
+out_var(const char *name, size_t n, void *data)
+{
+    long         i;
+    cs_out_t    *o = data;
+    cs_value_t  *v;
+
+    if (n == 2 && memcmp(name, "to", 2) == 0) {
+        return out_add(o, o->rd->to, strlen(o->rd->to));
+    }
+    i = name_index(o->rd->t, name, n);
+    v = i >= 0 ? &o->rd->values[i] : NULL;
+    return v && v->text ? out_add(o, v->text, v->len) : 0;
+}
+
+
 static int
 gen_template(cs_render_t *rd, const char *s)
 {
-    int          rc;
-    char         name[CS_VAR_MAX + 1];
-    char        *out, *o, *bigger;
-    size_t       cap, len, n, vlen;
-    const char  *p, *close, *v;
+    int       rc;
+    cs_out_t  o = { rd, NULL, 0, 0 };
 
-    len = strlen(s);
-    close = strstr(s, "}}");
-    if (close == NULL || strstr(s, "{{") == NULL) {
-        if (!spend(rd, len)) {
-            return -1;
-        }
-        return yajl_gen_string(rd->g, (const unsigned char *) s, len);
+    if (strstr(s, "{{") == NULL) {
+        return spend(rd, strlen(s)) ? gen_string(rd, s, strlen(s)) : -1;
     }
 
-    cap = len + 1;
-    out = malloc(cap);
-    if (out == NULL) {
-        return -1;
+    rc = placeholders(s, out_var, out_literal, &o);
+    if (rc == 0) {
+        rc = gen_string(rd, o.out ? o.out : "", o.len);
     }
-    o = out;
-
-    for (p = s; *p; /* void */) {
-        n = CS_VAR_MAX + 1;
-
-        if (p[0] == '{' && p[1] == '{' && close != NULL) {
-            if (close < p + 2) {
-                close = strstr(p + 2, "}}");    /* moves only forward */
-            }
-            if (close != NULL) {
-                n = (size_t) (close - p - 2);
-            }
-        }
-
-        if (n <= CS_VAR_MAX) {
-            memcpy(name, p + 2, n);
-            name[n] = '\0';
-            v = var_text(rd, name, &vlen);
-            p = close + 2;
-
-        } else {
-            v = p++;
-            vlen = 1;
-        }
-
-        if (!spend(rd, vlen)) {
-            free(out);
-            return -1;
-        }
-
-        if ((size_t) (o - out) + vlen + 1 > cap) {
-            cap = (cap + vlen) * 2;
-            bigger = realloc(out, cap);
-            if (bigger == NULL) {
-                free(out);
-                return -1;
-            }
-            o = bigger + (o - out);
-            out = bigger;
-        }
-        memcpy(o, v, vlen);
-        o += vlen;
-    }
-
-    rc = yajl_gen_string(rd->g, (const unsigned char *) out,
-                         (size_t) (o - out));
-    free(out);
+    free(o.out);
     return rc;
 }
 
 
-/* Copies a JSON value, filling placeholders in its strings if render. */
+/* Copies the message, filling placeholders in its strings. */
 static int
-gen_value(cs_render_t *rd, yajl_val v, int render)
+gen_value(cs_render_t *rd, yajl_val v)
 {
     size_t    i;
-    int       rc = 0;
+    int       rc;
     yajl_gen  g = rd->g;
 
     if (YAJL_IS_STRING(v)) {
-        if (render) {
-            return gen_template(rd, v->u.string);
-        }
-        return yajl_gen_string(g, (const unsigned char *) v->u.string,
-                               strlen(v->u.string));
+        return gen_template(rd, v->u.string);
     }
     if (YAJL_IS_NUMBER(v)) {
         return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
@@ -175,11 +492,10 @@ gen_value(cs_render_t *rd, yajl_val v, int render)
     if (YAJL_IS_OBJECT(v)) {
         rc = yajl_gen_map_open(g);
         for (i = 0; i < v->u.object.len && rc == 0; i++) {
-            rc = yajl_gen_string(g,
-                                 (const unsigned char *) v->u.object.keys[i],
-                                 strlen(v->u.object.keys[i]));
+            rc = gen_string(rd, v->u.object.keys[i],
+                            strlen(v->u.object.keys[i]));
             if (rc == 0) {
-                rc = gen_value(rd, v->u.object.values[i], render);
+                rc = gen_value(rd, v->u.object.values[i]);
             }
         }
         return rc ? rc : (int) yajl_gen_map_close(g);
@@ -187,7 +503,7 @@ gen_value(cs_render_t *rd, yajl_val v, int render)
     if (YAJL_IS_ARRAY(v)) {
         rc = yajl_gen_array_open(g);
         for (i = 0; i < v->u.array.len && rc == 0; i++) {
-            rc = gen_value(rd, v->u.array.values[i], render);
+            rc = gen_value(rd, v->u.array.values[i]);
         }
         return rc ? rc : (int) yajl_gen_array_close(g);
     }
@@ -198,6 +514,9 @@ gen_value(cs_render_t *rd, yajl_val v, int render)
 }
 
 
+/* --------------------------------------------------------------- body */
+
+
 static int
 gen_pair(yajl_gen g, const char *key, const char *value)
 {
@@ -206,79 +525,120 @@ gen_pair(yajl_gen g, const char *key, const char *value)
 }
 
 
-yajl_val
-cs_render_message(const char *message_json)
-{
-    yajl_val  message = yajl_tree_parse(message_json, NULL, 0);
-
-    if (message != NULL && !YAJL_IS_OBJECT(message)) {
-        yajl_tree_free(message);
-        return NULL;
-    }
-    return message;
-}
-
-
 char *
 cs_render_body(const char *campaign_id, const char *recipient_id,
     const char *type, const char *to, const char *vars_json,
-    yajl_val message, size_t *len, const char **why)
+    const cs_template_t *t, size_t *len, const char **why)
 {
     int                   rc;
-    char                 *body = NULL;
-    size_t                n;
+    char                 *body = NULL, *p;
+    size_t                i, n, pn, vlen;
+    yajl_gen              head = NULL;
     cs_render_t           rd;
-    const unsigned char  *buf;
+    const unsigned char  *msg, *pre;
 
-    *why = "cannot render the message: its vars are not a JSON object";
+    static const char  message_key[] = ",\"message\":";
+
+    *why = "cannot render the message: out of memory";
 
     memset(&rd, 0, sizeof(rd));
+    rd.t = t;
     rd.to = to;
     rd.room = CS_RENDER_MAX;
-    rd.vars = yajl_tree_parse(vars_json, NULL, 0);
+    rd.values = calloc(t->nnames ? t->nnames : 1, sizeof(cs_value_t));
     rd.g = yajl_gen_alloc(NULL);
+    head = yajl_gen_alloc(NULL);
 
-    if (!YAJL_IS_OBJECT(rd.vars) || message == NULL || rd.g == NULL) {
+    if (rd.values == NULL || rd.g == NULL || head == NULL) {
         goto done;
     }
 
-    rc = yajl_gen_map_open(rd.g);
-    rc |= gen_pair(rd.g, "campaign_id", campaign_id);
-    rc |= gen_pair(rd.g, "recipient_id", recipient_id);
-    rc |= gen_pair(rd.g, "type", type);
-    rc |= gen_pair(rd.g, "to", to);
-    rc |= yajl_gen_string(rd.g, (const unsigned char *) "vars", 4);
-    rc |= gen_value(&rd, rd.vars, 0);
-    rc |= yajl_gen_string(rd.g, (const unsigned char *) "message", 7);
-    if (rc == 0) {
-        rc = gen_value(&rd, message, 1);
+    if (vars_read(&rd, vars_json) != 0) {
+        *why = "cannot render the message: its vars are not a JSON object";
+        goto done;
     }
-    rc |= yajl_gen_map_close(rd.g);
+
+    if (gen_value(&rd, t->message) != 0
+        || yajl_gen_get_buf(rd.g, &msg, &n) != yajl_gen_status_ok)
+    {
+        goto over;
+    }
+
+    /* what comes before the vars, up to their key: the vars follow as
+     * Postgres gave them (valid JSON: read above), then the message */
+    rc = yajl_gen_map_open(head);
+    rc |= gen_pair(head, "campaign_id", campaign_id);
+    rc |= gen_pair(head, "recipient_id", recipient_id);
+    rc |= gen_pair(head, "type", type);
+    rc |= gen_pair(head, "to", to);
+    rc |= yajl_gen_string(head, (const unsigned char *) "vars", 4);
+    if (rc != 0 || yajl_gen_get_buf(head, &pre, &pn) != yajl_gen_status_ok) {
+        goto done;
+    }
+
+    /* (yajl writes the ':' with the value, which is not its to write) */
+    vlen = strlen(vars_json);
+    *len = pn + 1 + vlen + sizeof(message_key) - 1 + n + 1;
+    if (*len > CS_RENDER_MAX) {
+        rd.over = 1;
+        goto over;
+    }
+
+    body = malloc(*len + 1);
+    if (body == NULL) {
+        goto done;
+    }
+
+    p = (char *) memcpy(body, pre, pn) + pn;
+    *p++ = ':';
+    p = (char *) memcpy(p, vars_json, vlen) + vlen;
+    p = (char *) memcpy(p, message_key, sizeof(message_key) - 1)
+        + sizeof(message_key) - 1;
+    p = (char *) memcpy(p, msg, n) + n;
+    *p++ = '}';
+    *p = '\0';
+
+    *why = NULL;
+    goto done;
+
+over:
 
     if (rd.over) {
-        *why = "cannot render the message: it is over 1 MiB once its "
+        *why = "cannot render the message: the body is over 1 MiB once its "
                "placeholders are filled";
-
-    } else if (rc == 0
-               && yajl_gen_get_buf(rd.g, &buf, &n) == yajl_gen_status_ok)
-    {
-        body = malloc(n + 1);
-        if (body) {
-            memcpy(body, buf, n);
-            body[n] = '\0';
-            *len = n;
-            *why = NULL;
-        } else {
-            *why = "cannot render the message: out of memory";
-        }
     }
 
 done:
+
+    if (rd.values) {
+        for (i = 0; i < t->nnames; i++) {
+            free(rd.values[i].text);
+        }
+        free(rd.values);
+    }
     if (rd.g) {
         yajl_gen_free(rd.g);
     }
-    yajl_tree_free(rd.vars);
+    if (head) {
+        yajl_gen_free(head);
+    }
     return body;
+}
+
+
+/* A copy of at most max bytes, cut before a character, not inside one. */
+static char *
+utf8_cut(const char *s, size_t max)
+{
+    size_t  n = strlen(s);
+
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+    return strndup(s, n);
 }
 
 
@@ -305,9 +665,9 @@ cs_render_provider_id(const char *answer, size_t len)
 
     v = root ? yajl_tree_get(root, path, yajl_t_any) : NULL;
     if (YAJL_IS_STRING(v)) {
-        id = strndup(v->u.string, 200);
+        id = utf8_cut(v->u.string, 200);
     } else if (YAJL_IS_NUMBER(v)) {
-        id = strndup(v->u.number.r, 200);
+        id = utf8_cut(v->u.number.r, 200);
     }
 
     yajl_tree_free(root);

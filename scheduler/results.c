@@ -9,7 +9,7 @@
 #define CS_RESULTS_BATCH    256     /* results worth a write of their own */
 #define CS_RESULTS_WAIT     50      /* ms a smaller batch waits at most */
 #define CS_RESULTS_RETRY    100     /* ms before a refused batch again */
-#define CS_RESULTS_RETRY_MAX 30000  /* ms, at most, for a refused row */
+#define CS_RESULTS_RETRY_MAX 30000  /* ms, at most, between tries */
 
 typedef struct {
     void      *job;
@@ -28,7 +28,8 @@ struct cs_batch_s {
     cs_result_t  *items;
     size_t        n;
     int           tries;            /* refused writes of it as it is */
-    int           internal;         /* a refused row, now failed */
+    int           internal;         /* a refused row: 1 without what the
+                                     * provider said, 2 recorded failed */
     uint64_t      due;              /* not before (monotonic ms) */
 };
 
@@ -136,16 +137,18 @@ cs_results_add(cs_results_t *r, void *job, const char *campaign,
     const char *recipient, const char *outcome, const char *provider_id,
     const char *error, uint64_t retry_ms)
 {
+    size_t        cap;
     cs_result_t  *res, *p;
 
     if (r->nopen == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : CS_RESULTS_BATCH;
-        p = realloc(r->open, r->cap * sizeof(cs_result_t));
+        cap = r->cap ? r->cap * 2 : CS_RESULTS_BATCH;
+        p = realloc(r->open, cap * sizeof(cs_result_t));
         if (p == NULL) {
             log_error("event=out_of_memory where=results");
             return -1;
         }
         r->open = p;
+        r->cap = cap;
     }
 
     if (r->nopen == 0) {
@@ -275,23 +278,50 @@ batch_json(cs_batch_t *b)
 }
 
 
+/*
+ * Whether Postgres refused what the batch holds (a value it cannot take, a
+ * constraint, a trigger's exception), which splitting can isolate; any
+ * other refusal (a deadlock, a serialization failure, a time-out, a server
+ * going down or read-only, no memory) passes, and the batch is written
+ * again as it is.
+ */
+static int
+refused_for_data(const char *state)
+{
+    return strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0
+           || strncmp(state, "P0", 2) == 0;
+}
+
+
+static uint64_t
+backoff(int tries)
+{
+    uint64_t  wait = (uint64_t) CS_RESULTS_RETRY << (tries < 9 ? tries : 9);
+
+    return wait < CS_RESULTS_RETRY_MAX ? wait : CS_RESULTS_RETRY_MAX;
+}
+
+
 /* A batch Postgres refused: again later, in halves, or its row failed. */
 static void
 results_refused(cs_results_t *r, cs_batch_t *b, PGresult *res)
 {
-    char         why[160];
-    size_t       half;
-    uint64_t     wait;
-    cs_batch_t  *rest;
-    const char  *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                             : NULL;
+    char          why[160];
+    size_t        half;
+    uint64_t      wait;
+    cs_batch_t   *rest;
+    cs_result_t  *one;
+    const char   *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                              : NULL;
 
     state = state ? state : "?";
 
-    if (b->tries == 0 && !b->internal) {
-        /* a deadlock or a server going down passes: try it as it is */
-        b->tries = 1;
-        b->due = cs_mono_ms() + CS_RESULTS_RETRY;
+    if (!refused_for_data(state)) {
+        wait = backoff(b->tries++);
+        b->due = cs_mono_ms() + wait;
+        log_warn("event=results_refused sqlstate=%s results=%zu "
+                 "action=\"again in %llu ms\"", log_esc(state), b->n,
+                 (unsigned long long) wait);
         queue_push(r, b, 0);
         return;
     }
@@ -306,7 +336,6 @@ results_refused(cs_results_t *r, cs_batch_t *b, PGresult *res)
                        (b->n - half) * sizeof(cs_result_t));
                 rest->n = b->n - half;
                 b->n = half;
-                b->tries = 0;
                 queue_push(r, rest, 1);
                 queue_push(r, b, 1);
                 return;
@@ -318,34 +347,41 @@ results_refused(cs_results_t *r, cs_batch_t *b, PGresult *res)
         return;
     }
 
-    /* the row alone: recorded failed, saying why, as long as it takes */
-    if (!b->internal) {
+    /*
+     * The row alone. First as it is but for what the provider said (its
+     * id, an error text: what a provider sends may be what Postgres
+     * cannot take); then recorded failed, saying why; then that, as long
+     * as it takes.
+     */
+    one = &b->items[0];
+    b->due = cs_mono_ms();
+
+    if (b->internal == 0) {
         b->internal = 1;
-        b->tries = 0;
+        free(one->provider_id);
+        free(one->error);
+        one->provider_id = NULL;
+        one->error = NULL;
+
+    } else if (b->internal == 1) {
+        b->internal = 2;
         snprintf(why, sizeof(why), "internal error: the scheduler could not "
                  "record this recipient's result (SQLSTATE %s)", state);
         log_error("event=result_refused campaign=%s recipient=%s outcome=%s "
                   "sqlstate=%s action=\"recording it failed\"",
-                  b->items[0].campaign, b->items[0].recipient,
-                  b->items[0].outcome, log_esc(state));
-        snprintf(b->items[0].outcome, sizeof(b->items[0].outcome),
-                 "failed");
-        free(b->items[0].error);
-        b->items[0].error = strdup(why);
-        b->items[0].retry_ms = 0;
-        b->due = cs_mono_ms();
+                  one->campaign, one->recipient, one->outcome,
+                  log_esc(state));
+        snprintf(one->outcome, sizeof(one->outcome), "failed");
+        one->error = strdup(why);
+        one->retry_ms = 0;
 
     } else {
-        wait = (uint64_t) CS_RESULTS_RETRY << (b->tries < 9 ? b->tries : 9);
-        if (wait > CS_RESULTS_RETRY_MAX) {
-            wait = CS_RESULTS_RETRY_MAX;
-        }
-        b->tries++;
-        b->due = cs_mono_ms() + wait;
+        wait = backoff(b->tries++);
+        b->due += wait;
         log_error("event=result_refused campaign=%s recipient=%s "
                   "sqlstate=%s action=\"again in %llu ms\"",
-                  b->items[0].campaign, b->items[0].recipient,
-                  log_esc(state), (unsigned long long) wait);
+                  one->campaign, one->recipient, log_esc(state),
+                  (unsigned long long) wait);
     }
     queue_push(r, b, 0);
 }

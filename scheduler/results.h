@@ -3,8 +3,10 @@
  * answer until campaign.record_results() has committed them, written in
  * batches on a connection of their own. A batch whose write is lost with
  * the connection is written again after reconnecting. One that Postgres
- * refuses is tried once more after a back-off, then split in halves until
- * the row it cannot take is alone; that row is recorded failed, with a
+ * refuses for a passing reason (a deadlock, a time-out, a server going
+ * down) is written again after a back-off. One whose content it refuses
+ * is split in halves until the row it cannot take is alone; that row is
+ * tried without what the provider said, then recorded failed, with a
  * last_error that says so, and logged. Results behind it are never held
  * up: a refused batch waits apart while the others go.
  */

@@ -63,6 +63,7 @@ struct cs_sched_s {
     uint64_t         jobs_asked;    /* when my_running() was sent */
     unsigned         want;
     int              locked;        /* holds its lock on this connection */
+    int              pools_sent;    /* this file's pools and rates are in */
     int              lock_warned;
     int              ready;         /* told systemd */
     int              stopping;
@@ -305,6 +306,23 @@ plain_done(PGresult *res, cs_pg_status_e st, void *data)
 }
 
 
+static int
+pools_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_sched_t  *s = data;
+
+    (void) res;
+
+    if (st == CS_PG_OK) {
+        s->pools_sent = 1;
+    } else {
+        sched_again(s, st, CS_WANT_POOLS);
+    }
+    sched_kick(s);
+    return 0;
+}
+
+
 static void
 send_pools(cs_sched_t *s)
 {
@@ -340,7 +358,7 @@ send_pools(cs_sched_t *s)
     values[1] = limits;
     values[2] = rates;
     cs_pg_query(s->pg, "SELECT campaign.scheduler_pools($1, $2, $3)", 3,
-                values, plain_done, s);
+                values, pools_done, s);
 }
 
 
@@ -425,8 +443,13 @@ pg_up(void *data)
     log_info("event=db_connected conn=main");
     s->backoff = 0;
     s->locked = 0;
-    s->want |= CS_WANT_POOLS | CS_WANT_LOCK | CS_WANT_RESYNC | CS_WANT_TICK
-               | CS_WANT_BEAT | CS_WANT_JOBS;
+    s->want |= CS_WANT_LOCK | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_BEAT
+               | CS_WANT_JOBS;
+    /* the file's limits, once a file is read: a reconnect is not a reading
+     * (it would undo what a scheduler that read its file since set) */
+    if (!s->pools_sent) {
+        s->want |= CS_WANT_POOLS;
+    }
     sched_kick(s);
 }
 
@@ -454,7 +477,9 @@ pg_down(void *data)
 {
     cs_sched_t  *s = data;
 
+    /* its lock went with the connection: the others may see a death */
     s->locked = 0;
+    cs_dispatch_db_lost(s->dispatch);
     reconnect_later(s, &s->reconnect, &s->backoff);
 }
 
@@ -613,9 +638,10 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     own_timer_init(s, &s->drain);
     own_timer_init(s, &s->watchdog);
 
-    /* systemd's WatchdogSec: pinged at half of it */
-    if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {
-        s->watchdog_ms = usec / 2000;
+    /* systemd's WatchdogSec: pinged every 40 % of it, so that a late
+     * wake-up still keeps within the half systemd asks for */
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2500) {
+        s->watchdog_ms = usec * 2 / 5 / 1000;
     }
 
     s->dispatch = cs_dispatch_create(loop, s->mono, cf, sched_wake, s);
@@ -665,6 +691,7 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
         cs_pg_reset(s->writer, "the database setting changed");
     }
 
+    s->pools_sent = 0;
     s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK;
     sched_kick(s);
 }

@@ -106,12 +106,17 @@ timers_fired(int fd, int events, void *data)
 }
 
 
-/* Arms the timerfd for the wheel's next expiry, if that moved earlier. */
+/*
+ * Arms the timerfd for the wheel's next expiry, if that moved earlier. The
+ * wall clock's is absolute, so that a step of the clock cancels it; the
+ * monotonic one's is relative, which is as good (nothing steps that clock)
+ * and keeps libfaketime, which the clock tests use, from shifting it too.
+ */
 static void
 timers_arm(cs_timers_t *ts)
 {
-    int                flags = TFD_TIMER_ABSTIME;
-    uint64_t           next;
+    int                flags = 0;
+    uint64_t           next, now, at;
     struct itimerspec  its;
 
     next = cs_wheel_next(&ts->wheel);
@@ -119,15 +124,19 @@ timers_arm(cs_timers_t *ts)
         return;                 /* a fire too early finds nothing: fine */
     }
 
-    memset(&its, 0, sizeof(its));
-    its.it_value.tv_sec = (time_t) (next / 1000);
-    its.it_value.tv_nsec = (long) (next % 1000) * 1000000;
-    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) {
-        its.it_value.tv_nsec = 1;       /* all zeros would disarm it */
+    at = next;
+    if (ts->clock == CLOCK_REALTIME) {
+        flags = TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET;
+    } else {
+        now = cs_timers_now(ts);
+        at = next > now ? next - now : 0;
     }
 
-    if (ts->clock == CLOCK_REALTIME) {
-        flags |= TFD_TIMER_CANCEL_ON_SET;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t) (at / 1000);
+    its.it_value.tv_nsec = (long) (at % 1000) * 1000000;
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) {
+        its.it_value.tv_nsec = 1;       /* all zeros would disarm it */
     }
 
     if (timerfd_settime(ts->tfd, flags, &its, NULL) != 0) {

@@ -10,6 +10,7 @@ packages=(
     postgresql postgresql-contrib
     wrk
     clang libclang-rt-14-dev valgrind
+    libfaketime
 )
 
 missing=()

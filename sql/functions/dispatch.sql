@@ -21,17 +21,19 @@ $$;
 -- Recipients are added only before a campaign starts (API.md), with the
 -- campaign locked, so a walk in seq order never leaves one behind: the
 -- place only moves forward, over the rows never tried ("retry" false).
--- Only the holder sends a campaign, so reading is enough: it remembers
--- which it has in flight, and one that takes the campaign over after a
--- crash sends again only what was in flight then, with the same key.
+-- Only the holder sends a campaign, so reading is enough for those: it
+-- remembers which it has in flight, and one that takes the campaign over
+-- after a crash sends again only what was in flight then, with the same
+-- key. A retry read is held for p_hold_ms (its result sets its next time),
+-- so that it is not read again while it is in flight.
 -- A type with a rate gives each claim only the tokens its bucket holds,
 -- whichever scheduler claims: the rate holds across all of them. The
--- bucket holds a tenth of a second of the rate, so no second sees more
--- than 1.1 times it.
+-- bucket holds a tenth of a second of the rate (one token at least), so
+-- no second sees more than 1.1 times it (one more, under 10 a second).
 -- The plan is pinned to index walks: statistics taken before a big insert
 -- made the planner sort the whole campaign for every claim.
 CREATE OR REPLACE FUNCTION campaign.next_recipients(p_owner text,
-    p_campaign uuid, p_after bigint, p_limit integer)
+    p_campaign uuid, p_after bigint, p_limit integer, p_hold_ms integer)
 RETURNS TABLE (id uuid, address text, vars text, attempt integer,
                seq bigint, retry boolean)
 LANGUAGE plpgsql
@@ -43,6 +45,7 @@ DECLARE
     v_rate   integer;
     v_limit  integer := p_limit;
     n        integer;
+    m        integer := 0;
 BEGIN
     SELECT c.type, t.rate INTO v_type, v_rate
       FROM campaign.campaigns c JOIN campaign.types t ON t.name = c.type
@@ -66,28 +69,33 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    SELECT x.id, x.address, x.vars::text, x.attempts + 1, x.seq, x.retry
-      FROM ((SELECT r.id, r.address, r.vars, r.attempts, r.seq,
-                    true AS retry
-               FROM campaign.recipients r
-              WHERE r.campaign_id = p_campaign
-                AND r.next_attempt_at IS NOT NULL
-                AND r.next_attempt_at <= clock_timestamp()
-                AND r.status = 'pending'
-              ORDER BY r.next_attempt_at
-              LIMIT v_limit)
-            UNION ALL
-            (SELECT r.id, r.address, r.vars, r.attempts, r.seq, false
-               FROM campaign.recipients r
-              WHERE r.campaign_id = p_campaign AND r.seq > p_after
-                AND r.next_attempt_at IS NULL AND r.status = 'pending'
-              ORDER BY r.seq
-              LIMIT v_limit)) x
-     LIMIT v_limit;
+    WITH due AS (
+        SELECT r.id FROM campaign.recipients r
+         WHERE r.campaign_id = p_campaign AND r.next_attempt_at IS NOT NULL
+           AND r.next_attempt_at <= clock_timestamp()
+           AND r.status = 'pending'
+         ORDER BY r.next_attempt_at
+         LIMIT v_limit)
+    UPDATE campaign.recipients r
+       SET next_attempt_at = clock_timestamp() + p_hold_ms * interval '1 ms'
+      FROM due
+     WHERE r.id = due.id
+    RETURNING r.id, r.address, r.vars::text, r.attempts + 1, r.seq, true;
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    IF n < v_limit THEN
+        RETURN QUERY
+        SELECT r.id, r.address, r.vars::text, r.attempts + 1, r.seq, false
+          FROM campaign.recipients r
+         WHERE r.campaign_id = p_campaign AND r.seq > p_after
+           AND r.next_attempt_at IS NULL AND r.status = 'pending'
+         ORDER BY r.seq
+         LIMIT v_limit - n;
+        GET DIAGNOSTICS m = ROW_COUNT;
+    END IF;
 
     IF v_rate > 0 THEN
-        GET DIAGNOSTICS n = ROW_COUNT;
-        UPDATE campaign.types t SET tokens = t.tokens - n
+        UPDATE campaign.types t SET tokens = t.tokens - n - m
          WHERE t.name = v_type;
     END IF;
 END

@@ -40,21 +40,20 @@ $$;
 
 -- Takes this session's lock for the scheduler p_id, and says so with the
 -- server it lives on; false if another session holds it (the scheduler's
--- last connection, not yet gone, or another with the same id).
+-- last connection, not yet gone, or another with the same id). The row is
+-- written whenever the lock is held: a session lock outlives a failed
+-- statement, and a stale row would make a death look like a life.
 CREATE OR REPLACE FUNCTION campaign.scheduler_lock(p_id text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     -- held already by this session: taking it again would stack it
-    IF EXISTS (SELECT 1 FROM pg_locks l
-                WHERE l.locktype = 'advisory'
-                  AND l.classid = campaign.scheduler_lock_class()::oid
-                  AND l.objid = campaign.scheduler_lock_key(p_id)::oid
-                  AND l.objsubid = 2 AND l.pid = pg_backend_pid())
-    THEN
-        RETURN true;
-    END IF;
-    IF NOT pg_try_advisory_lock(campaign.scheduler_lock_class(),
-                                campaign.scheduler_lock_key(p_id))
+    IF NOT EXISTS (SELECT 1 FROM pg_locks l
+                    WHERE l.locktype = 'advisory'
+                      AND l.classid = campaign.scheduler_lock_class()::oid
+                      AND l.objid = campaign.scheduler_lock_key(p_id)::oid
+                      AND l.objsubid = 2 AND l.pid = pg_backend_pid())
+       AND NOT pg_try_advisory_lock(campaign.scheduler_lock_class(),
+                                    campaign.scheduler_lock_key(p_id))
     THEN
         RETURN false;
     END IF;
@@ -93,7 +92,9 @@ $$;
 -- that ticks at least every half lease always holds three eighths of one
 -- more) and others' taken over: once expired, or at once if their holder
 -- is dead, i.e. took its lock on this server's life and no longer holds
--- it. Returns what it started.
+-- it. (A lock lost with its connection, the holder alive, looks the same:
+-- the holder stops sending the moment its connection goes, and asks again
+-- which campaigns are its own.) Returns what it started.
 CREATE OR REPLACE FUNCTION campaign.scheduler_tick(p_owner text,
     p_lease_ms integer)
 RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision)
@@ -142,6 +143,9 @@ BEGIN
     THEN
         v_alive := ARRAY(SELECT l.objid FROM pg_locks l
                           WHERE l.locktype = 'advisory'
+                            AND l.database = (SELECT oid FROM pg_database
+                                              WHERE datname
+                                                    = current_database())
                             AND l.classid
                                 = campaign.scheduler_lock_class()::oid
                             AND l.objsubid = 2 AND l.granted);

@@ -81,6 +81,7 @@ sub new {
         loc_extra  => $o{location_config} // '',
         srv_extra  => $o{server_config} // '',
         migrate    => $o{migrate} // 1,
+        database   => $o{database},
         module     => $ENV{CAMPAIGN_MODULE}
                       // "$ROOT/build/release/ngx_http_campaign_module.so",
     }, $class;
@@ -97,7 +98,7 @@ sub new {
 
 sub start_pg {
     my ($self) = @_;
-    my $pgdir = "$self->{dir}/pg";
+    my $pgdir = $self->{pg_dir} //= "$self->{dir}/pg";
     unless (-d $pgdir) {
         mkdir $pgdir or die $!;
         system('chown', 'postgres', $pgdir) if $> == 0;
@@ -131,8 +132,53 @@ sub migrate {
 
 sub stop_pg {
     my ($self, $mode) = @_;
-    quiet(as_pg(pg_bin('pg_ctl'), '-D', "$self->{dir}/pg/data", '-m',
+    quiet(as_pg(pg_bin('pg_ctl'), '-D', "$self->{pg_dir}/data", '-m',
                 $mode // 'fast', '-w', 'stop'));
+}
+
+# A streaming standby of this bench's Postgres (pg_basebackup -R), on a
+# port of its own; returns the port. Stopped with the bench.
+sub start_standby {
+    my ($self) = @_;
+    my $dir = "$self->{dir}/standby";
+    mkdir $dir or die $!;
+    system('chown', 'postgres', $dir) if $> == 0;
+    my $port = free_port();
+    quiet(as_pg(pg_bin('pg_basebackup'), '-h', '127.0.0.1', '-p',
+                $self->{pg_port}, '-U', 'postgres', '-D', "$dir/data", '-R',
+                '-X', 'stream', '-c', 'fast')) == 0
+        or die 'pg_basebackup failed';
+    quiet(as_pg(pg_bin('pg_ctl'), '-D', "$dir/data", '-l', "$dir/log",
+                '-w', '-o', "-p $port -k $dir -c listen_addresses=127.0.0.1 "
+                . '-c fsync=off -c max_connections=200', 'start')) == 0
+        or die 'the standby did not start';
+    $self->{standby} = { dir => $dir, port => $port };
+    wait_for(sub {
+        my $in = `psql -X -At -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null`;
+        $in =~ /^t/;
+    }, 20, 'the standby to stream');
+    return $port;
+}
+
+# The primary stops and the standby is promoted: from now on it is this
+# bench's Postgres (psql, stop_pg and start_pg go to it).
+sub fail_over {
+    my ($self) = @_;
+    my $sb = delete $self->{standby} or croak 'no standby';
+    $self->stop_pg('fast');
+    quiet(as_pg(pg_bin('pg_ctl'), '-D', "$sb->{dir}/data", '-w',
+                'promote')) == 0 or die 'promote failed';
+    $self->{old_primary} = $self->{pg_dir};
+    $self->{pg_dir} = $sb->{dir};
+    $self->{pg_port} = $sb->{port};
+}
+
+# A conninfo of both, primary first, that follows a failover.
+sub conninfo_both {
+    my ($self) = @_;
+    return "host=127.0.0.1,127.0.0.1 port=$self->{pg_port},"
+         . "$self->{standby}{port} dbname=campaigns user=campaign "
+         . 'target_session_attrs=read-write';
 }
 
 sub psql_as {
@@ -177,7 +223,7 @@ events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path $d/body;
-    campaign_database "host=127.0.0.1 port=$self->{pg_port} dbname=campaigns user=campaign";
+    campaign_database "@{[ $self->{database} // $self->conninfo ]}";
     campaign_database_pool $self->{pool};
     campaign_timeout $self->{timeout};
     $self->{http_extra}
@@ -236,15 +282,23 @@ sub stop_nginx {
     waitpid($pid, 0);
 }
 
+# The conninfo of this bench's database (or another port's).
+sub conninfo {
+    my ($self, $port) = @_;
+    return "host=127.0.0.1 port=" . ($port // $self->{pg_port})
+         . ' dbname=campaigns user=campaign';
+}
+
 # A campaign-scheduler on this bench's Postgres: start_scheduler(conf =>
-# "extra directives") returns a handle; its log is $h->{log}.
+# "extra directives", database => conninfo, env => { NAME => value })
+# returns a handle; its log is $h->{log}.
 sub start_scheduler {
     my ($self, %o) = @_;
     my $n = ++$self->{nsched};
     my $conf = "$self->{dir}/scheduler$n.conf";
     open(my $fh, '>', $conf) or die $!;
-    print $fh "database \"host=127.0.0.1 port=$self->{pg_port} "
-            . "dbname=campaigns user=campaign\";\n"
+    print $fh 'database "' . ($o{database} // $self->{database}
+                              // $self->conninfo) . "\";\n"
             . "id sched$n;\n" . ($o{conf} // '');
     close $fh;
     my $bin = $o{bin} // ($ENV{CAMPAIGN_ASAN}
@@ -257,6 +311,7 @@ sub start_scheduler {
                            . 'detect_leaks=1';
         $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/asan/sched-ub:"
                             . 'print_stacktrace=1:halt_on_error=1';
+        $ENV{$_} = $o{env}{$_} for keys %{ $o{env} // {} };
         open STDERR, '>>', $log;
         exec @{ $o{wrap} // [] }, $bin, '-c', $conf;
         exit 127;
@@ -291,6 +346,24 @@ sub deliveries {
     my ($self) = @_;
     open(my $fh, '<', $self->{deliveries}) or return ();
     return map { $JSON->decode($_) } <$fh>;
+}
+
+# How many requests the provider stub has had (cheaper than decoding).
+sub delivered {
+    my ($self) = @_;
+    open(my $fh, '<', $self->{deliveries}) or return 0;
+    my $n = 0;
+    $n++ while <$fh>;
+    return $n;
+}
+
+# Idempotency-Keys the provider answered more than once with 200: the
+# recipients a person would have had twice.
+sub repeats {
+    my ($self) = @_;
+    my %n;
+    $n{ $_->{key} }++ for grep { $_->{status} == 200 } $self->deliveries;
+    return scalar grep { $_ > 1 } values %n;
 }
 
 sub stop_scheduler {
@@ -419,6 +492,13 @@ sub stop_provider {
     waitpid($pid, 0);
 }
 
+sub stop_standby {
+    my ($self) = @_;
+    my $sb = delete $self->{standby} or return;
+    quiet(as_pg(pg_bin('pg_ctl'), '-D', "$sb->{dir}/data", '-m', 'fast',
+                '-w', 'stop'));
+}
+
 sub done {
     my ($self, %o) = @_;
     $self->stop_scheduler($_) for @{ $self->{schedulers} // [] };
@@ -426,6 +506,7 @@ sub done {
     $self->stop_nginx;
     $self->check_logs(%o);
     $self->stop_pg;
+    $self->stop_standby;
     @live = grep { $_ != $self } @live;
 }
 
@@ -435,6 +516,7 @@ END {
         $t->stop_provider;
         $t->stop_nginx;
         $t->stop_pg;
+        $t->stop_standby;
     }
 }
 

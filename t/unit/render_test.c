@@ -10,14 +10,14 @@
 static char *
 body(const char *vars, const char *message_json, size_t *len)
 {
-    char        *b;
-    const char  *why;
-    yajl_val     message = cs_render_message(message_json);
+    char           *b;
+    const char     *why;
+    cs_template_t  *t = cs_render_template(message_json);
 
-    b = message ? cs_render_body("c1", "r1", "sms", "+15551234567", vars,
-                                 message, len, &why)
-                : NULL;
-    yajl_tree_free(message);
+    b = t ? cs_render_body("c1", "r1", "sms", "+15551234567", vars, t, len,
+                           &why)
+          : NULL;
+    cs_render_template_free(t);
     return b;
 }
 
@@ -67,7 +67,7 @@ main(void)
     ok(renders("{\"a\":\"{{a}}\"}", "{\"b\":\"{{a}}\"}", "\"{{a}}\""),
        "a var's value is not rendered again");
     ok(body("{", "{}", &len) == NULL, "bad vars: no body");
-    ok(cs_render_message("[1]") == NULL && cs_render_message("{") == NULL,
+    ok(cs_render_template("[1]") == NULL && cs_render_template("{") == NULL,
        "a message that is not a JSON object: none");
 
     id = cs_render_provider_id("{\"id\":\"msg-1\"}", 14);

@@ -80,6 +80,44 @@ all_on_time(job_t *jobs, size_t n, size_t *late, size_t *twice)
 }
 
 
+static size_t
+fired_count(job_t *jobs, size_t n)
+{
+    size_t  i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        k += jobs[i].fired > 0;
+    }
+    return k;
+}
+
+
+static int
+none_early(job_t *jobs, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (jobs[i].fired && jobs[i].fired_at < jobs[i].due) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+static size_t
+due_by(job_t *jobs, size_t n, uint64_t at)
+{
+    size_t  i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        k += jobs[i].due <= at;
+    }
+    return k;
+}
+
+
 int
 main(void)
 {
@@ -191,6 +229,33 @@ main(void)
            "after a jump of 14 h: the %zu due fired, none early", want);
         ok(cs_wheel_check(w) == 0, "invariants hold after the jump");
     }
+
+    /*
+     * the clock set back an hour, then forward two: every timer keeps its
+     * expiry, none fires before it, those due by the new time fire
+     */
+    cs_wheel_init(w, start);
+    for (i = 0; i < 1000; i++) {
+        cs_timer_init(&jobs[i].timer);
+        jobs[i].fired = 0;
+        jobs[i].cancelled = 0;
+        jobs[i].due = start + 1 + (rnd() % 7200000);
+        cs_wheel_add(w, &jobs[i].timer, jobs[i].due);
+    }
+    ok(drive(w, start + 600000, 0), "driven 10 minutes");
+    cs_wheel_rebase(w, start - 3600000);
+    ok(cs_wheel_check(w) == 0
+       && w->count == (uint64_t) (1000 - fired_count(jobs, 1000)),
+       "set back an hour: the timers not fired are all still there");
+    ok(drive(w, start + 600000, 0) && fired_count(jobs, 1000) ==
+       due_by(jobs, 1000, start + 600000),
+       "nothing fires again until the clock is back where it was");
+    cs_wheel_rebase(w, start + 7200000);
+    ok(drive(w, start + 7200000, 0), "set forward past them all");
+    (void) all_on_time(jobs, 1000, &late, &twice);
+    ok(twice == 0 && none_early(jobs, 1000),
+       "each fires once, none before its time");
+    ok(cs_wheel_check(w) == 0 && w->count == 0, "invariants hold");
 
     /* a million timers */
     cs_wheel_init(w, start);
