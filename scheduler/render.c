@@ -35,6 +35,20 @@ typedef struct {
 /* ------------------------------------------------------ placeholders */
 
 
+/* The next "}}" from s on, or NULL. (Not strstr(): sanitizers' strstr
+ * reads the whole rest of the string each time.) */
+static const char *
+closing(const char *s)
+{
+    for ( ; *s; s++) {
+        if (s[0] == '}' && s[1] == '}') {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+
 /*
  * Calls found(name, n, data) for each {{name}} of s, in time linear in s:
  * the next "}}" is searched for once and kept while the scan is behind it
@@ -50,7 +64,7 @@ placeholders(const char *s, int (*found)(const char *name, size_t n,
     size_t       n;
     const char  *p, *text, *close;
 
-    close = strstr(s, "}}");
+    close = closing(s);
     text = s;
 
     for (p = s; close != NULL && *p; p++) {
@@ -58,7 +72,7 @@ placeholders(const char *s, int (*found)(const char *name, size_t n,
             continue;
         }
         if (close < p + 2) {
-            close = strstr(p + 2, "}}");        /* moves only forward */
+            close = closing(p + 2);             /* moves only forward */
             if (close == NULL) {
                 break;
             }
