@@ -21,6 +21,10 @@
 #define CS_WANT_BEAT     0x08
 #define CS_WANT_JOBS     0x10
 #define CS_WANT_LOCK     0x20
+#define CS_WANT_PURGE    0x40
+
+#define CS_HOUSEKEEPING_MS  60000   /* how often old keys are purged */
+#define CS_PURGE_BATCH      1000
 
 #define CS_DRAIN_MS      10000      /* SIGTERM waits this for deliveries */
 
@@ -56,6 +60,7 @@ struct cs_sched_s {
     cs_own_timer_t   writer_reconnect;
     cs_own_timer_t   drain;
     cs_own_timer_t   watchdog;
+    cs_own_timer_t   housekeeping;
     uint64_t         watchdog_ms;   /* 0: systemd does not watch us */
     cs_dispatch_t   *dispatch;
     uint64_t         backoff;
@@ -296,6 +301,20 @@ lock_done(PGresult *res, cs_pg_status_e st, void *data)
 
 
 static int
+purge_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_sched_t  *s = data;
+
+    /* a full batch: more to go, after what else there is to do */
+    if (st == CS_PG_OK && atoi(PQgetvalue(res, 0, 0)) >= CS_PURGE_BATCH) {
+        s->want |= CS_WANT_PURGE;
+    }
+    sched_kick(s);
+    return 0;
+}
+
+
+static int
 plain_done(PGresult *res, cs_pg_status_e st, void *data)
 {
     (void) res;
@@ -426,8 +445,15 @@ sched_kick(cs_sched_t *s)
         cs_pg_query(s->pg, "SELECT id, type, message, lease_ms FROM "
                     "campaign.my_running($1)", 1, values, jobs_done, s);
 
-    } else {
-        (void) cs_dispatch_claim(s->dispatch, s->pg);
+    } else if (cs_dispatch_claim(s->dispatch, s->pg)) {
+        /* a claim is on its way */
+
+    } else if (s->want & CS_WANT_PURGE) {
+        s->want &= ~CS_WANT_PURGE;
+        snprintf(horizon, sizeof(horizon), "%d", CS_PURGE_BATCH);
+        values[0] = horizon;
+        cs_pg_query(s->pg, "SELECT campaign.purge_keys($1)", 1, values,
+                    purge_done, s);
     }
 }
 
@@ -565,6 +591,10 @@ own_timer(cs_timer_t *t)
         s->want |= CS_WANT_RESYNC;
         cs_timers_in(s->mono, t, s->cf->horizon / 2);
 
+    } else if (o == &s->housekeeping) {
+        s->want |= CS_WANT_PURGE;
+        cs_timers_in(s->mono, t, CS_HOUSEKEEPING_MS);
+
     } else if (o == &s->watchdog) {
         /* from the loop, whatever Postgres does: the loop is what systemd
          * should watch */
@@ -637,6 +667,7 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     own_timer_init(s, &s->writer_reconnect);
     own_timer_init(s, &s->drain);
     own_timer_init(s, &s->watchdog);
+    own_timer_init(s, &s->housekeeping);
 
     /* systemd's WatchdogSec: pinged every 40 % of it, so that a late
      * wake-up still keeps within the half systemd asks for */
@@ -660,6 +691,8 @@ cs_sched_start(cs_sched_t *s)
 {
     cs_timers_in(s->mono, &s->sweep.timer, s->cf->sweep);
     cs_timers_in(s->mono, &s->resync.timer, s->cf->horizon / 2);
+    cs_timers_in(s->mono, &s->housekeeping.timer, CS_HOUSEKEEPING_MS);
+    s->want |= CS_WANT_PURGE;
     if (s->watchdog_ms) {
         sd_notify(0, "WATCHDOG=1");
         cs_timers_in(s->mono, &s->watchdog.timer, s->watchdog_ms);

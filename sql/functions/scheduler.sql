@@ -169,3 +169,21 @@ BEGIN
                                    = pg_postmaster_start_time())));
 END
 $$;
+
+-- Housekeeping, off the request path: Idempotency-Keys a day old (which
+-- are never replayed) go, p_limit at a time; rows another scheduler is
+-- deleting are skipped. Returns how many went.
+CREATE OR REPLACE FUNCTION campaign.purge_keys(p_limit integer)
+RETURNS integer LANGUAGE sql AS $$
+    WITH old AS (
+        SELECT k.tenant, k.key FROM campaign.idempotency_keys k
+         WHERE k.created_at < now() - interval '24 hours'
+         ORDER BY k.created_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED),
+    gone AS (
+        DELETE FROM campaign.idempotency_keys k USING old
+         WHERE k.tenant = old.tenant AND k.key = old.key
+        RETURNING 1)
+    SELECT count(*)::integer FROM gone
+$$;
