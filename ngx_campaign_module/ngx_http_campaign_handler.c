@@ -16,12 +16,18 @@ static void ngx_http_campaign_body_handler(ngx_http_request_t *r);
 static void ngx_http_campaign_finish(ngx_http_request_t *r, ngx_int_t rc);
 static ngx_int_t ngx_http_campaign_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_campaign_media_type(ngx_http_request_t *r,
-    ngx_str_t *type);
+typedef enum {
+    NGX_HTTP_CAMPAIGN_MEDIA_OTHER = 0,
+    NGX_HTTP_CAMPAIGN_MEDIA_JSON,
+    NGX_HTTP_CAMPAIGN_MEDIA_CSV
+} ngx_http_campaign_media_e;
+
+static ngx_http_campaign_media_e ngx_http_campaign_media_type(
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_campaign_start(ngx_http_request_t *r,
     ngx_str_t *body);
 static void ngx_http_campaign_query_done(ngx_http_campaign_query_t *q,
-    PGresult *res);
+    PGresult *res, PGresult *err);
 static void ngx_http_campaign_cleanup(void *data);
 
 
@@ -134,9 +140,10 @@ ngx_http_campaign_handler(ngx_http_request_t *r)
 static void
 ngx_http_campaign_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 body, type;
-    ngx_http_campaign_ctx_t  *ctx;
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    ngx_http_campaign_ctx_t   *ctx;
+    ngx_http_campaign_media_e  media;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_campaign_module);
 
@@ -159,9 +166,9 @@ ngx_http_campaign_body_handler(ngx_http_request_t *r)
         goto failed;
     }
 
-    rc = ngx_http_campaign_media_type(r, &type);
+    media = ngx_http_campaign_media_type(r);
 
-    if (rc == NGX_OK && type.len == sizeof("text/csv") - 1
+    if (media == NGX_HTTP_CAMPAIGN_MEDIA_CSV
         && ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS)
     {
         rc = ngx_http_campaign_csv_to_rows(r->pool, &body, &ctx->err,
@@ -178,7 +185,7 @@ ngx_http_campaign_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (rc != NGX_OK || type.len != sizeof("application/json") - 1) {
+    if (media != NGX_HTTP_CAMPAIGN_MEDIA_JSON) {
         ctx->err = NGX_HTTP_CAMPAIGN_ERR_MEDIA_TYPE;
         goto failed;
     }
@@ -270,17 +277,24 @@ ngx_http_campaign_body_get(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/* The media type of Content-Type, lowercased, without its parameters. */
-static ngx_int_t
-ngx_http_campaign_media_type(ngx_http_request_t *r, ngx_str_t *type)
+/* The media type of Content-Type, without its parameters, in any case. */
+static ngx_http_campaign_media_e
+ngx_http_campaign_media_type(ngx_http_request_t *r)
 {
     u_char      *p, *end;
+    ngx_str_t    type;
     ngx_uint_t   i;
 
-    static const char  *known[] = { "application/json", "text/csv" };
+    static struct {
+        ngx_str_t                  name;
+        ngx_http_campaign_media_e  media;
+    } known[] = {
+        { ngx_string("application/json"), NGX_HTTP_CAMPAIGN_MEDIA_JSON },
+        { ngx_string("text/csv"), NGX_HTTP_CAMPAIGN_MEDIA_CSV }
+    };
 
     if (r->headers_in.content_type == NULL) {
-        return NGX_DECLINED;
+        return NGX_HTTP_CAMPAIGN_MEDIA_OTHER;
     }
 
     p = r->headers_in.content_type->value.data;
@@ -290,22 +304,21 @@ ngx_http_campaign_media_type(ngx_http_request_t *r, ngx_str_t *type)
         p++;
     }
 
-    type->data = p;
+    type.data = p;
     while (p < end && *p != ';' && *p != ' ') {
         p++;
     }
-    type->len = p - type->data;
+    type.len = p - type.data;
 
     for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (type->len == ngx_strlen(known[i])
-            && ngx_strncasecmp(type->data, (u_char *) known[i], type->len)
-               == 0)
+        if (type.len == known[i].name.len
+            && ngx_strncasecmp(type.data, known[i].name.data, type.len) == 0)
         {
-            return NGX_OK;
+            return known[i].media;
         }
     }
 
-    return NGX_DECLINED;
+    return NGX_HTTP_CAMPAIGN_MEDIA_OTHER;
 }
 
 
@@ -445,15 +458,17 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
     cln->data = q;
 
     q->stmt = NGX_HTTP_CAMPAIGN_STMT_API;
+    q->sql = NGX_HTTP_CAMPAIGN_SQL_API;
     q->nparams = NGX_HTTP_CAMPAIGN_NPARAMS;
 
     /* the hot read skips campaign.api() once the tenant is known */
-    if (ngx_strcmp(ctx->route->name, "get") == 0) {
+    if (ctx->route->fast) {
         if (!clcf->auth) {
             q->values[NGX_HTTP_CAMPAIGN_P_TENANT] = "default";
         }
         if (q->values[NGX_HTTP_CAMPAIGN_P_TENANT] != NULL) {
             q->stmt = NGX_HTTP_CAMPAIGN_STMT_GET;
+            q->sql = NGX_HTTP_CAMPAIGN_SQL_GET;
             q->nparams = 2;
             q->values[0] = q->values[NGX_HTTP_CAMPAIGN_P_ID];
             q->values[1] = q->values[NGX_HTTP_CAMPAIGN_P_TENANT];
@@ -472,7 +487,8 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
 
 
 static void
-ngx_http_campaign_query_done(ngx_http_campaign_query_t *q, PGresult *res)
+ngx_http_campaign_query_done(ngx_http_campaign_query_t *q, PGresult *res,
+    PGresult *err)
 {
     ngx_int_t            rc;
     ngx_connection_t    *c;
@@ -481,11 +497,15 @@ ngx_http_campaign_query_done(ngx_http_campaign_query_t *q, PGresult *res)
     r = q->data;
     c = r->connection;
 
-    if (res == NULL) {
+    if (res != NULL) {
+        rc = ngx_http_campaign_send_result(r, res);
+
+    } else if (err != NULL) {
+        rc = ngx_http_campaign_send_refusal(r, err);
+
+    } else {
         rc = ngx_http_campaign_send_error(r,
                                         NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE, 0);
-    } else {
-        rc = ngx_http_campaign_send_result(r, res);
     }
 
     ngx_http_finalize_request(r, rc);

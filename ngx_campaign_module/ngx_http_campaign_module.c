@@ -26,6 +26,10 @@ static char *ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_campaign_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_campaign_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_campaign_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_campaign_postconfiguration(ngx_conf_t *cf);
+static char *ngx_http_campaign_core_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
 static ngx_int_t ngx_http_campaign_init_process(ngx_cycle_t *cycle);
 static void ngx_http_campaign_exit_process(ngx_cycle_t *cycle);
 
@@ -58,6 +62,20 @@ static ngx_command_t  ngx_http_campaign_commands[] = {
       offsetof(ngx_http_campaign_main_conf_t, timeout),
       NULL },
 
+    { ngx_string("campaign_statement_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_campaign_main_conf_t, statement_timeout),
+      NULL },
+
+    { ngx_string("campaign_database_prepare"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_campaign_main_conf_t, prepare),
+      NULL },
+
     { ngx_string("campaign_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -77,8 +95,8 @@ static ngx_command_t  ngx_http_campaign_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_campaign_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_campaign_preconfiguration,    /* preconfiguration */
+    ngx_http_campaign_postconfiguration,   /* postconfiguration */
 
     ngx_http_campaign_create_main_conf,    /* create main configuration */
     ngx_http_campaign_init_main_conf,      /* init main configuration */
@@ -293,25 +311,84 @@ ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->prefix = core->name;
     core->handler = ngx_http_campaign_handler;
 
-    /*
-     * The module answers 413 itself, in JSON, for a declared length over
-     * the API's limit, and for a chunked body over it once read; nginx's
-     * own limit stays as the backstop for chunked bodies far over it.
-     */
-    if (core->client_max_body_size == NGX_CONF_UNSET) {
-        core->client_max_body_size = 2 * NGX_HTTP_CAMPAIGN_MAX_BODY;
-    }
-
-    /*
-     * Bodies up to 1 MiB stay in memory (nginx allocates what a declared
-     * length needs), so the common ones are not written to a temp file and
-     * read back; larger CSV uploads still spill to disk.
-     */
-    if (core->client_body_buffer_size == NGX_CONF_UNSET_SIZE) {
-        core->client_body_buffer_size = 1024 * 1024;
-    }
-
+    /* core's body settings get the API's defaults when core merges them */
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The API's defaults for two of core's directives, where the operator set
+ * neither, before or after campaign_api: core's merge of a location's
+ * configuration is wrapped for the time the configuration is read, since
+ * only before that merge is "not set" still told apart from "set to
+ * nginx's default" (setting them at campaign_api made a later
+ * client_max_body_size "duplicate").
+ */
+static char *(*ngx_http_campaign_core_merge)(ngx_conf_t *cf, void *parent,
+    void *child);
+
+
+static ngx_int_t
+ngx_http_campaign_preconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_module_t  *core = ngx_http_core_module.ctx;
+
+    if (core->merge_loc_conf != ngx_http_campaign_core_merge_loc_conf) {
+        ngx_http_campaign_core_merge = core->merge_loc_conf;
+        core->merge_loc_conf = ngx_http_campaign_core_merge_loc_conf;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_campaign_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_module_t  *core = ngx_http_core_module.ctx;
+
+    /* merged: core is left as it was (the module may be unloaded) */
+    if (core->merge_loc_conf == ngx_http_campaign_core_merge_loc_conf) {
+        core->merge_loc_conf = ngx_http_campaign_core_merge;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_campaign_core_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_core_loc_conf_t      *core = child;
+    ngx_http_campaign_loc_conf_t  *clcf;
+
+    clcf = core->loc_conf
+           ? core->loc_conf[ngx_http_campaign_module.ctx_index] : NULL;
+
+    if (clcf && clcf->enabled) {
+
+        /*
+         * The module answers 413 itself, in JSON, for a declared length
+         * over the API's limit, and for a chunked body over it once read;
+         * nginx's own limit stays as the backstop for chunked bodies far
+         * over it.
+         */
+        if (core->client_max_body_size == NGX_CONF_UNSET) {
+            core->client_max_body_size = 2 * NGX_HTTP_CAMPAIGN_MAX_BODY;
+        }
+
+        /*
+         * Bodies up to 1 MiB stay in memory (nginx allocates what a
+         * declared length needs), so the common ones are not written to a
+         * temp file and read back; larger CSV uploads still spill to disk.
+         */
+        if (core->client_body_buffer_size == NGX_CONF_UNSET_SIZE) {
+            core->client_body_buffer_size = 1024 * 1024;
+        }
+    }
+
+    return ngx_http_campaign_core_merge(cf, parent, child);
 }
 
 
@@ -336,6 +413,8 @@ ngx_http_campaign_create_main_conf(ngx_conf_t *cf)
 
     cmcf->pool_size = NGX_CONF_UNSET_UINT;
     cmcf->timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->statement_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->prepare = NGX_CONF_UNSET;
 
     return cmcf;
 }
@@ -348,6 +427,21 @@ ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(cmcf->pool_size, 8);
     ngx_conf_init_msec_value(cmcf->timeout, 5000);
+    ngx_conf_init_value(cmcf->prepare, 1);
+
+    /*
+     * The server ends a statement before the module stops waiting for it,
+     * so that a 503 for time means it rolled back: four fifths of the
+     * request's time, unless set (and then below it).
+     */
+    ngx_conf_init_msec_value(cmcf->statement_timeout, cmcf->timeout * 4 / 5);
+
+    if (cmcf->statement_timeout + 100 > cmcf->timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "campaign_statement_timeout must be at least "
+                           "100ms less than campaign_timeout");
+        return NGX_CONF_ERROR;
+    }
 
     if (cmcf->database.data == NULL) {
         return NGX_CONF_OK;

@@ -21,9 +21,19 @@
  * never shrinks the buffers it grew for it */
 #define NGX_HTTP_CAMPAIGN_LARGE_BODY    (1024 * 1024)
 
-/* the prepared statements, made once per connection */
+/*
+ * The two statements a request runs, prepared once per connection under
+ * these names (or, with campaign_database_prepare off, sent as they are:
+ * pgbouncer's transaction pooling keeps no prepared statement).
+ */
 #define NGX_HTTP_CAMPAIGN_STMT_API  "campaign_api"
+#define NGX_HTTP_CAMPAIGN_SQL_API                                             \
+    "SELECT status, body, etag, location, replayed, tenant "                  \
+    "FROM campaign.api($1, $2::boolean, $3, $4, $5, $6, $7, $8, $9, $10, "    \
+    "$11, $12)"
 #define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
+#define NGX_HTTP_CAMPAIGN_SQL_GET                                             \
+    "SELECT * FROM campaign.api_get($1::uuid, $2)"
 
 /* the parameters of campaign.api(), in order */
 enum {
@@ -61,7 +71,8 @@ typedef enum {
     NGX_HTTP_CAMPAIGN_ERR_METHOD,
     NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE,
     NGX_HTTP_CAMPAIGN_ERR_MEDIA_TYPE,
-    NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE
+    NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE,
+    NGX_HTTP_CAMPAIGN_ERR_INTERNAL
 } ngx_http_campaign_err_e;
 
 
@@ -70,16 +81,22 @@ typedef struct ngx_http_campaign_pg_conn_s  ngx_http_campaign_pg_conn_t;
 typedef struct ngx_http_campaign_query_s    ngx_http_campaign_query_t;
 typedef struct ngx_http_campaign_keys_s     ngx_http_campaign_keys_t;
 
-/* res is NULL when the database could not answer in time */
+/*
+ * res: the answer. NULL: none; then err is Postgres's refusal, or NULL if
+ * the query was not sent (no connection in time, too little time left)
+ * or its connection was lost or timed out.
+ */
 typedef void (*ngx_http_campaign_query_handler_pt)(
-    ngx_http_campaign_query_t *q, PGresult *res);
+    ngx_http_campaign_query_t *q, PGresult *res, PGresult *err);
 
 struct ngx_http_campaign_query_s {
     ngx_queue_t                          queue;
     ngx_event_t                          timer;
     ngx_http_campaign_pg_pool_t         *pool;
     ngx_http_campaign_pg_conn_t         *conn;
-    const char                          *stmt;
+    const char                          *stmt;     /* a prepared name */
+    const char                          *sql;      /* and what it is */
+    ngx_msec_t                           deadline;
     int                                  nparams;
     const char                          *values[NGX_HTTP_CAMPAIGN_NPARAMS];
     ngx_http_campaign_query_handler_pt   handler;
@@ -98,6 +115,8 @@ typedef struct {
     ngx_uint_t                           nhosts;
     ngx_uint_t                           pool_size;
     ngx_msec_t                           timeout;
+    ngx_msec_t                           statement_timeout;   /* the server's */
+    ngx_flag_t                           prepare;
     ngx_http_campaign_pg_pool_t         *pool;     /* per worker */
     ngx_http_campaign_keys_t            *keys;     /* per worker */
 } ngx_http_campaign_main_conf_t;
@@ -125,6 +144,8 @@ typedef struct {
     ngx_http_campaign_body_e             body;
     unsigned                             local:1;  /* answered without PG */
     unsigned                             open:1;   /* no key needed */
+    unsigned                             fast:1;   /* campaign.api_get() once
+                                                    * the tenant is known */
 } ngx_http_campaign_route_t;
 
 
@@ -146,6 +167,7 @@ ngx_int_t ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
     const ngx_http_campaign_route_t **route, ngx_str_t *id,
     ngx_str_t *allow);
 
+/* ngx_http_campaign_args.c */
 const char *ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s,
     size_t max);
 ngx_int_t ngx_http_campaign_args(ngx_http_request_t *r, const char **values);
@@ -169,6 +191,10 @@ ngx_int_t ngx_http_campaign_send_error(ngx_http_request_t *r,
     ngx_http_campaign_err_e err, ngx_uint_t index);
 ngx_int_t ngx_http_campaign_send_result(ngx_http_request_t *r,
     PGresult *res);
+ngx_int_t ngx_http_campaign_send_refusal(ngx_http_request_t *r,
+    PGresult *err);
+ngx_table_elt_t *ngx_http_campaign_push_header(ngx_http_request_t *r,
+    const char *key, ngx_str_t *value);
 ngx_int_t ngx_http_campaign_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value);
 

@@ -17,6 +17,10 @@
 #include "ngx_http_campaign_module.h"
 
 
+/* ms the server's answer to a timed-out statement may take to come back */
+#define NGX_HTTP_CAMPAIGN_PG_MARGIN  50
+
+
 typedef enum {
     NGX_HTTP_CAMPAIGN_PG_FREE = 0,
     NGX_HTTP_CAMPAIGN_PG_CONNECTING,
@@ -33,6 +37,7 @@ struct ngx_http_campaign_pg_conn_s {
     ngx_connection_t                *c;
     ngx_http_campaign_query_t       *query;
     PGresult                        *result;
+    PGresult                        *error;     /* the first refusal */
     ngx_http_campaign_pg_state_e     state;
     ino_t                            ino;       /* the socket's */
     unsigned                         flushing:1;
@@ -77,7 +82,7 @@ static void ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
 static ngx_int_t ngx_http_campaign_pg_flush(
     ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_deliver(ngx_http_campaign_query_t *q,
-    PGresult *res);
+    PGresult *res, PGresult *err);
 static void ngx_http_campaign_pg_fail_waiting(
     ngx_http_campaign_pg_pool_t *pool);
 static void ngx_http_campaign_pg_timeout(ngx_event_t *ev);
@@ -94,13 +99,11 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
 
     static const char  prepare[] =
         "SET client_min_messages = warning; "
-        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_API " (text, boolean, text, text, "
+        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_API " (text, text, text, text, "
         "text, text, text, text, text, text, text, text) AS "
-        "SELECT status, body, etag, location, replayed, tenant "
-        "FROM campaign.api($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-        "$12); "
-        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_GET " (uuid, text) AS "
-        "SELECT * FROM campaign.api_get($1, $2)";
+        NGX_HTTP_CAMPAIGN_SQL_API "; "
+        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_GET " (text, text) AS "
+        NGX_HTTP_CAMPAIGN_SQL_GET;
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_campaign_pg_pool_t));
     if (pool == NULL) {
@@ -122,7 +125,13 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
         ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
     }
 
-    /* the server ends a statement the module has stopped waiting for */
+    /*
+     * The server ends a statement before the module stops waiting for it
+     * (statement_timeout is less than campaign_timeout), so that a request
+     * answered 503 for its time has not committed. Behind pgbouncer's
+     * transaction pooling a session's SET would go to whichever server
+     * connection it lands on: there, statement_timeout is the role's.
+     */
     pool->setup = ngx_pnalloc(cycle->pool,
                               sizeof("SET statement_timeout = ; ")
                               + NGX_INT_T_LEN + sizeof(prepare));
@@ -131,7 +140,7 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
     }
 
     p = ngx_sprintf((u_char *) pool->setup, "SET statement_timeout = %M; %s",
-                    cmcf->timeout, prepare);
+                    cmcf->statement_timeout, prepare);
     *p = '\0';
 
     pool->cmcf = cmcf;
@@ -164,8 +173,10 @@ ngx_http_campaign_pg_query(ngx_http_campaign_query_t *q)
     q->conn = NULL;
     q->waiting = 0;
 
+    /* the whole wait: for a connection, then for the answer */
     q->timer.handler = ngx_http_campaign_pg_timeout;
     q->timer.data = q;
+    q->deadline = ngx_current_msec + pool->cmcf->timeout;
     ngx_add_timer(&q->timer, pool->cmcf->timeout);
 
     if (!ngx_queue_empty(&pool->idle)) {
@@ -363,6 +374,10 @@ ngx_http_campaign_pg_close(ngx_http_campaign_pg_conn_t *conn)
         PQclear(conn->result);
         conn->result = NULL;
     }
+    if (conn->error) {
+        PQclear(conn->error);
+        conn->error = NULL;
+    }
 
     ngx_http_campaign_pg_detach(conn);
 
@@ -412,7 +427,7 @@ ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn, const char *why)
 
     q = ngx_http_campaign_pg_close(conn);
     if (q) {
-        ngx_http_campaign_pg_deliver(q, NULL);
+        ngx_http_campaign_pg_deliver(q, NULL, NULL);
     }
 
     if (opening) {
@@ -550,6 +565,13 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
         ngx_del_timer(conn->c->write);
     }
 
+    /* behind pgbouncer's transaction pooling nothing of a session stays */
+    if (!conn->pool->cmcf->prepare) {
+        conn->pool->connecting--;
+        ngx_http_campaign_pg_ready(conn);
+        return;
+    }
+
     conn->state = NGX_HTTP_CAMPAIGN_PG_PREPARING;
 
     if (!PQsendQuery(conn->pg, conn->pool->setup)
@@ -598,13 +620,13 @@ ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn)
 
             st = PQresultStatus(res);
 
+            /* the first refusal, for the request to tell what it was */
             if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-                if (!conn->failed) {
-                    ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
-                                  "campaign: query failed: %s",
-                                  PQresultErrorMessage(res));
-                }
                 conn->failed = 1;
+                if (conn->error == NULL) {
+                    conn->error = res;
+                    continue;
+                }
             }
 
             if (st == PGRES_TUPLES_OK && conn->result == NULL) {
@@ -624,21 +646,32 @@ ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn)
 static void
 ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
 {
-    PGresult                     *res;
+    PGresult                     *res, *err;
     ngx_uint_t                    failed;
     ngx_http_campaign_query_t    *q;
     ngx_http_campaign_pg_pool_t  *pool;
 
     res = conn->result;
     conn->result = NULL;
+    err = conn->error;
+    conn->error = NULL;
     failed = conn->failed;
     conn->failed = 0;
 
     if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE
         || (failed && conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING))
     {
+        if (err && conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING) {
+            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                          "campaign: query failed: the connection's set-up: "
+                          "%s", PQresultErrorField(err,
+                                                   PG_DIAG_MESSAGE_PRIMARY));
+        }
         if (res) {
             PQclear(res);
+        }
+        if (err) {
+            PQclear(err);
         }
         ngx_http_campaign_pg_fail(conn, "the connection is not idle");
         return;
@@ -672,11 +705,14 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
 
     if (q) {
         q->conn = NULL;
-        ngx_http_campaign_pg_deliver(q, failed ? NULL : res);
+        ngx_http_campaign_pg_deliver(q, failed ? NULL : res, err);
     }
 
     if (res) {
         PQclear(res);
+    }
+    if (err) {
+        PQclear(err);
     }
 }
 
@@ -690,12 +726,28 @@ ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
 
     pool = conn->pool;
 
-    if (!ngx_queue_empty(&pool->waiting)) {
+    while (!ngx_queue_empty(&pool->waiting)) {
         qe = ngx_queue_head(&pool->waiting);
         ngx_queue_remove(qe);
         pool->nwaiting--;
         q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
         q->waiting = 0;
+
+        /*
+         * Sent only if the server's statement_timeout ends it before the
+         * request's time is up: a 503 then always means it rolled back.
+         * One that waited too long is answered 503, never sent.
+         */
+        if ((ngx_msec_int_t) (q->deadline - ngx_current_msec)
+            < (ngx_msec_int_t) (pool->cmcf->statement_timeout
+                                + NGX_HTTP_CAMPAIGN_PG_MARGIN))
+        {
+            ngx_log_error(NGX_LOG_WARN, q->timer.log, 0,
+                          "campaign: no time left to run the request");
+            ngx_http_campaign_pg_deliver(q, NULL, NULL);
+            continue;
+        }
+
         ngx_http_campaign_pg_send(conn, q);
         return;
     }
@@ -715,8 +767,11 @@ ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
     q->conn = conn;
 
     if (PQstatus(conn->pg) != CONNECTION_OK
-        || !PQsendQueryPrepared(conn->pg, q->stmt, q->nparams, q->values,
-                                NULL, NULL, 0)
+        || !(conn->pool->cmcf->prepare
+             ? PQsendQueryPrepared(conn->pg, q->stmt, q->nparams, q->values,
+                                   NULL, NULL, 0)
+             : PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL,
+                                 q->values, NULL, NULL, 0))
         || ngx_http_campaign_pg_flush(conn) != NGX_OK)
     {
         ngx_http_campaign_pg_fail(conn, NULL);
@@ -742,14 +797,15 @@ ngx_http_campaign_pg_idle(ngx_http_campaign_pg_conn_t *conn)
 
 
 static void
-ngx_http_campaign_pg_deliver(ngx_http_campaign_query_t *q, PGresult *res)
+ngx_http_campaign_pg_deliver(ngx_http_campaign_query_t *q, PGresult *res,
+    PGresult *err)
 {
     if (q->timer.timer_set) {
         ngx_del_timer(&q->timer);
     }
 
     q->conn = NULL;
-    q->handler(q, res);
+    q->handler(q, res, err);
 }
 
 
@@ -765,7 +821,7 @@ ngx_http_campaign_pg_fail_waiting(ngx_http_campaign_pg_pool_t *pool)
         pool->nwaiting--;
         q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
         q->waiting = 0;
-        ngx_http_campaign_pg_deliver(q, NULL);
+        ngx_http_campaign_pg_deliver(q, NULL, NULL);
     }
 }
 
@@ -784,7 +840,7 @@ ngx_http_campaign_pg_timeout(ngx_event_t *ev)
         ngx_queue_remove(&q->queue);
         q->waiting = 0;
         q->pool->nwaiting--;
-        ngx_http_campaign_pg_deliver(q, NULL);
+        ngx_http_campaign_pg_deliver(q, NULL, NULL);
         return;
     }
 
@@ -796,7 +852,7 @@ ngx_http_campaign_pg_timeout(ngx_event_t *ev)
         ngx_http_campaign_pg_fail(conn, "query timed out");
     }
 
-    ngx_http_campaign_pg_deliver(q, NULL);
+    ngx_http_campaign_pg_deliver(q, NULL, NULL);
 }
 
 

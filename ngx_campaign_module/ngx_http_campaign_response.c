@@ -51,19 +51,21 @@ static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
       "the body must be application/json (or text/csv for recipients)",
       NULL },
     { 503, "database_unavailable",
-      "the database is unavailable; retry later", NULL }
+      "the database is unavailable; retry later", NULL },
+    { 500, "internal_error",
+      "the request failed inside the service; it changed nothing", NULL }
 };
 
 
-ngx_int_t
-ngx_http_campaign_add_header(ngx_http_request_t *r, const char *key,
+ngx_table_elt_t *
+ngx_http_campaign_push_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
@@ -74,7 +76,15 @@ ngx_http_campaign_add_header(ngx_http_request_t *r, const char *key,
     h->next = NULL;
 #endif
 
-    return NGX_OK;
+    return h;
+}
+
+
+ngx_int_t
+ngx_http_campaign_add_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value)
+{
+    return ngx_http_campaign_push_header(r, key, value) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -209,8 +219,48 @@ ngx_http_campaign_copy_field(ngx_http_request_t *r, PGresult *res, int col,
 
 
 /*
+ * Postgres refused the statement, and rolled back what it did. A refusal
+ * that passes (the connection, a time-out, a lock, a serialization
+ * failure, a server shutting down, out of resources, read-only after a
+ * failover) is a 503: the client may retry. Any other is the service's own
+ * fault: a 500, logged once with the request and SQLSTATE, never told.
+ */
+ngx_int_t
+ngx_http_campaign_send_refusal(ngx_http_request_t *r, PGresult *err)
+{
+    const char  *state, *message;
+
+    static const char  *passing[] = {
+        "08", "40", "53", "57", "58", "55P03", "25006", NULL
+    };
+    const char **p;
+
+    state = PQresultErrorField(err, PG_DIAG_SQLSTATE);
+    message = PQresultErrorField(err, PG_DIAG_MESSAGE_PRIMARY);
+    state = state ? state : "?????";
+    message = message ? message : "";
+
+    for (p = passing; *p; p++) {
+        if (ngx_strncmp(state, *p, ngx_strlen(*p)) == 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "campaign: query failed, passing (SQLSTATE %s): "
+                          "%.200s", state, message);
+            return ngx_http_campaign_send_error(r,
+                                        NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE, 0);
+        }
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "campaign: query failed (SQLSTATE %s): %.200s", state,
+                  message);
+
+    return ngx_http_campaign_send_error(r, NGX_HTTP_CAMPAIGN_ERR_INTERNAL, 0);
+}
+
+
+/*
  * One row: status, body, etag, location, replayed, tenant (see
- * sql/002_format.sql).
+ * sql/functions/format.sql).
  */
 ngx_int_t
 ngx_http_campaign_send_result(ngx_http_request_t *r, PGresult *res)
@@ -236,14 +286,16 @@ ngx_http_campaign_send_result(ngx_http_request_t *r, PGresult *res)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "campaign: unexpected answer from campaign.api()");
         return ngx_http_campaign_send_error(r,
-                                        NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE, 0);
+                                           NGX_HTTP_CAMPAIGN_ERR_INTERNAL, 0);
     }
 
     status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
                       PQgetlength(res, 0, 0));
     if (status < 200 || status > 599) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "campaign: unexpected answer from campaign.api()");
         return ngx_http_campaign_send_error(r,
-                                        NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE, 0);
+                                           NGX_HTTP_CAMPAIGN_ERR_INTERNAL, 0);
     }
 
     if (ngx_http_campaign_copy_field(r, res, 1, &body) != NGX_OK
@@ -262,10 +314,16 @@ ngx_http_campaign_send_result(ngx_http_request_t *r, PGresult *res)
         ngx_http_campaign_keys_put(cmcf->keys, &ctx->key, &tenant);
     }
 
-    if (etag.len
-        && ngx_http_campaign_add_header(r, "ETag", &etag) != NGX_OK)
-    {
-        return NGX_ERROR;
+    /*
+     * nginx's own: its not_modified filter then answers If-None-Match on a
+     * GET with 304 and no body (If-Match of a change is checked in SQL)
+     */
+    if (etag.len) {
+        r->headers_out.etag = ngx_http_campaign_push_header(r, "ETag",
+                                                            &etag);
+        if (r->headers_out.etag == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     if (id.len) {

@@ -18,41 +18,41 @@
 static const ngx_http_campaign_route_t  ngx_http_campaign_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("campaigns"), "list",
-      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
     { NGX_HTTP_POST, ngx_string("campaigns"), "create",
-      NGX_HTTP_CAMPAIGN_BODY_JSON, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_JSON, 0, 0, 0 },
 
     { NGX_HTTP_GET, ngx_string("campaigns/{id}"), "get",
-      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 1 },
     { NGX_HTTP_PATCH, ngx_string("campaigns/{id}"), "patch",
-      NGX_HTTP_CAMPAIGN_BODY_JSON, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_JSON, 0, 0, 0 },
     { NGX_HTTP_DELETE, ngx_string("campaigns/{id}"), "delete",
-      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
 
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/start"), "start",
-      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0, 0 },
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/schedule"), "schedule",
-      NGX_HTTP_CAMPAIGN_BODY_JSON, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_JSON, 0, 0, 0 },
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/pause"), "pause",
-      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0, 0 },
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/resume"), "resume",
-      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0, 0 },
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/cancel"), "cancel",
-      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_OPTIONAL, 0, 0, 0 },
 
     { NGX_HTTP_GET, ngx_string("campaigns/{id}/recipients"),
-      "recipients_list", NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0 },
+      "recipients_list", NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/recipients"),
-      "recipients_add", NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS, 0, 0 },
+      "recipients_add", NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS, 0, 0, 0 },
 
     { NGX_HTTP_GET, ngx_string("status"), "status",
-      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0 },
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
     { NGX_HTTP_GET, ngx_string("healthz"), "healthz",
-      NGX_HTTP_CAMPAIGN_BODY_NONE, 1, 1 },
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 1, 1, 0 },
     { NGX_HTTP_GET, ngx_string("readyz"), "readyz",
-      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 1 },
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 1, 0 },
 
-    { 0, ngx_null_string, NULL, 0, 0, 0 }
+    { 0, ngx_null_string, NULL, 0, 0, 0, 0 }
 };
 
 
@@ -200,92 +200,4 @@ ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
     allow->len = p - allow->data;
 
     return NGX_HTTP_NOT_ALLOWED;
-}
-
-
-/*
- * A NUL-terminated copy for libpq, or NULL (SQL NULL) for an absent value.
- * Only printable ASCII passes: "" marks a rejected value.
- */
-const char *
-ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s, size_t max)
-{
-    u_char      *p;
-    ngx_uint_t   i;
-
-    if (s->data == NULL) {
-        return NULL;
-    }
-
-    if (s->len > max) {
-        return "";
-    }
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] < 0x20 || s->data[i] > 0x7e) {
-            return "";
-        }
-    }
-
-    p = ngx_pnalloc(pool, s->len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_cpystrn(p, s->data, s->len + 1);
-
-    return (const char *) p;
-}
-
-
-/*
- * The query string's filters and paging, URI-unescaped, into the
- * statement's values. NGX_DECLINED: one is too long or not printable ASCII.
- */
-ngx_int_t
-ngx_http_campaign_args(ngx_http_request_t *r, const char **values)
-{
-    u_char      *dst, *src;
-    ngx_str_t    raw, arg;
-    ngx_uint_t   i;
-
-    static struct {
-        ngx_str_t   name;
-        ngx_uint_t  param;
-    } args[] = {
-        { ngx_string("status"), NGX_HTTP_CAMPAIGN_P_STATUS },
-        { ngx_string("type"), NGX_HTTP_CAMPAIGN_P_TYPE },
-        { ngx_string("limit"), NGX_HTTP_CAMPAIGN_P_LIMIT },
-        { ngx_string("cursor"), NGX_HTTP_CAMPAIGN_P_CURSOR }
-    };
-
-    for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
-        if (ngx_http_arg(r, args[i].name.data, args[i].name.len, &raw)
-            != NGX_OK)
-        {
-            continue;
-        }
-
-        arg.data = ngx_pnalloc(r->pool, raw.len + 1);
-        if (arg.data == NULL) {
-            return NGX_ERROR;
-        }
-        arg.len = 0;
-        if (raw.len) {
-            dst = arg.data;
-            src = raw.data;
-            ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-            arg.len = dst - arg.data;
-        }
-
-        values[args[i].param] = ngx_http_campaign_cstr(r->pool, &arg, 1024);
-        if (values[args[i].param] == NULL) {
-            return NGX_ERROR;
-        }
-        if (values[args[i].param][0] == '\0' && arg.len) {
-            return NGX_DECLINED;
-        }
-    }
-
-    return NGX_OK;
 }

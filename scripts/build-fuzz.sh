@@ -23,6 +23,7 @@ ngx_incs="-I$ngx/core -I$ngx/event -I$ngx/event/modules -I$ngx/os/unix
           -I$repo/build/release/objs -I$repo/ngx_campaign_module -I$pginc"
 module_srcs="$repo/ngx_campaign_module/ngx_http_campaign_body.c
              $repo/ngx_campaign_module/ngx_http_campaign_route.c
+             $repo/ngx_campaign_module/ngx_http_campaign_args.c
              $repo/t/fuzz/module_stubs.c"
 
 [ -f "$repo/build/release/objs/ngx_auto_config.h" ] \

@@ -95,15 +95,22 @@ my @dynamic = grep { !/\(\s*(?:"|NGX_HTTP_CAMPAIGN_STMT_)/
                      && !m{scheduler/pg\.c: PQsendQueryParams\(sql\)}
                      && !m{scheduler/pg\.c: cs_pg_query\(const char \*sql\)}
                      && !m{scheduler/pg\.c: PQsendQuery\(pg->setup\)}
-                     && !m{campaign_pg\.c: PQsendQuery\(conn->pool->setup\)} }
+                     && !m{campaign_pg\.c: PQsendQuery\(conn->pool->setup\)}
+                     && !m{campaign_pg\.c: PQsendQueryParams\(q->sql\)} }
               @calls;
 my $sched_pg = do { local (@ARGV, $/) = ("$root/scheduler/pg.c"); <> };
 like($sched_pg, qr/snprintf\(pg->setup, sizeof\(pg->setup\),\s*"SET statement_timeout = %llu; "\s*"SET application_name = 'campaign-scheduler'%s",\s*statement_ms, pg->events\.notify \? "; LISTEN campaign" : ""\);/,
      'the scheduler\'s set-up statement is a number and literals');
 my $pg_src = do { local (@ARGV, $/) = (
     "$root/ngx_campaign_module/ngx_http_campaign_pg.c"); <> };
-like($pg_src, qr/"SET statement_timeout = %M; %s",\s*cmcf->timeout, prepare\)/,
+like($pg_src, qr/"SET statement_timeout = %M; %s",\s*cmcf->statement_timeout, prepare\)/,
      'the module\'s set-up statement is a number and a literal');
+# q->sql is one of the module's two statements, or its prepared name's text
+my $handler_src = do { local (@ARGV, $/) = (
+    "$root/ngx_campaign_module/ngx_http_campaign_handler.c"); <> };
+my @sql_set = $handler_src =~ /q->sql = (\w+);/g;
+is(join(' ', sort @sql_set), 'NGX_HTTP_CAMPAIGN_SQL_API NGX_HTTP_CAMPAIGN_SQL_GET',
+   'a statement sent as it is (no prepare) is one of two literals');
 is(join("\n", @dynamic), '', 'each sends a literal statement or a '
    . 'prepared name, values only as parameters');
 my @sprintf = grep { /printf\s*\([^;]*\b(SELECT|INSERT|UPDATE|DELETE)\b/ }

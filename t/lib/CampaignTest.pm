@@ -82,6 +82,9 @@ sub new {
         srv_extra  => $o{server_config} // '',
         migrate    => $o{migrate} // 1,
         database   => $o{database},
+        # the module through pgbouncer (transaction pooling, no prepared
+        # statements): CAMPAIGN_PGBOUNCER=transaction runs a file so
+        pgbouncer  => $o{pgbouncer} // $ENV{CAMPAIGN_PGBOUNCER},
         module     => $ENV{CAMPAIGN_MODULE}
                       // "$ROOT/build/release/ngx_http_campaign_module.so",
     }, $class;
@@ -92,8 +95,61 @@ sub new {
     push @live, $self;
 
     $self->start_pg;
+    if ($self->{pgbouncer}) {
+        my $port = $self->start_pgbouncer($self->{pgbouncer});
+        $self->{database} //= $self->conninfo($port);
+        $self->{http_extra} .= "\n    campaign_database_prepare off;\n"
+            if $self->{pgbouncer} eq 'transaction';
+    }
     $self->start_nginx;
     return $self;
+}
+
+# A pgbouncer in front of this bench's Postgres, in a pool mode
+# ('transaction' or 'session'); returns its port. Stopped with the bench.
+sub start_pgbouncer {
+    my ($self, $mode) = @_;
+    my $n = ++$self->{npgbouncer};
+    my $dir = "$self->{dir}/pgbouncer$n";
+    mkdir $dir or die $!;
+    my $port = free_port();
+    open(my $fh, '>', "$dir/pgbouncer.ini") or die $!;
+    print $fh <<"INI";
+[databases]
+campaigns = host=127.0.0.1 port=$self->{pg_port} dbname=campaigns
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/users.txt
+pool_mode = $mode
+max_client_conn = 500
+default_pool_size = 40
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    close $fh;
+    open($fh, '>', "$dir/users.txt") or die $!;
+    print $fh qq{"campaign" ""\n"postgres" ""\n};
+    close $fh;
+    system('chown', '-R', 'postgres', $dir) if $> == 0;
+    quiet(as_pg('pgbouncer', '-d', "$dir/pgbouncer.ini")) == 0
+        or die 'pgbouncer did not start';
+    wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                         PeerPort => $port) }, 10,
+             'pgbouncer');
+    push @{ $self->{pgbouncers} }, $dir;
+    return $port;
+}
+
+sub stop_pgbouncers {
+    my ($self) = @_;
+    for my $dir (@{ delete $self->{pgbouncers} // [] }) {
+        open(my $fh, '<', "$dir/pgbouncer.pid") or next;
+        my $pid = <$fh>;
+        kill 'TERM', $pid if $pid && $pid =~ /^(\d+)/;
+    }
 }
 
 sub start_pg {
@@ -505,6 +561,7 @@ sub done {
     $self->stop_provider;
     $self->stop_nginx;
     $self->check_logs(%o);
+    $self->stop_pgbouncers;
     $self->stop_pg;
     $self->stop_standby;
     @live = grep { $_ != $self } @live;
@@ -515,6 +572,7 @@ END {
         $t->stop_scheduler($_) for @{ $t->{schedulers} // [] };
         $t->stop_provider;
         $t->stop_nginx;
+        $t->stop_pgbouncers;
         $t->stop_pg;
         $t->stop_standby;
     }

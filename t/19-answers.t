@@ -1,0 +1,205 @@
+# Answers that say what happened: a 503 means nothing changed (or, if the
+# connection died as the server committed, that a retry with the same
+# Idempotency-Key returns what was made); any other failure of a statement
+# is a 500 that leaks nothing; a conditional GET of an unchanged campaign
+# is a 304; stock directives may come after campaign_api; day-old
+# Idempotency-Keys are neither replayed nor kept.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use IO::Handle;
+use IO::Socket::INET;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use CampaignTest;
+
+my $t = CampaignTest->new(pool => 1, timeout => '3s');
+my %k = (key => $t->key('acme'));
+
+sub create {
+    my ($name, %h) = @_;
+    return $t->req(POST => '/v1/campaigns', %k, fresh => 1, headers => \%h,
+                   json => { name => $name, type => 'sms',
+                             message => { body => 'Hi' } });
+}
+# every statement the module sent has ended, one way or the other
+sub settled {
+    CampaignTest::wait_for(sub { $t->psql("SELECT count(*) FROM "
+        . "pg_stat_activity WHERE datname = 'campaigns' AND state <> 'idle' "
+        . "AND backend_type = 'client backend' "
+        . "AND pid <> pg_backend_pid()") == 0 }, 10,
+        'the statements to end');
+}
+sub named {
+    my ($name) = @_;
+    return $t->psql("SELECT count(*) FROM campaign.campaigns "
+                    . "WHERE name = '$name'");
+}
+
+# --- a 503 means nothing changed ------------------------------------------------
+# one connection (pool 1); a create that takes 2 s holds it, the next one
+# waits for it: when it could run, too little of its 3 s is left for the
+# server's own time-out (2.4 s) to end it in time, so it is not sent
+$t->psql(q{CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN
+           IF NEW.name = 'slow' THEN PERFORM pg_sleep(2); END IF;
+           IF NEW.name = 'slower' THEN PERFORM pg_sleep(2.8); END IF;
+           RETURN NEW; END $$});
+$t->psql('CREATE TRIGGER slow BEFORE INSERT ON campaign.campaigns '
+         . 'FOR EACH ROW EXECUTE FUNCTION public.slow()');
+my @got = CampaignTest::parallel(2, sub {
+    my ($i) = @_;
+    CampaignTest::wait_for(sub { $t->psql("SELECT count(*) FROM "
+        . "pg_stat_activity WHERE query LIKE '%campaign.api(%' "
+        . "AND state = 'active' AND pid <> pg_backend_pid()") == 1 },
+        10, 'the first create to run') if $i;    # the second waits for it
+    return create('slow')->{status};
+});
+is("@got", '201 503', 'the first made in 2 s; the second answered 503 '
+                      . 'while it waited for the connection');
+settled();                          # what it would have done, done
+is(named('slow'), 1, 'and the 503 made nothing, then or later');
+my $r = create('slower');
+is($r->{status}, 503, 'a statement longer than the server lets run: 503');
+ok($r->{headers}{'retry-after'}, 'with Retry-After');
+settled();
+is(named('slower'), 0, 'the server ended it, and nothing was made');
+like($t->error_log, qr/SQLSTATE 57014/, 'the log says the server ended it');
+$t->psql('DROP TRIGGER slow ON campaign.campaigns');
+
+# a create that waits for a lock another session holds: the server ends
+# the wait before the module gives up, so when the lock is released there
+# is nothing left to commit
+open(my $lock, '|-', 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+     '-h', '127.0.0.1', '-p', $t->{pg_port}, '-U', 'campaign',
+     '-d', 'campaigns') or die $!;
+$lock->autoflush(1);
+print $lock "BEGIN; LOCK TABLE campaign.campaigns IN SHARE MODE;\n";
+CampaignTest::wait_for(sub { $t->psql("SELECT count(*) FROM pg_locks "
+    . "WHERE relation = 'campaign.campaigns'::regclass AND granted "
+    . "AND mode = 'ShareLock'") == 1 }, 10, 'the lock');
+$r = create('locked');
+is($r->{status}, 503, 'a create that waits for a locked table: 503');
+ok($r->{headers}{'retry-after'}, 'with Retry-After');
+print $lock "COMMIT;\n";
+close $lock;
+is($?, 0, 'the lock released');
+settled();
+is(named('locked'), 0, 'the lock released: no campaign was created');
+
+# --- any other failure is a 500 --------------------------------------------------
+$t->psql(q{ALTER TABLE campaign.campaigns ADD CONSTRAINT refused_by_test
+           CHECK (name <> 'refuse me')});
+$r = create('refuse me');
+is($r->{status}, 500, 'a statement that fails for the service: 500');
+is($r->{json}{error}{code}, 'internal_error', 'internal_error');
+unlike($r->{body}, qr/refused_by_test|constraint|violates|campaign\.|SELECT/i,
+       'the answer holds no SQL and no name of the schema');
+ok(!$r->{headers}{'retry-after'}, 'no Retry-After: retrying will not help');
+like($t->error_log, qr/query failed \(SQLSTATE 23514\).*request: "POST \/v1\/campaigns/,
+     'logged once, with the SQLSTATE and the request');
+$t->psql('ALTER TABLE campaign.campaigns DROP CONSTRAINT refused_by_test');
+
+# --- conditional GET ---------------------------------------------------------------
+$r = create('etag');
+my $id = $r->{json}{id};
+my $etag = $t->req(GET => "/v1/campaigns/$id", %k)->{headers}{etag};
+like($etag, qr/^"\d+"$/, 'GET gives an ETag');
+$r = $t->req(GET => "/v1/campaigns/$id", %k,
+             headers => { 'If-None-Match' => $etag });
+is($r->{status}, 304, 'If-None-Match with it: 304');
+is($r->{body} // '', '', 'with no body');
+$t->req(PATCH => "/v1/campaigns/$id", %k, json => { name => 'etag 2' });
+$r = $t->req(GET => "/v1/campaigns/$id", %k,
+             headers => { 'If-None-Match' => $etag });
+is($r->{status}, 200, 'after a change: 200');
+isnt($r->{headers}{etag}, $etag, 'with the new ETag');
+is($r->{json}{name}, 'etag 2', 'and the campaign as it is');
+
+# --- Idempotency-Keys a day old ------------------------------------------------
+$t->psql("INSERT INTO campaign.idempotency_keys (tenant, key, body_hash, "
+         . "campaign_id, response, created_at) SELECT 'acme', k, "
+         . "'\\x00', '$id', '{}', now() - interval '24 hours 1 second' "
+         . "FROM unnest(ARRAY['old', 'older']) k");
+$r = create('fresh', 'Idempotency-Key' => 'old');
+is($r->{status}, 201, 'a key a day and a second old is not replayed');
+isnt($r->{json}{id}, $id, 'a campaign of its own');
+my $s = $t->start_scheduler;
+CampaignTest::wait_for(sub { $t->psql("SELECT count(*) FROM "
+    . "campaign.idempotency_keys WHERE key = 'older'") == 0 }, 10,
+    'the scheduler to purge the day-old key');
+pass('a day-old key is purged, off the request path');
+is($t->psql("SELECT count(*) FROM campaign.idempotency_keys "
+            . "WHERE key = 'old'"), 1, 'the one used again stays, renewed');
+
+$t->done(db_errors_expected => 1);
+
+# --- the connection dies as the server commits --------------------------------
+{
+    my $u = CampaignTest->new(timeout => '3s', migrate => 1);
+    my %uk = (key => $u->key('acme'));
+    my $port = CampaignTest::free_port();
+    my $proxy = fork // die $!;
+    if ($proxy == 0) {
+        exec "$CampaignTest::ROOT/t/tools/tcp-proxy", $port, $u->{pg_port};
+        exit 127;
+    }
+    CampaignTest::wait_for(sub { IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1', PeerPort => $port) }, 10, 'the proxy');
+    $u->{database} = $u->conninfo($port);
+    $u->stop_nginx;
+    $u->start_nginx;
+    is($u->req(GET => '/v1/status', %uk)->{status}, 200,
+       'the module through a proxy');
+    my $post = sub {
+        return $u->req(POST => '/v1/campaigns', %uk, fresh => 1,
+                       headers => { 'Idempotency-Key' => 'cut' },
+                       json => { name => 'cut', type => 'sms',
+                                 message => { body => 'Hi' } });
+    };
+    kill 'USR2', $proxy;            # the server's answers held back
+    my $pid = open(my $child, '-|') // die $!;
+    if ($pid == 0) {
+        my $a = $post->();
+        print "$a->{status}\n";
+        POSIX::_exit(0);
+    }
+    CampaignTest::wait_for(sub { $u->psql("SELECT count(*) FROM "
+        . "campaign.campaigns WHERE name = 'cut'") == 1 }, 10,
+        'the server to commit');
+    kill 'HUP', $proxy;             # and the connection dies before it
+    kill 'USR2', $proxy;            # (later ones are answered)
+    my $first = <$child>;
+    close $child;
+    chomp $first;
+    is($first, '503', 'the connection died as the server committed: 503');
+    my $again = $post->();
+    is($again->{status}, 200, 'the same Idempotency-Key again: 200');
+    is($again->{headers}{'idempotent-replayed'}, 'true',
+       'replayed: what was committed');
+    is($u->psql("SELECT count(*) FROM campaign.campaigns "
+                . "WHERE name = 'cut'"), 1, 'one campaign, not two');
+    kill 'TERM', $proxy;
+    waitpid($proxy, 0);
+    $u->done(db_errors_expected => 1);
+}
+
+# --- stock directives after campaign_api -----------------------------------------
+{
+    my $v = CampaignTest->new(location_config => 'client_max_body_size 1m;');
+    my %vk = (key => $v->key('acme'));
+    my $rv = $v->req(GET => '/v1/status', %vk);
+    is($rv->{status}, 200, 'client_max_body_size after campaign_api: nginx '
+                           . 'starts');
+    my $id2 = $v->req(POST => '/v1/campaigns', %vk, json => {
+        name => 'b', type => 'sms', message => {} })->{json}{id};
+    my $csv = "to\n" . join('', map { sprintf("+1555%07d\n", $_) }
+                                1 .. 100000);
+    $rv = $v->req(POST => "/v1/campaigns/$id2/recipients", %vk, body => $csv,
+                  headers => { 'Content-Type' => 'text/csv' });
+    is($rv->{status}, 413, 'and it holds: 1.3 MB over its 1m is a 413');
+    $v->done;
+}
+
+done_testing;
