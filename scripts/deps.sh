@@ -10,7 +10,7 @@ packages=(
     postgresql postgresql-contrib
     wrk
     clang libclang-rt-14-dev valgrind
-    libfaketime
+    libfaketime pgbouncer
 )
 
 missing=()
@@ -35,4 +35,5 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if command -v service >/dev/null; then
     service nginx stop >/dev/null 2>&1 || true
     service postgresql stop >/dev/null 2>&1 || true
+    service pgbouncer stop >/dev/null 2>&1 || true
 fi
