@@ -8,6 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use IO::Socket::UNIX;
+use List::Util qw(max);
 use Socket qw(SOCK_DGRAM);
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -199,9 +200,16 @@ sub log_of {
                                            . 'vars: sent to all');
     # (from when it took the first: a connect's first steps, under ASan,
     # may be slow once, and are no tenant's doing)
+    # A turn renders for 3 ms; the loop warns past 10 ms of CPU. Under the
+    # sanitizers (and a shared machine) a turn's fixed costs vary, so there
+    # the bound is 50 ms: still far below the seconds a held loop costs.
     my ($sending) = log_of($s) =~ /(event=delivering campaign=$slow.*)/s;
-    unlike($sending // 'not delivered', qr/event=slow_step/,
-           'no turn of the loop took 10 ms of CPU while they were sent');
+    my @cpu = ($sending // '') =~ /event=slow_step .*?cpu_ms=([\d.]+)/g;
+    my $worst = max(0, @cpu);
+    my $bound = $ENV{CAMPAIGN_ASAN} ? 50 : 10;
+    ok(defined $sending && $worst < $bound, sprintf(
+        'no turn of the loop took %d ms of CPU while they were sent '
+        . '(longest warned: %.1f ms)', $bound, $worst));
     $t->stop_scheduler($s);
 }
 

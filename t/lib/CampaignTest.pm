@@ -374,8 +374,16 @@ sub start_scheduler {
     }
     my $h = { pid => $pid, log => $log, conf => $conf, id => "sched$n" };
     push @{ $self->{schedulers} }, $h;
-    wait_for(sub { -e $log && `cat $log` =~ /event=ready/ },
-             $o{wrap} ? 60 : 10, 'the scheduler to be ready');
+    my $ready = eval {
+        wait_for(sub { -e $log && `cat $log` =~ /event=ready/ },
+                 $o{wrap} ? 60 : 20, 'the scheduler to be ready');
+    };
+    unless ($ready) {
+        my @lines = -e $log ? split(/\n/, `cat $log`) : ();
+        splice(@lines, 0, @lines - 20) if @lines > 20;
+        croak "timed out waiting for the scheduler $h->{id} to be ready; "
+            . "its log ends:\n" . join("\n", @lines);
+    }
     return $h;
 }
 
@@ -568,6 +576,7 @@ sub done {
 }
 
 END {
+    local $?;       # stopping servers runs commands: keep the exit status
     for my $t (@live) {
         $t->stop_scheduler($_) for @{ $t->{schedulers} // [] };
         $t->stop_provider;
