@@ -524,6 +524,12 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
         rc = PQconnectPoll(conn->pg);
 
         if (rc == PGRES_POLLING_FAILED) {
+            /*
+             * libpq tries the next host only for some failures: one that
+             * accepts and then closes (a proxy before a dead primary)
+             * ends the whole connect; the next begins after it
+             */
+            conn->pool->start++;
             ngx_http_campaign_pg_fail(conn, NULL);
             return;
         }

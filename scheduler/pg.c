@@ -278,6 +278,12 @@ pg_connect_step(cs_pg_t *pg)
         break;
 
     default:
+        /*
+         * libpq tries the next host only for some failures: a host that
+         * accepts and then closes (a proxy before a dead primary) ends
+         * the whole connect. The next one begins after it.
+         */
+        pg->start++;
         pg_lost(pg, NULL);
         return;
     }

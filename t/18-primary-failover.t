@@ -8,6 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use IO::Socket::INET;
+use POSIX ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use CampaignTest;
@@ -38,6 +39,34 @@ like(`cat $h->{log}`, qr/event=db_lost conn=\w+ reason="the connect timed out"/,
      'the scheduler gave the silent host one time-out');
 $t->stop_scheduler($h);
 close $hole;
+
+# --- a first host that accepts and closes at once ------------------------------
+# (a proxy or balancer before a dead primary): libpq does not go on to the
+# next host after such a failure; the next connect must begin after it
+my $closer = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                   LocalPort => 0, ReuseAddr => 1) or die $!;
+my $closer_pid = fork // die $!;
+if ($closer_pid == 0) {
+    while (my $c = $closer->accept) { close $c }
+    POSIX::_exit(0);
+}
+$t->{database} = 'host=127.0.0.1,127.0.0.1 port=' . $closer->sockport
+               . ",$t->{pg_port} dbname=campaigns user=campaign";
+$t->stop_nginx;
+$t->start_nginx;
+$began = time;
+$answered = CampaignTest::wait_for(sub {
+    $t->req(GET => '/v1/status', %k, fresh => 1)->{status} == 200 && time },
+    20, 'the API to answer past the closing host');
+cmp_ok($answered - $began, '<', 5, sprintf('the API answers %.1f s after a '
+       . 'start with a first host that closes at once', $answered - $began));
+$h = $t->start_scheduler(conf => "database_timeout 1s;\n");
+like(`cat $h->{log}`, qr/event=ready/,
+     'the scheduler is ready past a first host that closes at once');
+$t->stop_scheduler($h);
+kill 'TERM', $closer_pid;
+waitpid($closer_pid, 0);
+close $closer;
 
 # --- the standby ---------------------------------------------------------------
 $t->start_standby;
