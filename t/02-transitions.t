@@ -3,6 +3,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use POSIX ();
 use Test::More;
 use CampaignTest;
 
@@ -112,6 +113,31 @@ for my $case ([draft => 'start', 'queued'], [scheduled => 'cancel',
                        . "'$id', '$action')).outcome");
     like($out, qr/notification "campaign" with payload "\{"id" : "$id",.*"status" : "$to"/,
          "$action of a $from campaign NOTIFYs status $to");
+}
+
+# A due campaign rescheduled while a tick runs keeps its new time: the
+# tick sees the committed change, never starts it at the old one.
+{
+    my $due = campaign_in('scheduled');
+    $t->psql("UPDATE campaign.campaigns SET scheduled_at = now() - "
+             . "interval '1 s' WHERE id = '$due'");
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        $t->psql("BEGIN; UPDATE campaign.campaigns SET scheduled_at = now() "
+                 . "+ interval '1 day' WHERE id = '$due'; "
+                 . "SELECT pg_sleep(2); COMMIT");
+        POSIX::_exit(0);
+    }
+    CampaignTest::wait_for(sub { $t->psql("SELECT count(*) FROM "
+        . "pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' "
+        . "AND state = 'active' AND pid <> pg_backend_pid()") }, 10,
+        'the edit to hold its row');
+    $t->psql("SELECT count(*) FROM campaign.scheduler_tick('t02', 10000)");
+    waitpid($pid, 0);
+    $t->psql("SELECT count(*) FROM campaign.scheduler_tick('t02', 10000)");
+    is($t->psql("SELECT status || ' ' || (scheduled_at > now()) FROM "
+                . "campaign.campaigns WHERE id = '$due'"), 'scheduled true',
+       'a due campaign rescheduled during a tick waits for its new time');
 }
 
 $t->done;

@@ -157,6 +157,7 @@ CREATE OR REPLACE FUNCTION campaign.fail_campaign(p_owner text,
 LANGUAGE sql AS $$
     SELECT count(*) FROM campaign.apply_transition('fail',
         ARRAY(SELECT c.id FROM campaign.campaigns c
-               WHERE c.id = p_campaign AND c.lease_owner = p_owner),
+               WHERE c.id = p_campaign AND c.lease_owner = p_owner
+                 FOR UPDATE OF c),
         p_reason => p_reason)
 $$;

@@ -82,7 +82,8 @@ RETURNS integer LANGUAGE sql AS $$
     SELECT count(*)::integer FROM campaign.apply_transition('complete',
         ARRAY(SELECT c.id FROM campaign.campaigns c
                WHERE c.status = 'running' AND c.lease_owner = p_owner
-                 AND c.pending = 0))
+                 AND c.pending = 0
+                 FOR UPDATE OF c SKIP LOCKED))
 $$;
 
 -- One wake-up of a scheduler: due campaigns become queued (in the order
@@ -104,10 +105,14 @@ DECLARE
     v_lease  interval := p_lease_ms * interval '1 ms';
     v_alive  oid[] := '{}';
 BEGIN
+    -- locked as chosen: apply_transition checks only the status, and a
+    -- reschedule committed meanwhile must be seen (FOR UPDATE reads the
+    -- row again; one locked by an edit waits for the next tick)
     PERFORM campaign.apply_transition('due',
         ARRAY(SELECT c.id FROM campaign.campaigns c
                WHERE c.status = 'scheduled'
-                 AND c.scheduled_at <= clock_timestamp()));
+                 AND c.scheduled_at <= clock_timestamp()
+                 FOR UPDATE OF c SKIP LOCKED));
 
     -- a type's row lock makes its slot count exact across schedulers
     FOR t IN SELECT ty.name, ty.pool_limit FROM campaign.types ty
