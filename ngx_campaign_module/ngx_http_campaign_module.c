@@ -318,20 +318,46 @@ ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * The API's defaults for two of core's directives, where the operator set
- * neither, before or after campaign_api: core's merge of a location's
- * configuration is wrapped for the time the configuration is read, since
- * only before that merge is "not set" still told apart from "set to
- * nginx's default" (setting them at campaign_api made a later
- * client_max_body_size "duplicate").
+ * neither, in its location or above it, before or after campaign_api:
+ * core's merge of a location's configuration is wrapped for the time the
+ * configuration is read, since only before that merge is "not set" still
+ * told apart from "set to nginx's default" (setting them at campaign_api
+ * made a later client_max_body_size "duplicate"). Whether a level set one
+ * (or inherited one set) is kept in the module's configuration of that
+ * level, as core merges from the top down.
  */
 static char *(*ngx_http_campaign_core_merge)(ngx_conf_t *cf, void *parent,
     void *child);
 
 
+/* core's merge back as it was, if this module's wrapper is still there */
+static void
+ngx_http_campaign_core_merge_restore(void *data)
+{
+    ngx_http_module_t  *core = ngx_http_core_module.ctx;
+
+    if (core->merge_loc_conf == ngx_http_campaign_core_merge_loc_conf) {
+        core->merge_loc_conf = ngx_http_campaign_core_merge;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_campaign_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_module_t  *core = ngx_http_core_module.ctx;
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_module_t   *core = ngx_http_core_module.ctx;
+
+    /*
+     * A configuration that fails to parse never reaches postconfiguration:
+     * its pool's cleanup takes the wrapper out then, before the module
+     * can be unloaded with it.
+     */
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+    cln->handler = ngx_http_campaign_core_merge_restore;
 
     if (core->merge_loc_conf != ngx_http_campaign_core_merge_loc_conf) {
         ngx_http_campaign_core_merge = core->merge_loc_conf;
@@ -345,14 +371,46 @@ ngx_http_campaign_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_campaign_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_module_t  *core = ngx_http_core_module.ctx;
-
     /* merged: core is left as it was (the module may be unloaded) */
-    if (core->merge_loc_conf == ngx_http_campaign_core_merge_loc_conf) {
-        core->merge_loc_conf = ngx_http_campaign_core_merge;
-    }
+    ngx_http_campaign_core_merge_restore(NULL);
 
     return NGX_OK;
+}
+
+
+/*
+ * The module's configuration of the level whose core configuration is
+ * given: a location's names its own; a server's is found through the
+ * server being merged; the http{} level, never merged, has none here.
+ */
+static ngx_http_campaign_loc_conf_t *
+ngx_http_campaign_level(ngx_conf_t *cf, ngx_http_core_loc_conf_t *core)
+{
+    ngx_http_conf_ctx_t       *ctx = cf->ctx;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    if (core->loc_conf) {
+        return core->loc_conf[ngx_http_campaign_module.ctx_index];
+    }
+
+    cscf = ctx->srv_conf
+           ? ctx->srv_conf[ngx_http_core_module.ctx_index] : NULL;
+
+    if (cscf && cscf->ctx
+        && cscf->ctx->loc_conf[ngx_http_core_module.ctx_index] == core)
+    {
+        return cscf->ctx->loc_conf[ngx_http_campaign_module.ctx_index];
+    }
+
+    return NULL;
+}
+
+
+/* set at this level or above: a level not yet merged tells by its value */
+static ngx_flag_t
+ngx_http_campaign_set_above(ngx_flag_t flag, ngx_flag_t unset)
+{
+    return flag != NGX_CONF_UNSET ? flag : !unset;
 }
 
 
@@ -360,11 +418,26 @@ static char *
 ngx_http_campaign_core_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child)
 {
-    ngx_http_core_loc_conf_t      *core = child;
-    ngx_http_campaign_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t      *core = child, *prev = parent;
+    ngx_http_campaign_loc_conf_t  *clcf, *plcf;
+    ngx_flag_t                     max_set, buffer_set;
 
-    clcf = core->loc_conf
-           ? core->loc_conf[ngx_http_campaign_module.ctx_index] : NULL;
+    clcf = ngx_http_campaign_level(cf, core);
+    plcf = ngx_http_campaign_level(cf, prev);
+
+    max_set = core->client_max_body_size != NGX_CONF_UNSET
+              || ngx_http_campaign_set_above(
+                     plcf ? plcf->body_max_set : NGX_CONF_UNSET,
+                     prev->client_max_body_size == NGX_CONF_UNSET);
+    buffer_set = core->client_body_buffer_size != NGX_CONF_UNSET_SIZE
+                 || ngx_http_campaign_set_above(
+                        plcf ? plcf->body_buffer_set : NGX_CONF_UNSET,
+                        prev->client_body_buffer_size == NGX_CONF_UNSET_SIZE);
+
+    if (clcf) {
+        clcf->body_max_set = max_set;
+        clcf->body_buffer_set = buffer_set;
+    }
 
     if (clcf && clcf->enabled) {
 
@@ -374,7 +447,7 @@ ngx_http_campaign_core_merge_loc_conf(ngx_conf_t *cf, void *parent,
          * nginx's own limit stays as the backstop for chunked bodies far
          * over it.
          */
-        if (core->client_max_body_size == NGX_CONF_UNSET) {
+        if (!max_set) {
             core->client_max_body_size = 2 * NGX_HTTP_CAMPAIGN_MAX_BODY;
         }
 
@@ -383,7 +456,7 @@ ngx_http_campaign_core_merge_loc_conf(ngx_conf_t *cf, void *parent,
          * declared length needs), so the common ones are not written to a
          * temp file and read back; larger CSV uploads still spill to disk.
          */
-        if (core->client_body_buffer_size == NGX_CONF_UNSET_SIZE) {
+        if (!buffer_set) {
             core->client_body_buffer_size = 1024 * 1024;
         }
     }
@@ -434,12 +507,21 @@ ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf)
      * so that a 503 for time means it rolled back: four fifths of the
      * request's time, unless set (and then below it).
      */
+    if (cmcf->timeout < 500) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "campaign_timeout must be at least 500ms");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_msec_value(cmcf->statement_timeout, cmcf->timeout * 4 / 5);
 
-    if (cmcf->statement_timeout + 100 > cmcf->timeout) {
+    /* 0 would be Postgres's "no limit": then nothing bounds a statement */
+    if (cmcf->statement_timeout == 0
+        || cmcf->statement_timeout + 100 > cmcf->timeout)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "campaign_statement_timeout must be at least "
-                           "100ms less than campaign_timeout");
+                           "campaign_statement_timeout must be more than "
+                           "0 and at least 100ms less than campaign_timeout");
         return NGX_CONF_ERROR;
     }
 
@@ -469,6 +551,8 @@ ngx_http_campaign_create_loc_conf(ngx_conf_t *cf)
      */
 
     clcf->auth = NGX_CONF_UNSET;
+    clcf->body_max_set = NGX_CONF_UNSET;
+    clcf->body_buffer_set = NGX_CONF_UNSET;
 
     return clcf;
 }

@@ -126,6 +126,9 @@ typedef struct {
     ngx_flag_t                           enabled;
     ngx_flag_t                           auth;
     ngx_str_t                            prefix;   /* the location's */
+    /* whether core's body directives were set here or above (merge only) */
+    ngx_flag_t                           body_max_set;
+    ngx_flag_t                           body_buffer_set;
 } ngx_http_campaign_loc_conf_t;
 
 

@@ -17,7 +17,11 @@
 #include "ngx_http_campaign_module.h"
 
 
-/* ms the server's answer to a timed-out statement may take to come back */
+/*
+ * ms left for what statement_timeout does not bound (the commit, the
+ * answer's way back) by a request sent from the queue: half of what
+ * campaign_timeout gives beyond statement_timeout, at least this
+ */
 #define NGX_HTTP_CAMPAIGN_PG_MARGIN  50
 
 
@@ -58,6 +62,7 @@ struct ngx_http_campaign_pg_pool_s {
     char                            *setup;
     ngx_log_t                       *log;
     ngx_uint_t                       start;     /* where a host list begins */
+    ngx_msec_t                       margin;    /* see ..._PG_MARGIN */
 };
 
 
@@ -145,6 +150,8 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
 
     pool->cmcf = cmcf;
     pool->log = cycle->log;
+    pool->margin = ngx_max((cmcf->timeout - cmcf->statement_timeout) / 2,
+                           NGX_HTTP_CAMPAIGN_PG_MARGIN);
 
     return pool;
 }
@@ -421,7 +428,10 @@ ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn, const char *why)
     opening = (conn->state == NGX_HTTP_CAMPAIGN_PG_CONNECTING
                || conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING);
 
-    ngx_log_error(NGX_LOG_ERR, pool->log, 0, "campaign: database %s: %s",
+    /* on the request's log, if one was on it: the line names the request */
+    ngx_log_error(NGX_LOG_ERR, conn->query ? conn->query->timer.log
+                                           : pool->log, 0,
+                  "campaign: database %s: %s",
                   opening ? "connection failed" : "connection lost",
                   why ? why : PQerrorMessage(conn->pg));
 
@@ -746,7 +756,7 @@ ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
          */
         if ((ngx_msec_int_t) (q->deadline - ngx_current_msec)
             < (ngx_msec_int_t) (pool->cmcf->statement_timeout
-                                + NGX_HTTP_CAMPAIGN_PG_MARGIN))
+                                + pool->margin))
         {
             ngx_log_error(NGX_LOG_WARN, q->timer.log, 0,
                           "campaign: no time left to run the request");
@@ -851,11 +861,15 @@ ngx_http_campaign_pg_timeout(ngx_event_t *ev)
     }
 
     conn = q->conn;
-    if (conn) {
-        /* a connection stuck mid-statement cannot be reused */
-        conn->query = NULL;
-        q->conn = NULL;
+    if (conn && conn->query == q) {
+        /* a connection stuck mid-statement cannot be reused; closing it
+         * answers q */
         ngx_http_campaign_pg_fail(conn, "query timed out");
+        return;
+    }
+
+    if (conn) {
+        conn->query = NULL;
     }
 
     ngx_http_campaign_pg_deliver(q, NULL, NULL);

@@ -97,8 +97,8 @@ is($r->{json}{error}{code}, 'internal_error', 'internal_error');
 unlike($r->{body}, qr/refused_by_test|constraint|violates|campaign\.|SELECT/i,
        'the answer holds no SQL and no name of the schema');
 ok(!$r->{headers}{'retry-after'}, 'no Retry-After: retrying will not help');
-like($t->error_log, qr/query failed \(SQLSTATE 23514\).*request: "POST \/v1\/campaigns/,
-     'logged once, with the SQLSTATE and the request');
+my @logged = $t->error_log =~ /query failed \(SQLSTATE 23514\).*request: "POST \/v1\/campaigns/g;
+is(scalar(@logged), 1, 'logged once, with the SQLSTATE and the request');
 $t->psql('ALTER TABLE campaign.campaigns DROP CONSTRAINT refused_by_test');
 
 # --- conditional GET ---------------------------------------------------------------
@@ -110,6 +110,14 @@ $r = $t->req(GET => "/v1/campaigns/$id", %k,
              headers => { 'If-None-Match' => $etag });
 is($r->{status}, 304, 'If-None-Match with it: 304');
 is($r->{body} // '', '', 'with no body');
+for my $inm (qq{"0", $etag}, "W/$etag", '*') {
+    is($t->req(GET => "/v1/campaigns/$id", %k,
+               headers => { 'If-None-Match' => $inm })->{status}, 304,
+       "If-None-Match: $inm: 304");
+}
+is($t->req(GET => "/v1/campaigns/$id", %k,
+           headers => { 'If-None-Match' => '"0", W/"1000000"' })->{status},
+   200, 'If-None-Match naming other versions: 200');
 $t->req(PATCH => "/v1/campaigns/$id", %k, json => { name => 'etag 2' });
 $r = $t->req(GET => "/v1/campaigns/$id", %k,
              headers => { 'If-None-Match' => $etag });
@@ -174,6 +182,8 @@ $t->done(db_errors_expected => 1);
     close $child;
     chomp $first;
     is($first, '503', 'the connection died as the server committed: 503');
+    like($u->error_log, qr/database connection lost: .*?request: "POST \/v1\/campaigns /s,
+         'logged on the request it cost');
     my $again = $post->();
     is($again->{status}, 200, 'the same Idempotency-Key again: 200');
     is($again->{headers}{'idempotent-replayed'}, 'true',
@@ -200,6 +210,101 @@ $t->done(db_errors_expected => 1);
                   headers => { 'Content-Type' => 'text/csv' });
     is($rv->{status}, 413, 'and it holds: 1.3 MB over its 1m is a 413');
     $v->done;
+}
+
+# --- set above the location: inherited, as nginx does; gzip and If-Match -----
+{
+    my $v = CampaignTest->new(server_config => 'client_max_body_size 1m;',
+        location_config => 'gzip on; gzip_types application/json; '
+                         . 'gzip_min_length 1;');
+    my %vk = (key => $v->key('acme'));
+    my $id2 = $v->req(POST => '/v1/campaigns', %vk, json => {
+        name => 'b', type => 'sms', message => {} })->{json}{id};
+    my $csv = "to\n" . join('', map { sprintf("+1555%07d\n", $_) }
+                                1 .. 100000);
+    my $rv = $v->req(POST => "/v1/campaigns/$id2/recipients", %vk,
+                     body => $csv, headers => { 'Content-Type' => 'text/csv' });
+    is($rv->{status}, 413, 'client_max_body_size 1m in the server: the '
+                           . 'location inherits it, 1.3 MB is a 413');
+    $rv = $v->req(GET => "/v1/campaigns/$id2", %vk,
+                  headers => { 'Accept-Encoding' => 'gzip' });
+    is($rv->{headers}{'content-encoding'}, 'gzip', 'a GET, gzipped');
+    my $weak = $rv->{headers}{etag} // '';
+    like($weak, qr{^W/"\d+"$}, 'with the ETag gzip made weak');
+    $rv = $v->req(PATCH => "/v1/campaigns/$id2", %vk,
+                  headers => { 'If-Match' => $weak }, json => { name => 'c' });
+    is($rv->{status}, 200, 'If-Match with it: the change is made');
+    $rv = $v->req(PATCH => "/v1/campaigns/$id2", %vk,
+                  headers => { 'If-Match' => $weak }, json => { name => 'd' });
+    is($rv->{status}, 412, 'and once more, stale: 412');
+    $v->done;
+}
+
+# --- what nginx -t refuses ---------------------------------------------------------
+{
+    my $w = CampaignTest->new;
+    my $try = sub {
+        my ($http) = @_;
+        my $conf = "$w->{dir}/try.conf";
+        open(my $fh, '>', $conf) or die $!;
+        print $fh "load_module $w->{module};\nerror_log $w->{dir}/try.log;\n"
+                . "pid $w->{dir}/try.pid;\nevents {}\nhttp { $http }\n";
+        close $fh;
+        local $ENV{LD_PRELOAD} = $ENV{CAMPAIGN_ASAN_PRELOAD}
+            if $ENV{CAMPAIGN_ASAN};
+        local $ENV{ASAN_OPTIONS} = 'detect_leaks=0' if $ENV{CAMPAIGN_ASAN};
+        my $out = `nginx -t -q -p $w->{dir} -c $conf 2>&1`;
+        return ($? == 0, $out);
+    };
+    my ($ok, $out) = $try->('campaign_timeout 3s; '
+                            . 'campaign_statement_timeout 0;');
+    ok(!$ok && $out =~ /campaign_statement_timeout must be more than 0/,
+       'campaign_statement_timeout 0 (no limit at all) is refused');
+    ($ok, $out) = $try->('campaign_timeout 3s; '
+                         . 'campaign_statement_timeout 2950ms;');
+    ok(!$ok && $out =~ /at least 100ms less than campaign_timeout/,
+       'one less than 100 ms below campaign_timeout is refused');
+    ($ok, $out) = $try->('campaign_timeout 300ms;');
+    ok(!$ok && $out =~ /campaign_timeout must be at least 500ms/,
+       'campaign_timeout 300ms: refused, naming the directive written');
+    ($ok, $out) = $try->('campaign_timeout 3s; campaign_statement_timeout 2s;');
+    ok($ok, 'campaign_statement_timeout 2s under 3s: accepted') or diag($out);
+
+    # a reload that fails to parse, then one without the module, then
+    # another: the master must not call into the unloaded module
+    my $conf = "$w->{dir}/nginx.conf";
+    my $good = do { local (@ARGV, $/) = ($conf); <> };
+    my $reload = sub {
+        my ($text, $what) = @_;
+        open(my $fh, '>', $conf) or die $!;
+        print $fh $text;
+        close $fh;
+        my $before = () = $w->error_log =~ /signal 1 \(SIGHUP\) received/g;
+        kill 'HUP', $w->{nginx_pid};
+        CampaignTest::wait_for(sub {
+            my $log = $w->error_log;
+            my $n = () = $log =~ /signal 1 \(SIGHUP\) received/g;
+            $n > $before && $log =~ /(reconfiguring|emerg).*\z/s }, 10,
+            "nginx to read $what");
+    };
+    (my $broken = $good) =~ s/campaign_api;/campaign_api; no_such_directive;/;
+    (my $plain = $good) =~ s/^load_module .*$//m;
+    $plain =~ s/^\s*campaign_\w+.*$//mg;
+    $plain =~ s#location /v1/ \{#location /v1/ { return 204;#;
+    $reload->($broken, 'a broken file');
+    $reload->($plain, 'a file without the module');
+    CampaignTest::wait_for(sub {
+        $w->req(GET => '/v1/status', fresh => 1)->{status} == 204 }, 10,
+        'the file without the module to serve');
+    $reload->($good, 'the module again');
+    CampaignTest::wait_for(sub { kill(0, $w->{nginx_pid})
+        && $w->req(GET => '/v1/status', fresh => 1,
+                   key => $w->key('acme'))->{status} == 200 }, 10,
+        'the module to serve again');
+    ok(kill(0, $w->{nginx_pid}), 'a failed reload, one without the module '
+       . 'and one with it: the master lives and serves the API');
+    $w->done(db_errors_expected => 1,
+             expected => qr/\[emerg\].*unknown directive "no_such_directive"/);
 }
 
 done_testing;

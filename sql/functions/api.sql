@@ -215,13 +215,15 @@ $$;
 
 -- --------------------------------------------------------- one campaign
 
+-- W/"n" matches "n": the version is the campaign's, whatever encoding
+-- nginx gave the answer (its gzip filter makes an ETag weak).
 CREATE OR REPLACE FUNCTION campaign.etag_matches(
     c campaign.campaigns, p_if_match text)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT p_if_match IS NULL OR btrim(p_if_match) = '*'
         OR campaign.etag(c) = ANY (
-               SELECT btrim(x) FROM unnest(string_to_array(p_if_match, ','))
-                 AS x)
+               SELECT regexp_replace(btrim(x), '^W/', '')
+                 FROM unnest(string_to_array(p_if_match, ',')) AS x)
 $$;
 
 -- The caller's campaign, locked for the rest of the request.

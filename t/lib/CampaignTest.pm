@@ -516,6 +516,7 @@ sub check_logs {
     my ($self, %o) = @_;
     my $log = $self->error_log;
     my @bad = grep { /\[(alert|emerg|crit)\]|exited on|signal (6|11|4|8|7)\b/ }
+              grep { !$o{expected} || !/$o{expected}/ }
               split /\n/, $log;
     for my $f ("$self->{dir}/logs/stderr.log",
                glob("$self->{dir}/logs/scheduler*.log")) {
