@@ -76,8 +76,33 @@ is($t->psql('SELECT count(*) FROM campaign.recipients'), 160,
 # --- the move ----------------------------------------------------------------
 $t->migrate;
 is($snapshot->(), $before, 'every campaign and recipient as it was');
+my $stamps = sub { $t->psql("SELECT string_agg(name || ' ' || checksum "
+    . "|| ' ' || applied_at, E'\\n' ORDER BY name) "
+    . 'FROM public.campaign_functions') };
+my $stamped = $stamps->();
 $t->migrate;
 is($snapshot->(), $before, 'migrating again changes nothing');
+is($stamps->(), $stamped, 'and re-applies no file whose checksum is the same');
+
+# a changed file is applied again, and only that one (a copy of the tree)
+{
+    my $copy = "$t->{dir}/tree";
+    mkdir $copy or die $!;
+    system('cp', '-r', "$root/scripts", "$root/sql", "$copy/") == 0
+        or die 'cp failed';
+    open(my $fh, '>>', "$copy/sql/functions/format.sql") or die $!;
+    print $fh "\n-- changed by t/15\n";
+    close $fh;
+    system("$copy/scripts/migrate.sh", '-h', '127.0.0.1', '-p', $t->{pg_port},
+           '-U', 'campaign', '-d', 'campaigns') == 0 or die 'migrate failed';
+    my %was = map { (split / /)[0, 1] } split /\n/, $stamped;
+    my %now = map { (split / /)[0, 1] } split /\n/, $stamps->();
+    is(join(' ', grep { $was{$_} ne $now{$_} } sort keys %now), 'format.sql',
+       'a changed file is applied again, and no other');
+    is($now{'format.sql'}, (split / /, `sha256sum $copy/sql/functions/format.sql`)[0],
+       'its new checksum recorded');
+    $t->migrate;                    # the repository's version back
+}
 is($t->psql('SELECT count(*) FROM public.campaign_functions'),
    scalar(my @f = glob("$root/sql/functions/*.sql")),
    'each file of sql/functions/ applied, its checksum recorded');
@@ -101,6 +126,10 @@ my @live = split /\n/, $t->psql(
     . "ON c.oid = tgrelid "
     . "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
     . "'campaign' AND NOT tgisinternal ORDER BY 1");
+is($t->psql("SELECT string_agg(p.proname, ', ') FROM (SELECT p.proname "
+            . "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            . "WHERE n.nspname = 'campaign' GROUP BY 1 HAVING count(*) > 1) p"),
+   '', 'no function left with an older signature beside its live one');
 is(join(', ', grep { !$defined{$_} } @live), '',
    'every function and trigger in the database is one of sql/functions/');
 my %in_db = map { $_ => 1 } @live;
