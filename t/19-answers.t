@@ -276,15 +276,19 @@ $t->done(db_errors_expected => 1);
     my $good = do { local (@ARGV, $/) = ($conf); <> };
     my $reload = sub {
         my ($text, $what) = @_;
-        open(my $fh, '>', $conf) or die $!;
+        # whole or not at all: the master reads it when it will
+        open(my $fh, '>', "$conf.new") or die $!;
         print $fh $text;
         close $fh;
+        rename("$conf.new", $conf) or die $!;
         my $before = () = $w->error_log =~ /signal 1 \(SIGHUP\) received/g;
         kill 'HUP', $w->{nginx_pid};
+        # read: after this SIGHUP, new workers (taken) or an emerg (refused)
         CampaignTest::wait_for(sub {
             my $log = $w->error_log;
             my $n = () = $log =~ /signal 1 \(SIGHUP\) received/g;
-            $n > $before && $log =~ /(reconfiguring|emerg).*\z/s }, 10,
+            my ($after) = $log =~ /.*signal 1 \(SIGHUP\) received(.*)\z/s;
+            $n > $before && $after =~ /start worker process|\[emerg\]/ }, 10,
             "nginx to read $what");
     };
     (my $broken = $good) =~ s/campaign_api;/campaign_api; no_such_directive;/;
