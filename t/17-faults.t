@@ -290,8 +290,13 @@ sub log_of {
         $j++ while $at[$i] - $at[$j] >= 1;
         $max = $i - $j + 1 if $i - $j + 1 > $max;
     }
-    cmp_ok($max, '<=', 220, "two schedulers with rate sms 200: at most $max "
-                            . 'deliveries in any second');
+    # 200 and the bucket's tenth of a second: 220. The stub stamps each
+    # request when it reads it; under the sanitizers a stall of the stub or
+    # the loop lets requests sent apart arrive together, so there the bound
+    # allows a tenth of a second more of them.
+    my $bound = $ENV{CAMPAIGN_ASAN} ? 240 : 220;
+    cmp_ok($max, '<=', $bound, "two schedulers with rate sms 200: at most "
+                               . "$max deliveries in any second (<= $bound)");
     my $secs = $at[-1] - $at[0];
     cmp_ok(1200 / $secs, '>=', 150, sprintf('and the rate was used: %.0f a '
                                             . 'second', 1200 / $secs));
