@@ -111,11 +111,12 @@ CREATE OR REPLACE FUNCTION campaign.record_results(p_owner text,
     p_results jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    n  integer;
+    n      integer;
+    v_ids  uuid[] := ARRAY(SELECT DISTINCT (x ->> 'campaign')::uuid
+                             FROM jsonb_array_elements(p_results) x);
 BEGIN
     PERFORM 1 FROM campaign.campaigns c
-     WHERE c.id IN (SELECT DISTINCT (x ->> 'campaign')::uuid
-                      FROM jsonb_array_elements(p_results) x)
+     WHERE c.id = ANY (v_ids)
      ORDER BY c.id
        FOR UPDATE;
 
@@ -146,7 +147,14 @@ BEGIN
        AND (r.status = 'pending'
             OR (res.outcome = 'sent' AND r.status = 'cancelled'));
     GET DIAGNOSTICS n = ROW_COUNT;
-    PERFORM campaign.complete_done(p_owner);
+    -- only a campaign of this batch can have been left with nothing
+    -- pending (the tick completes the others): a batch is a window's half,
+    -- so its fixed cost is a delivery's
+    IF EXISTS (SELECT 1 FROM campaign.campaigns c
+                WHERE c.id = ANY (v_ids) AND c.status = 'running'
+                  AND c.pending = 0) THEN
+        PERFORM campaign.complete_done(p_owner);
+    END IF;
     RETURN n;
 END
 $$;

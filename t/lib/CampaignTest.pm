@@ -167,7 +167,9 @@ sub start_pg {
     quiet(as_pg(pg_bin('pg_ctl'), '-D', "$pgdir/data", '-l', "$pgdir/log",
                 '-w', '-o', "-p $self->{pg_port} -k $pgdir "
                 . '-c listen_addresses=127.0.0.1 -c fsync=off '
-                . '-c max_connections=200', 'start'))
+                . '-c max_connections=200 '
+                # e.g. shared_preload_libraries for a benchmark's look
+                . ($ENV{CAMPAIGN_PG_OPTIONS} // ''), 'start'))
         == 0 or die 'pg_ctl start failed';
     if (delete $self->{pg_fresh}) {
         $self->psql_as('postgres', 'postgres',
