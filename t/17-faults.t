@@ -200,13 +200,15 @@ sub log_of {
                                            . 'vars: sent to all');
     # (from when it took the first: a connect's first steps, under ASan,
     # may be slow once, and are no tenant's doing)
-    # A turn renders for 3 ms; the loop warns past 10 ms of CPU. Under the
-    # sanitizers (and a shared machine) a turn's fixed costs vary, so there
-    # the bound is 50 ms: still far below the seconds a held loop costs.
+    # A turn renders for 3 ms and handles events for 4; the loop warns past
+    # 10 ms of CPU. A turn's CPU time also grows with what shares the
+    # machine (another test beside it, caches): 10.6 ms was seen once under
+    # prove -j2, never alone. So the bound is twice the warning (50 ms under
+    # the sanitizers): far below the seconds a held loop cost.
     my ($sending) = log_of($s) =~ /(event=delivering campaign=$slow.*)/s;
     my @cpu = ($sending // '') =~ /event=slow_step .*?cpu_ms=([\d.]+)/g;
     my $worst = max(0, @cpu);
-    my $bound = $ENV{CAMPAIGN_ASAN} ? 50 : 10;
+    my $bound = $ENV{CAMPAIGN_ASAN} ? 50 : 20;
     ok(defined $sending && $worst < $bound, sprintf(
         'no turn of the loop took %d ms of CPU while they were sent '
         . '(longest warned: %.1f ms)', $bound, $worst));
