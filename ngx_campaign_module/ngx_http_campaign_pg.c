@@ -44,6 +44,7 @@ struct ngx_http_campaign_pg_conn_s {
     PGresult                        *error;     /* the first refusal */
     ngx_http_campaign_pg_state_e     state;
     ino_t                            ino;       /* the socket's */
+    ngx_uint_t                       start;     /* the host list it began */
     unsigned                         flushing:1;
     unsigned                         failed:1;
     unsigned                         large:1;   /* close when done */
@@ -243,14 +244,15 @@ ngx_http_campaign_pg_grow(ngx_http_campaign_pg_pool_t *pool)
 static ngx_int_t
 ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool)
 {
+    ngx_uint_t                    start;
     PGconn                       *pg;
     ngx_queue_t                  *qe;
     ngx_http_campaign_pg_conn_t  *conn;
 
+    start = pool->start;
     pg = PQconnectStartParams(pool->cmcf->keywords,
                               pool->cmcf->nhosts > 1
-                              ? pool->cmcf->rotated[pool->start
-                                                    % pool->cmcf->nhosts]
+                              ? pool->cmcf->rotated[start % pool->cmcf->nhosts]
                               : pool->cmcf->values, 0);
 
     if (pg == NULL || PQstatus(pg) == CONNECTION_BAD) {
@@ -269,6 +271,7 @@ ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool)
     conn = ngx_queue_data(qe, ngx_http_campaign_pg_conn_t, queue);
 
     conn->pg = pg;
+    conn->start = start;
     conn->state = NGX_HTTP_CAMPAIGN_PG_CONNECTING;
     conn->flushing = 0;
     conn->failed = 0;
@@ -517,6 +520,20 @@ ngx_http_campaign_pg_readable(ngx_http_campaign_pg_conn_t *conn)
 }
 
 
+/*
+ * The next connect begins after the host this one began with: once for
+ * every connection of a burst that began there (all failing together
+ * must not move the start round to the same host again).
+ */
+static void
+ngx_http_campaign_pg_next_host(ngx_http_campaign_pg_conn_t *conn)
+{
+    if (conn->pool->start == conn->start) {
+        conn->pool->start = conn->start + 1;
+    }
+}
+
+
 static void
 ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
     ngx_event_t *ev)
@@ -525,7 +542,7 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
 
     if (ev->timedout) {
         /* a host that never answers: the next connect begins after it */
-        conn->pool->start++;
+        ngx_http_campaign_pg_next_host(conn);
         ngx_http_campaign_pg_fail(conn, "timed out");
         return;
     }
@@ -539,7 +556,7 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
              * accepts and then closes (a proxy before a dead primary)
              * ends the whole connect; the next begins after it
              */
-            conn->pool->start++;
+            ngx_http_campaign_pg_next_host(conn);
             ngx_http_campaign_pg_fail(conn, NULL);
             return;
         }

@@ -182,7 +182,7 @@ $t->done(db_errors_expected => 1);
     close $child;
     chomp $first;
     is($first, '503', 'the connection died as the server committed: 503');
-    like($u->error_log, qr/database connection lost: .*?request: "POST \/v1\/campaigns /s,
+    like($u->error_log, qr/database connection lost: (?:(?!\n\d{4}\/\d\d\/\d\d ).)*?request: "POST \/v1\/campaigns /s,
          'logged on the request it cost');
     my $again = $post->();
     is($again->{status}, 200, 'the same Idempotency-Key again: 200');
