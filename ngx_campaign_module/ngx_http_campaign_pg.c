@@ -878,15 +878,11 @@ ngx_http_campaign_pg_timeout(ngx_event_t *ev)
     }
 
     conn = q->conn;
-    if (conn && conn->query == q) {
+    if (conn) {
         /* a connection stuck mid-statement cannot be reused; closing it
          * answers q */
         ngx_http_campaign_pg_fail(conn, "query timed out");
         return;
-    }
-
-    if (conn) {
-        conn->query = NULL;
     }
 
     ngx_http_campaign_pg_deliver(q, NULL, NULL);

@@ -415,16 +415,6 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
 /* ------------------------------------------------------------ delivery */
 
 
-static uint64_t
-mono_us(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
-
 /* Renders and sends the next ready recipient of the job: its body size. */
 static size_t
 job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
@@ -505,7 +495,7 @@ dispatch_pump(void *data)
     }
     d->pump = 0;
 
-    start = mono_us();
+    start = cs_loop_mono_us();
     now = cs_mono_ms();
 
     do {
@@ -523,7 +513,7 @@ dispatch_pump(void *data)
             sent = 1;
 
             /* libcurl writes what it is given in this turn too */
-            if (mono_us() - start > CS_PUMP_US || bytes > CS_PUMP_BYTES) {
+            if (cs_loop_mono_us() - start > CS_PUMP_US || bytes > CS_PUMP_BYTES) {
                 /* the next turn begins with the job after this one: a job
                  * slow to render never keeps the others waiting */
                 jobs_rotate(d, job);

@@ -46,9 +46,9 @@ loop_cpu_us(void)
 }
 
 
-/* cheap (vDSO), unlike the thread's CPU clock: read after each handler */
-static uint64_t
-loop_mono_us(void)
+/* cheap (vDSO), unlike the thread's CPU clock: for budgets within a turn */
+uint64_t
+cs_loop_mono_us(void)
 {
     struct timespec  ts;
 
@@ -207,7 +207,7 @@ cs_loop_run(cs_loop_t *loop)
         }
 
         t = loop_cpu_us();
-        start = loop_mono_us();
+        start = cs_loop_mono_us();
 
         for (i = 0; i < n && !loop->stop; i++) {
             /*
@@ -215,7 +215,7 @@ cs_loop_run(cs_loop_t *loop)
              * them again (level-triggered, the ready list in turn), after
              * the once-per-batch work had its turn
              */
-            if (i > 0 && loop_mono_us() - start > CS_LOOP_BATCH_US) {
+            if (i > 0 && cs_loop_mono_us() - start > CS_LOOP_BATCH_US) {
                 break;
             }
 

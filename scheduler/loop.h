@@ -34,4 +34,7 @@ int cs_loop_on_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
 void cs_loop_off_idle(cs_loop_t *loop, cs_idle_handler_pt handler, void *data);
 int cs_loop_run(cs_loop_t *loop);
 
+/* microseconds on CLOCK_MONOTONIC */
+uint64_t cs_loop_mono_us(void);
+
 #endif
