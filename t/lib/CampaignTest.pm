@@ -9,6 +9,7 @@ use warnings;
 use Carp qw(croak);
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use File::Copy ();
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
@@ -304,7 +305,14 @@ CONF
         if $ENV{CAMPAIGN_ASAN};
     local $ENV{UBSAN_OPTIONS} = "log_path=$d/asan/ubsan:print_stacktrace=1:"
         . 'halt_on_error=1' if $ENV{CAMPAIGN_ASAN};
-    local $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lsan.supp:"
+    # a copy beside the logs: nginx's workers (nobody) may not reach the
+    # clone (mktemp -d is 0700)
+    if ($ENV{CAMPAIGN_ASAN}) {
+        File::Copy::copy("$ROOT/t/lsan.supp", "$d/lsan.supp")
+            or die "lsan.supp: $!";
+        chmod 0644, "$d/lsan.supp";
+    }
+    local $ENV{LSAN_OPTIONS} = "suppressions=$d/lsan.supp:"
         . "print_suppressions=0"
         if $ENV{CAMPAIGN_ASAN};
     local $ENV{LD_PRELOAD} = $ENV{CAMPAIGN_ASAN_PRELOAD}
