@@ -61,7 +61,7 @@ sub row {
 }
 
 # 300 campaigns scheduled over 3 s (created in parallel, 10 clients)
-my $base = time + 2;
+my $base = time + 3;
 my @ids = map { split /\n/ } CampaignTest::parallel(10, sub {
     my ($i) = @_;
     join "\n", map {
@@ -73,14 +73,20 @@ is(scalar(@ids), 300, '300 campaigns scheduled over 3 s');
 CampaignTest::wait_for(sub {
     $t->psql("SELECT count(*) FROM campaign.campaigns WHERE status = 'running'")
         == 300 }, 15, 'all 300 to run');
+# a loaded machine may create some after their time (they start at once, as
+# they should); lateness is that of the ones created ahead of their time
 my @late = sort { $a <=> $b } split /\n/, $t->psql(
     "SELECT extract(epoch FROM started_at - scheduled_at) * 1000 "
-    . "FROM campaign.campaigns WHERE status = 'running'");
+    . "FROM campaign.campaigns WHERE status = 'running' "
+    . "AND created_at < scheduled_at - interval '50 ms'");
+cmp_ok(scalar(@late), '>=', 150, scalar(@late) . ' of 300 created ahead of '
+       . 'their time, to measure');
 my $p99 = $late[int(0.99 * $#late)];
 cmp_ok($late[0], '>=', 0, 'none started before its time');
 # (10-20 ms on an idle 2-core machine while the 10 clients still create;
 # room for a loaded one: t/bench/timing measures precision)
-cmp_ok($p99, '<', 50, sprintf('lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms',
+my $bound = $ENV{CAMPAIGN_ASAN} ? 100 : 50;
+cmp_ok($p99, '<', $bound, sprintf('lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms',
                               $late[@late / 2], $p99, $late[-1]));
 $t->psql("UPDATE campaign.campaigns SET status = 'cancelled' "
          . "WHERE status = 'running'");
