@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "provider.h"
 
-#define CS_MAX_ARGS   8
+#define CS_MAX_ARGS   32
 #define CS_ARG_MAX    4096
 
 #define CS_RETRY_ATTEMPTS_MAX  100
@@ -38,6 +39,7 @@ typedef struct {
     int               max_args;
     int               repeat;       /* may appear more than once */
     cs_directive_pt   set;
+    int               block;        /* may end with a { ... } block */
 } cs_directive_t;
 
 
@@ -232,13 +234,43 @@ type_count(cs_config_t *cf, char **args, cs_lexer_t *lx, const char *what,
 }
 
 
+/* "pool TYPE N", or "pool TYPE OTHER... N": one pool the types share,
+ * named by the first */
 static int
 set_pool(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 {
-    (void) nargs;
+    int              i;
+    char            *last[2];
+    cs_type_conf_t  *t;
 
-    return type_count(cf, args, lx, "pool", "pool size",
-                      offsetof(cs_type_conf_t, pool), 100000);
+    t = type_get(cf, args[0], lx);
+    if (t == NULL) {
+        return -1;
+    }
+    if (t->pool_of[0] != '\0') {
+        return fail(lx, "type %s has the pool of %s already", args[0],
+                    t->pool_of);
+    }
+    last[0] = args[0];
+    last[1] = args[nargs - 1];
+    if (type_count(cf, last, lx, "pool", "pool size",
+                   offsetof(cs_type_conf_t, pool), 100000) != 0)
+    {
+        return -1;
+    }
+    for (i = 1; i < nargs - 1; i++) {
+        t = type_get(cf, args[i], lx);
+        if (t == NULL) {
+            return -1;
+        }
+        if (t->pool >= 0 || t->pool_of[0] != '\0' || strcmp(args[i],
+                                                             args[0]) == 0)
+        {
+            return fail(lx, "pool %s is duplicate", args[i]);
+        }
+        snprintf(t->pool_of, sizeof(t->pool_of), "%s", args[0]);
+    }
+    return 0;
 }
 
 
@@ -252,9 +284,11 @@ set_rate(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 }
 
 
+/* "provider TYPE URL;", or with a block: the block's lines follow */
 static int
 set_provider(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 {
+    char             why[512];
     cs_type_conf_t  *t;
 
     (void) nargs;
@@ -266,14 +300,72 @@ set_provider(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
     if (t->provider != NULL) {
         return fail(lx, "provider %s is duplicate", args[0]);
     }
-    if (strncmp(args[1], "http://", 7) != 0
-        && strncmp(args[1], "https://", 8) != 0)
-    {
-        return fail(lx, "provider URL must be http:// or https://: \"%s\"",
+    t->provider = cs_provider_new(args[1], why, sizeof(why));
+    return t->provider ? 0 : fail(lx, "%s", why);
+}
+
+
+static int
+set_secret(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    char          why[512];
+    cs_secret_t  *s;
+
+    (void) nargs;
+
+    if (!type_name_ok(args[0])) {
+        return fail(lx, "invalid secret name \"%s\"", args[0]);
+    }
+    if (cs_config_secret(cf, args[0]) != NULL) {
+        return fail(lx, "secret %s is duplicate", args[0]);
+    }
+    if (cf->nsecrets == CS_MAX_SECRETS) {
+        return fail(lx, "too many secrets (at most %d)", CS_MAX_SECRETS);
+    }
+    s = &cf->secrets[cf->nsecrets];
+    if (cs_secret_read(s, args[0], args[1], why, sizeof(why)) != 0) {
+        return fail(lx, "%s", why);
+    }
+    cf->nsecrets++;
+    return 0;
+}
+
+
+const cs_secret_t *
+cs_config_secret(const cs_config_t *cf, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < cf->nsecrets; i++) {
+        if (strcmp(cf->secrets[i].name, name) == 0) {
+            return &cf->secrets[i];
+        }
+    }
+    return NULL;
+}
+
+
+/* "type NAME e164|email": a type of the operator's, written to Postgres */
+static int
+set_type(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    cs_type_conf_t  *t;
+
+    (void) nargs;
+
+    t = type_get(cf, args[0], lx);
+    if (t == NULL) {
+        return -1;
+    }
+    if (t->address_kind[0] != '\0') {
+        return fail(lx, "type %s is duplicate", args[0]);
+    }
+    if (strcmp(args[1], "e164") != 0 && strcmp(args[1], "email") != 0) {
+        return fail(lx, "a type's addresses are e164 or email, not \"%s\"",
                     args[1]);
     }
-    t->provider = strdup(args[1]);
-    return t->provider ? 0 : fail(lx, "out of memory");
+    snprintf(t->address_kind, sizeof(t->address_kind), "%s", args[1]);
+    return 0;
 }
 
 
@@ -353,25 +445,27 @@ CS_DURATION_SETTER(database_timeout, 100, 600000)
 
 
 static const cs_directive_t  directives[] = {
-    { "database", 1, 1, 0, set_database },
-    { "id",       1, 1, 0, set_id },
-    { "pool",     2, 2, 1, set_pool },
-    { "provider", 2, 2, 1, set_provider },
-    { "rate",     2, 2, 1, set_rate },
-    { "retry",    3, 3, 0, set_retry },
-    { "horizon",  1, 1, 0, set_horizon },
-    { "lease",    1, 1, 0, set_lease },
-    { "sweep",    1, 1, 0, set_sweep },
-    { "window",   1, 1, 0, set_window },
-    { "timeout",  2, 2, 0, set_timeout },
-    { "database_timeout", 1, 1, 0, set_database_timeout },
-    { NULL, 0, 0, 0, NULL }
+    { "database", 1, 1, 0, set_database, 0 },
+    { "id",       1, 1, 0, set_id, 0 },
+    { "secret",   2, 2, 1, set_secret, 0 },
+    { "type",     2, 2, 1, set_type, 0 },
+    { "pool",     2, CS_MAX_TYPES + 1, 1, set_pool, 0 },
+    { "provider", 2, 2, 1, set_provider, 1 },
+    { "rate",     2, 2, 1, set_rate, 0 },
+    { "retry",    3, 3, 0, set_retry, 0 },
+    { "horizon",  1, 1, 0, set_horizon, 0 },
+    { "lease",    1, 1, 0, set_lease, 0 },
+    { "sweep",    1, 1, 0, set_sweep, 0 },
+    { "window",   1, 1, 0, set_window, 0 },
+    { "timeout",  2, 2, 0, set_timeout, 0 },
+    { "database_timeout", 1, 1, 0, set_database_timeout, 0 },
+    { NULL, 0, 0, 0, NULL, 0 }
 };
 
 
 /*
- * The next token into buf: 1 a word or string, 2 ';', 0 the end, -1 an
- * error. Quoted strings take \" \\ \n \t escapes.
+ * The next token into buf: 1 a word or string, 2 ';', 3 '{', 4 '}', 0 the
+ * end, -1 an error. Quoted strings take \" \\ \n \t escapes.
  */
 static int
 next_token(cs_lexer_t *lx, char *buf, size_t size)
@@ -405,8 +499,9 @@ next_token(cs_lexer_t *lx, char *buf, size_t size)
         return 2;
     }
 
-    if (*lx->p == '{' || *lx->p == '}') {
-        return fail(lx, "unexpected \"%c\"", *lx->p);
+    /* a block's brace, unless doubled: "{{" and "}}" are placeholders */
+    if ((*lx->p == '{' || *lx->p == '}') && lx->p[1] != *lx->p) {
+        return *lx->p++ == '{' ? 3 : 4;
     }
 
     if (*lx->p == '"' || *lx->p == '\'') {
@@ -438,6 +533,15 @@ next_token(cs_lexer_t *lx, char *buf, size_t size)
     while (*lx->p && !isspace((unsigned char) *lx->p) && *lx->p != ';'
            && *lx->p != '#' && *lx->p != '"' && *lx->p != '\'')
     {
+        if ((*lx->p == '{' || *lx->p == '}') && lx->p[1] != *lx->p) {
+            break;
+        }
+        if (*lx->p == '{' || *lx->p == '}') {
+            buf[n++] = *lx->p++;            /* the first of a pair */
+            if (n == size) {
+                return fail(lx, "word too long");
+            }
+        }
         if (!isprint((unsigned char) *lx->p)) {
             return fail(lx, "unexpected byte 0x%02x",
                         (unsigned char) *lx->p);
@@ -470,98 +574,173 @@ config_defaults(cs_config_t *cf)
 }
 
 
+/*
+ * The next statement: its words into args (args[0] its name), and how it
+ * ends: 2 ';', 3 '{', 4 a '}' alone, 0 the end of the file alone, -1 an
+ * error. The words are malloc'ed, also on error.
+ */
+static int
+next_statement(cs_lexer_t *lx, char **args, int *nargs, int *start_line)
+{
+    int    rc;
+    char  *word;
+
+    *nargs = 0;
+    word = malloc(CS_ARG_MAX);
+    if (word == NULL) {
+        return fail(lx, "out of memory");
+    }
+
+    for ( ;; ) {
+        rc = next_token(lx, word, CS_ARG_MAX);
+        if (*nargs == 0) {
+            *start_line = lx->line;
+        }
+        if (rc < 0) {
+            break;
+        }
+        if (rc == 0 || rc == 4) {
+            if (*nargs == 0) {
+                break;
+            }
+            lx->line = *start_line;
+            rc = fail(lx, "\"%s\" directive is not terminated by \";\"",
+                      args[0]);
+            break;
+        }
+        if (rc == 2 || rc == 3) {
+            if (*nargs == 0) {
+                rc = fail(lx, "unexpected \"%s\"", rc == 2 ? ";" : "{");
+            }
+            break;
+        }
+        if (*nargs == CS_MAX_ARGS + 1) {
+            rc = fail(lx, "too many arguments");
+            break;
+        }
+        args[*nargs] = strdup(word);
+        if (args[*nargs] == NULL) {
+            rc = fail(lx, "out of memory");
+            break;
+        }
+        (*nargs)++;
+    }
+
+    free(word);
+    return rc;
+}
+
+
+static void
+args_free(char **args, int nargs)
+{
+    int  i;
+
+    for (i = 0; i < nargs; i++) {
+        free(args[i]);
+    }
+}
+
+
+/* a provider's block, after its '{', up to its '}' */
+static int
+provider_block(cs_config_t *cf, cs_provider_t *p, cs_lexer_t *lx)
+{
+    int    rc, nargs, start_line;
+    char  *args[CS_MAX_ARGS + 2], why[512];
+
+    for ( ;; ) {
+        rc = next_statement(lx, args, &nargs, &start_line);
+        if (rc == 4 && nargs == 0) {
+            break;
+        }
+        if (rc == 0 && nargs == 0) {
+            rc = fail(lx, "unexpected end of file, expecting \"}\"");
+        } else if (rc == 3) {
+            lx->line = start_line;
+            rc = fail(lx, "\"%s\" takes no block", args[0]);
+        } else if (rc == 2) {
+            rc = cs_provider_set(p, cf, args, nargs, why, sizeof(why));
+            if (rc != 0) {
+                lx->line = start_line;
+                fail(lx, "%s", why);
+            }
+        }
+        args_free(args, nargs);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+
+    if (cs_provider_check(p, why, sizeof(why)) != 0) {
+        return fail(lx, "%s", why);
+    }
+    return 0;
+}
+
+
 int
 cs_config_parse(cs_config_t *cf, const char *name, const char *text,
     char *err, size_t errlen)
 {
-    int                    rc, nargs, i, start_line;
-    char                  *args[CS_MAX_ARGS + 1];
-    char                   word[CS_ARG_MAX];
+    int                    rc, nargs, start_line;
+    char                  *args[CS_MAX_ARGS + 2];
     unsigned char          seen[sizeof(directives) / sizeof(directives[0])];
+    size_t                 i;
+    cs_type_conf_t        *t;
     const cs_directive_t  *d;
     cs_lexer_t             lx = { name, text, 1, err, errlen };
 
+    static uint64_t        generations;
+
     config_defaults(cf);
+    cf->generation = __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);
     memset(seen, 0, sizeof(seen));
     err[0] = '\0';
 
     for ( ;; ) {
-        rc = next_token(&lx, word, sizeof(word));
-        if (rc == 0) {
+        rc = next_statement(&lx, args, &nargs, &start_line);
+        if (rc == 0 && nargs == 0) {
             break;
         }
         if (rc < 0) {
+            args_free(args, nargs);
             goto failed;
         }
-        if (rc == 2) {
-            fail(&lx, "unexpected \";\"");
+        if (rc == 4) {
+            fail(&lx, "unexpected \"}\"");
             goto failed;
         }
 
-        start_line = lx.line;
+        lx.line = start_line;
         for (d = directives; d->name; d++) {
-            if (strcmp(d->name, word) == 0) {
+            if (strcmp(d->name, args[0]) == 0) {
                 break;
             }
         }
         if (d->name == NULL) {
-            fail(&lx, "unknown directive \"%s\"", word);
-            goto failed;
-        }
-        if (seen[d - directives] && !d->repeat) {
+            fail(&lx, "unknown directive \"%s\"", args[0]);
+        } else if (seen[d - directives] && !d->repeat) {
             fail(&lx, "\"%s\" directive is duplicate", d->name);
-            goto failed;
-        }
-        seen[d - directives] = 1;
-
-        nargs = 0;
-        for ( ;; ) {
-            rc = next_token(&lx, word, sizeof(word));
-            if (rc < 0) {
-                goto args_failed;
-            }
-            if (rc == 0) {
-                lx.line = start_line;
-                fail(&lx, "\"%s\" directive is not terminated by \";\"",
-                     d->name);
-                goto args_failed;
-            }
-            if (rc == 2) {
-                break;
-            }
-            if (nargs == CS_MAX_ARGS) {
-                fail(&lx, "too many arguments");
-                goto args_failed;
-            }
-            args[nargs] = strdup(word);
-            if (args[nargs] == NULL) {
-                fail(&lx, "out of memory");
-                goto args_failed;
-            }
-            nargs++;
-        }
-
-        if (nargs < d->min_args || nargs > d->max_args) {
-            lx.line = start_line;
+        } else if (nargs - 1 < d->min_args || nargs - 1 > d->max_args) {
             fail(&lx, "invalid number of arguments in \"%s\" directive",
                  d->name);
-            goto args_failed;
+        } else if (rc == 3 && !d->block) {
+            fail(&lx, "\"%s\" takes no block", d->name);
+        } else {
+            seen[d - directives] = 1;
+            rc = d->set(cf, args + 1, nargs - 1, &lx) == 0
+                 && (rc != 3 || provider_block(cf,
+                        cs_config_type(cf, args[1])->provider, &lx) == 0)
+                 ? 0 : -1;
+            args_free(args, nargs);
+            if (rc != 0) {
+                goto failed;
+            }
+            continue;
         }
 
-        lx.line = start_line;
-        rc = d->set(cf, args, nargs, &lx);
-        for (i = 0; i < nargs; i++) {
-            free(args[i]);
-        }
-        if (rc != 0) {
-            goto failed;
-        }
-        continue;
-
-    args_failed:
-        for (i = 0; i < nargs; i++) {
-            free(args[i]);
-        }
+        args_free(args, nargs);
         goto failed;
     }
 
@@ -580,9 +759,20 @@ cs_config_parse(cs_config_t *cf, const char *name, const char *text,
         goto failed;
     }
 
+    /* a shared pool is one the first type has */
+    for (i = 0; i < cf->ntypes; i++) {
+        t = &cf->types[i];
+        if (t->pool_of[0] && cs_config_type(cf, t->pool_of)->pool_of[0]) {
+            snprintf(err, errlen, "%s: type %s shares the pool of %s, which "
+                     "shares another's", name, t->name, t->pool_of);
+            goto failed;
+        }
+    }
+
     return 0;
 
 failed:
+
     cs_config_free(cf);
     return -1;
 }
@@ -664,7 +854,10 @@ cs_config_free(cs_config_t *cf)
     free(cf->database);
     free(cf->id);
     for (i = 0; i < cf->ntypes; i++) {
-        free(cf->types[i].provider);
+        cs_provider_free(cf->types[i].provider);
+    }
+    for (i = 0; i < cf->nsecrets; i++) {
+        cs_secret_free(&cf->secrets[i]);
     }
     memset(cf, 0, sizeof(*cf));
 }

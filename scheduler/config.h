@@ -4,6 +4,10 @@
  *   database "host=127.0.0.1 port=5432 dbname=campaigns user=campaign";
  *   pool     sms 10;
  *   provider sms http://127.0.0.1:9001/sms;
+ *   secret   twilio /run/credentials/campaign-scheduler/twilio;
+ *   provider voice https://api.twilio.com/... { body form To={{to}}; ... }
+ *   type     hybrid e164;
+ *   pool     voice hybrid 5;
  *   rate     sms 500;
  *   retry    5 250ms 30s;
  *
@@ -17,18 +21,24 @@
 #include <stdint.h>
 
 #include "../common/pg_conninfo.h"
+#include "secret.h"
 
-#define CS_MAX_TYPES  32
-#define CS_NAME_MAX   32
+#define CS_MAX_TYPES    32
+#define CS_MAX_SECRETS  64
+#define CS_NAME_MAX     32
+
+typedef struct cs_provider_s  cs_provider_t;
 
 typedef struct {
-    char      name[CS_NAME_MAX];
-    long      pool;                 /* -1: not set here */
-    long      rate;                 /* per second; 0: no limit, -1: not set */
-    char     *provider;             /* NULL: none */
+    char            name[CS_NAME_MAX];
+    long            pool;           /* -1: not set here */
+    long            rate;           /* per second; 0: no limit, -1: not set */
+    cs_provider_t  *provider;       /* NULL: none */
+    char            address_kind[8];    /* "type NAME KIND": "" if not */
+    char            pool_of[CS_NAME_MAX];   /* shares that type's pool */
 } cs_type_conf_t;
 
-typedef struct {
+typedef struct cs_config_s {
     char            *database;
     pg_conninfo_t    db;            /* database, resolved: cs_config_resolve */
     uint64_t         database_timeout;  /* ms: a connect or a query */
@@ -44,6 +54,9 @@ typedef struct {
     uint64_t         request_timeout;   /* ms, a whole request */
     size_t           ntypes;
     cs_type_conf_t   types[CS_MAX_TYPES];
+    size_t           nsecrets;
+    cs_secret_t      secrets[CS_MAX_SECRETS];
+    uint64_t         generation;    /* a new one for each file read */
 } cs_config_t;
 
 /* 0, or -1 with "FILE:LINE: why" in err */
@@ -60,6 +73,8 @@ int cs_config_parse(cs_config_t *cf, const char *name, const char *text,
 int cs_config_resolve(cs_config_t *cf, char *err, size_t errlen);
 void cs_config_free(cs_config_t *cf);
 cs_type_conf_t *cs_config_type(cs_config_t *cf, const char *name);
+/* a secret of the file, by name, or NULL */
+const cs_secret_t *cs_config_secret(const cs_config_t *cf, const char *name);
 
 /* "250ms", "30s", "10m", "1h", or a bare number of ms, up to 100 years;
  * -1 if bad */

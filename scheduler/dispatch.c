@@ -9,6 +9,7 @@
 #include "http.h"
 #include "log.h"
 #include "owned.h"
+#include "provider.h"
 #include "rate.h"
 #include "render.h"
 #include "results.h"
@@ -44,7 +45,10 @@ struct cs_job_s {
     cs_dispatch_t   *d;
     char             id[37];
     char             type[CS_NAME_MAX];
-    cs_template_t   *message;       /* read once */
+    cs_template_t   *message;       /* read once, for its provider */
+    char            *message_json;  /* to read again after a reload */
+    char            *metadata_json;
+    uint64_t         generation;    /* of the file it was read for */
     long long        cursor;        /* the last seq read never tried */
     size_t           in_flight;
     size_t           unwritten;     /* answered, result not committed */
@@ -237,6 +241,8 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
     job_release(d, job);
     cs_timers_del(d->timers, &job->timer);
     cs_render_template_free(job->message);
+    free(job->message_json);
+    free(job->metadata_json);
     free(job);
 }
 
@@ -293,6 +299,27 @@ job_wait(cs_job_t *job, uint64_t ms)
 }
 
 
+/* The message read for the type's provider (whose templates may name more
+ * vars than the message), again after a reload */
+static int
+job_template(cs_dispatch_t *d, cs_job_t *job)
+{
+    cs_template_t   *t;
+    cs_type_conf_t  *type = cs_config_type(d->cf, job->type);
+    cs_provider_t   *p = type ? type->provider : NULL;
+
+    t = cs_render_template(job->message_json, job->metadata_json,
+                           p ? p->vars : NULL, p ? p->nvars : 0);
+    if (t == NULL) {
+        return -1;
+    }
+    cs_render_template_free(job->message);
+    job->message = t;
+    job->generation = d->cf->generation;
+    return 0;
+}
+
+
 void
 cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
 {
@@ -332,9 +359,15 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
             snprintf(job->id, sizeof(job->id), "%s", PQgetvalue(res, i, 0));
             snprintf(job->type, sizeof(job->type), "%s",
                      PQgetvalue(res, i, 1));
-            job->message = cs_render_template(PQgetvalue(res, i, 2));
-            if (job->message == NULL) {
+            job->message_json = strdup(PQgetvalue(res, i, 2));
+            job->metadata_json = strdup(PQgetvalue(res, i, 4));
+            if (job->message_json == NULL || job->metadata_json == NULL
+                || job_template(d, job) != 0)
+            {
                 log_error("event=bad_message campaign=%s", job->id);
+                cs_render_template_free(job->message);
+                free(job->message_json);
+                free(job->metadata_json);
                 free(job);
                 continue;
             }
@@ -419,33 +452,42 @@ cs_dispatch_flush(cs_dispatch_t *d, cs_pg_t *pg)
 static size_t
 job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
 {
-    char            key[80], *body;
-    size_t          len;
-    const char     *why;
-    cs_delivery_t  *dl;
+    char                key[80];
+    size_t              len;
+    const char         *why;
+    cs_delivery_t      *dl;
+    cs_render_in_t      in;
+    cs_http_request_t   rq;
 
     dl = job->ready[job->ready_head++];
 
-    body = cs_render_body(job->id, dl->recipient, job->type,
-                          PQgetvalue(dl->claim->res, dl->row, 1),
-                          PQgetvalue(dl->claim->res, dl->row, 2),
-                          job->message, &len, &why);
+    snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
+
+    in.campaign_id = job->id;
+    in.recipient_id = dl->recipient;
+    in.type = job->type;
+    in.to = PQgetvalue(dl->claim->res, dl->row, 1);
+    in.vars_json = PQgetvalue(dl->claim->res, dl->row, 2);
+
+    if (job->generation != d->cf->generation && job_template(d, job) != 0) {
+        why = "cannot render the message: out of memory";
+
+    } else {
+        cs_provider_request(type->provider, d->cf, job->message, &in, key,
+                            &rq, &why);
+    }
     claim_unref(dl->claim);
     dl->claim = NULL;
 
-    if (body == NULL) {
+    if (why != NULL) {
         job_result(d, job, dl->recipient, "failed", NULL, why, 0);
         free(dl);
         return 0;
     }
 
-    snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
-
+    len = rq.len;
     job->in_flight++;
-    if (cs_http_post(d->http, type->provider, key, body, len,
-                     (long) d->cf->connect_timeout,
-                     (long) d->cf->request_timeout, delivered, dl) != 0)
-    {
+    if (cs_http_send(d->http, &rq, delivered, dl) != 0) {
         /* the body is gone; the recipient stays owned until written */
         job->in_flight--;
         job_result(d, job, dl->recipient, "retry", NULL, "cannot send",
@@ -537,9 +579,14 @@ delivered(const cs_http_answer_t *a, void *data)
     char             error[256];
     char            *provider_id;
     int              retryable;
+    cs_type_conf_t  *type;
 
     if (a->curl_code == 0 && a->status >= 200 && a->status < 300) {
-        provider_id = cs_render_provider_id(a->body, a->body_len);
+        type = cs_config_type(d->cf, job->type);
+        provider_id = cs_render_provider_id(a->body, a->body_len,
+                                            type && type->provider
+                                            ? type->provider->answer_id
+                                            : "id");
         job_result(d, job, dl->recipient, "sent", provider_id, NULL, 0);
         free(provider_id);
 

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,8 +23,8 @@ struct cs_request_s {
     char               *body;
     char               *answer;
     size_t              answer_len;
-    long                retry_after_ms;
     cs_http_done_pt     done;
+    int                 tls;        /* TLS options of its own are set */
     void               *data;
     char                error[CURL_ERROR_SIZE];
 };
@@ -127,6 +126,7 @@ http_drain(cs_http_t *h)
     int                msgs;
     CURLMsg           *m;
     cs_request_t      *rq;
+    curl_off_t         after;
     cs_http_answer_t   a;
 
     while ((m = curl_multi_info_read(h->multi, &msgs)) != NULL) {
@@ -140,10 +140,17 @@ http_drain(cs_http_t *h)
         a.curl_code = m->data.result;
         a.curl_error = rq->error[0] ? rq->error
                                     : curl_easy_strerror(m->data.result);
+        a.retry_after_ms = -1;
         if (m->data.result == CURLE_OK) {
             curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &a.status);
+            /* seconds, or an HTTP date (libcurl reads both) */
+            if (curl_easy_getinfo(rq->easy, CURLINFO_RETRY_AFTER, &after)
+                == CURLE_OK && after > 0)
+            {
+                a.retry_after_ms = after < 86400 ? (long) after * 1000
+                                                 : 86400000L;
+            }
         }
-        a.retry_after_ms = rq->retry_after_ms;
         a.body = rq->answer ? rq->answer : "";
         a.body_len = rq->answer_len;
 
@@ -301,26 +308,18 @@ http_write_cb(char *ptr, size_t size, size_t n, void *userdata)
 }
 
 
-static size_t
-http_header_cb(char *buf, size_t size, size_t n, void *userdata)
+/* The options all requests share, on a new or a reset handle. */
+static void
+http_request_setup(cs_request_t *rq)
 {
-    cs_request_t  *rq = userdata;
-    size_t         len = size * n;
-    char           value[32];
-    long           secs;
-
-    if (len > 12 && len < 12 + sizeof(value)
-        && strncasecmp(buf, "Retry-After:", 12) == 0)
-    {
-        memcpy(value, buf + 12, len - 12);
-        value[len - 12] = '\0';
-        secs = strtol(value, NULL, 10);
-        if (secs >= 0 && secs < 86400) {
-            rq->retry_after_ms = secs * 1000;
-        }
-    }
-
-    return len;
+    curl_easy_setopt(rq->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
+    curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_ERRORBUFFER, rq->error);
+    curl_easy_setopt(rq->easy, CURLOPT_PRIVATE, rq);
+    curl_easy_setopt(rq->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(rq->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(rq->easy, CURLOPT_USERAGENT, "campaign-scheduler");
 }
 
 
@@ -341,17 +340,7 @@ http_request_new(void)
         return NULL;
     }
 
-    curl_easy_setopt(rq->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
-    curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
-    curl_easy_setopt(rq->easy, CURLOPT_HEADERFUNCTION, http_header_cb);
-    curl_easy_setopt(rq->easy, CURLOPT_HEADERDATA, rq);
-    curl_easy_setopt(rq->easy, CURLOPT_ERRORBUFFER, rq->error);
-    curl_easy_setopt(rq->easy, CURLOPT_PRIVATE, rq);
-    curl_easy_setopt(rq->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(rq->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(rq->easy, CURLOPT_USERAGENT, "campaign-scheduler");
-
+    http_request_setup(rq);
     return rq;
 }
 
@@ -429,11 +418,10 @@ cs_http_in_flight(const cs_http_t *h)
 
 
 int
-cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
-    char *body, size_t len, long connect_ms, long total_ms,
-    cs_http_done_pt done, void *data)
+cs_http_send(cs_http_t *h, cs_http_request_t *r, cs_http_done_pt done,
+    void *data)
 {
-    char           header[160];
+    int            tls;
     cs_request_t  *rq;
 
     rq = h->spare;
@@ -444,28 +432,45 @@ cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
     } else {
         rq = http_request_new();
         if (rq == NULL) {
-            free(body);
+            free(r->body);
+            curl_slist_free_all(r->headers);
             return -1;
         }
     }
 
-    rq->body = body;
+    rq->body = r->body;
+    rq->headers = r->headers;
     rq->done = done;
     rq->data = data;
-    rq->retry_after_ms = -1;
 
-    snprintf(header, sizeof(header), "Idempotency-Key: %s", idempotency_key);
-    rq->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    rq->headers = curl_slist_append(rq->headers, header);
-    rq->headers = curl_slist_append(rq->headers, "Expect:");
+    /* libcurl has no "back to the system's CAs": a handle that had a CA,
+     * a certificate or a key of its own starts again from its defaults */
+    tls = r->tls_ca || r->tls_cert || r->tls_key;
+    if (rq->tls) {
+        curl_easy_reset(rq->easy);
+        http_request_setup(rq);
+    }
+    rq->tls = tls;
+    if (tls) {
+        curl_easy_setopt(rq->easy, CURLOPT_CAINFO, r->tls_ca);
+        curl_easy_setopt(rq->easy, CURLOPT_SSLCERT, r->tls_cert);
+        curl_easy_setopt(rq->easy, CURLOPT_SSLKEY, r->tls_key);
+    }
 
-    /* what changes from one request to the next */
-    curl_easy_setopt(rq->easy, CURLOPT_URL, url);
+    /* what changes from one request to the next; credentials are set, or
+     * cleared, every time */
+    curl_easy_setopt(rq->easy, CURLOPT_URL, r->url);
     curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDS, rq->body);
-    curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDSIZE, (long) len);
+    curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDSIZE, (long) r->len);
     curl_easy_setopt(rq->easy, CURLOPT_HTTPHEADER, rq->headers);
-    curl_easy_setopt(rq->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    curl_easy_setopt(rq->easy, CURLOPT_TIMEOUT_MS, total_ms);
+    curl_easy_setopt(rq->easy, CURLOPT_CONNECTTIMEOUT_MS, r->connect_ms);
+    curl_easy_setopt(rq->easy, CURLOPT_TIMEOUT_MS, r->total_ms);
+    curl_easy_setopt(rq->easy, CURLOPT_USERPWD, r->userpwd);
+    curl_easy_setopt(rq->easy, CURLOPT_XOAUTH2_BEARER, r->bearer);
+    curl_easy_setopt(rq->easy, CURLOPT_HTTPAUTH,
+                     r->bearer ? CURLAUTH_BEARER : CURLAUTH_BASIC);
+    /* after HTTPAUTH: a signature sets it to CURLAUTH_AWS_SIGV4 */
+    curl_easy_setopt(rq->easy, CURLOPT_AWS_SIGV4, r->sigv4);
 
     if (curl_multi_add_handle(h->multi, rq->easy) != CURLM_OK) {
         http_request_free(rq);

@@ -7,6 +7,7 @@
 #ifndef CS_HTTP_H
 #define CS_HTTP_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 
 #include "loop.h"
@@ -28,10 +29,27 @@ cs_http_t *cs_http_create(cs_loop_t *loop);
 /* drop(data) for each request still in flight: its done() never runs */
 void cs_http_free(cs_http_t *h, void (*drop)(void *data));
 
-/* POSTs body (taken over, freed when done) with these headers */
-int cs_http_post(cs_http_t *h, const char *url, const char *idempotency_key,
-    char *body, size_t len, long connect_ms, long total_ms,
-    cs_http_done_pt done, void *data);
+/*
+ * A POST. body and headers are taken over (freed when done, or at once on
+ * failure); the strings are copied by libcurl.
+ */
+typedef struct {
+    const char          *url;
+    char                *body;
+    size_t               len;
+    struct curl_slist   *headers;
+    const char          *userpwd;   /* basic auth, or aws-sigv4's keys */
+    const char          *bearer;
+    const char          *sigv4;     /* CURLOPT_AWS_SIGV4 */
+    const char          *tls_ca;    /* NULL: the system's CAs */
+    const char          *tls_cert;
+    const char          *tls_key;
+    long                 connect_ms;
+    long                 total_ms;
+} cs_http_request_t;
+
+int cs_http_send(cs_http_t *h, cs_http_request_t *r, cs_http_done_pt done,
+    void *data);
 
 size_t cs_http_in_flight(const cs_http_t *h);
 

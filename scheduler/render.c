@@ -1,3 +1,4 @@
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@
 
 struct cs_template_s {
     yajl_val     message;
-    char       **names;             /* its placeholders', sorted, once each */
+    yajl_val     metadata;          /* the campaign's, or NULL */
+    char       **names;             /* the vars it names, sorted, once each */
     size_t       nnames;
 };
 
@@ -21,15 +23,19 @@ typedef struct {
     size_t       len;
 } cs_value_t;
 
-/* what one rendering knows and may still spend */
-typedef struct {
+/* what one recipient's rendering knows and may still spend */
+struct cs_render_s {
     yajl_gen              g;
     const cs_template_t  *t;
     cs_value_t           *values;   /* by the template's names */
+    cs_render_in_t        in;
     const char           *to;
-    size_t                room;     /* raw bytes the message may still take */
+    size_t                room;     /* raw bytes it may still take */
     int                   over;     /* the body would be over the cap */
-} cs_render_t;
+    /* placeholders name vars (a message), or reach everything (a
+     * provider's template: to, vars.*, message.*, campaign.*, ...) */
+    int                 (*var)(const char *name, size_t n, void *data);
+};
 
 
 /* ------------------------------------------------------ placeholders */
@@ -123,25 +129,44 @@ name_add(const char *name, size_t n, void *data)
 }
 
 
+/* found() for each placeholder of each string of v */
 static int
-names_of(yajl_val v, cs_names_t *ns)
+names_of(yajl_val v, int (*found)(const char *name, size_t n, void *data),
+    void *data)
 {
     size_t  i, len;
 
     if (YAJL_IS_STRING(v)) {
-        return placeholders(v->u.string, name_add, NULL, ns);
+        return placeholders(v->u.string, found, NULL, data);
     }
     if (YAJL_IS_OBJECT(v) || YAJL_IS_ARRAY(v)) {
         len = YAJL_IS_OBJECT(v) ? v->u.object.len : v->u.array.len;
         for (i = 0; i < len; i++) {
             if (names_of(YAJL_IS_OBJECT(v) ? v->u.object.values[i]
-                                           : v->u.array.values[i], ns) != 0)
+                                           : v->u.array.values[i],
+                         found, data) != 0)
             {
                 return -1;
             }
         }
     }
     return 0;
+}
+
+
+int
+cs_render_names(const char *s, int (*found)(const char *name, size_t n,
+    void *data), void *data)
+{
+    return placeholders(s, found, NULL, data);
+}
+
+
+int
+cs_render_doc_names(const void *doc, int (*found)(const char *name,
+    size_t n, void *data), void *data)
+{
+    return names_of((yajl_val) doc, found, data);
 }
 
 
@@ -153,7 +178,8 @@ name_cmp(const void *a, const void *b)
 
 
 cs_template_t *
-cs_render_template(const char *message_json)
+cs_render_template(const char *message_json, const char *metadata_json,
+    char *const *extra, size_t nextra)
 {
     size_t          i, k;
     cs_names_t      ns = { NULL, 0, 0 };
@@ -165,7 +191,18 @@ cs_render_template(const char *message_json)
     }
 
     t->message = yajl_tree_parse(message_json, NULL, 0);
-    if (!YAJL_IS_OBJECT(t->message) || names_of(t->message, &ns) != 0) {
+    if (metadata_json != NULL) {
+        t->metadata = yajl_tree_parse(metadata_json, NULL, 0);
+    }
+    for (i = 0; i < nextra; i++) {
+        if (name_add(extra[i], strlen(extra[i]), &ns) != 0) {
+            break;
+        }
+    }
+    if (i < nextra || !YAJL_IS_OBJECT(t->message)
+        || (metadata_json != NULL && !YAJL_IS_OBJECT(t->metadata))
+        || names_of(t->message, name_add, &ns) != 0)
+    {
         t->names = ns.names;
         t->nnames = ns.n;
         cs_render_template_free(t);
@@ -203,6 +240,7 @@ cs_render_template_free(cs_template_t *t)
     }
     free(t->names);
     yajl_tree_free(t->message);
+    yajl_tree_free(t->metadata);
     free(t);
 }
 
@@ -454,6 +492,7 @@ out_literal(const char *from, size_t n, void *data)
 }
 
 
+/* a var of the message's own placeholders: {{to}} or a var's name */
 static int
 out_var(const char *name, size_t n, void *data)
 {
@@ -470,26 +509,174 @@ out_var(const char *name, size_t n, void *data)
 }
 
 
+/* The value at a dotted path (at most 8 parts) below v, or NULL. */
+static yajl_val
+tree_at(yajl_val v, const char *path, size_t n)
+{
+    int          k = 0;
+    char         buf[CS_VAR_MAX + 1], *p;
+    const char  *parts[9];
+
+    if (v == NULL || n == 0 || n > CS_VAR_MAX) {
+        return NULL;
+    }
+    memcpy(buf, path, n);
+    buf[n] = '\0';
+    for (p = buf; k < 8; k++) {
+        parts[k] = p;
+        p = strchr(p, '.');
+        if (p == NULL) {
+            k++;
+            break;
+        }
+        *p++ = '\0';
+    }
+    if (p != NULL) {
+        return NULL;
+    }
+    parts[k] = NULL;
+    return yajl_tree_get(v, parts, yajl_t_any);
+}
+
+
+static int
+prefixed(const char *name, size_t n, const char *prefix, size_t *skip)
+{
+    size_t  len = strlen(prefix);
+
+    if (n > len && memcmp(name, prefix, len) == 0) {
+        *skip = len;
+        return 1;
+    }
+    return 0;
+}
+
+
+/* a scalar of the message or the metadata; a message's strings have their
+ * own placeholders filled (from the vars), the metadata's are as written */
+static int
+out_tree(cs_out_t *o, yajl_val v, int fill)
+{
+    if (YAJL_IS_STRING(v)) {
+        return fill ? placeholders(v->u.string, out_var, out_literal, o)
+                    : out_add(o, v->u.string, strlen(v->u.string));
+    }
+    if (YAJL_IS_NUMBER(v)) {
+        return out_add(o, v->u.number.r, strlen(v->u.number.r));
+    }
+    if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
+        return out_add(o, YAJL_IS_TRUE(v) ? "true" : "false",
+                       YAJL_IS_TRUE(v) ? 4 : 5);
+    }
+    return 0;                       /* none, null, an object, an array */
+}
+
+
+/* a provider template's placeholder (cs_render_field_ok() says which) */
+static int
+out_field(const char *name, size_t n, void *data)
+{
+    long                  i;
+    size_t                k;
+    cs_out_t             *o = data;
+    const cs_render_in_t *in = &o->rd->in;
+
+#define CS_IS(s)  (n == sizeof(s) - 1 && memcmp(name, s, n) == 0)
+
+    if (CS_IS("to")) {
+        return out_add(o, in->to, strlen(in->to));
+    }
+    if (CS_IS("recipient.id")) {
+        return out_add(o, in->recipient_id, strlen(in->recipient_id));
+    }
+    if (CS_IS("campaign.id")) {
+        return out_add(o, in->campaign_id, strlen(in->campaign_id));
+    }
+    if (CS_IS("type")) {
+        return out_add(o, in->type, strlen(in->type));
+    }
+    if (prefixed(name, n, "vars.", &k)) {
+        i = name_index(o->rd->t, name + k, n - k);
+        if (i >= 0 && o->rd->values[i].text) {
+            return out_add(o, o->rd->values[i].text, o->rd->values[i].len);
+        }
+        return 0;
+    }
+    if (prefixed(name, n, "message.", &k)) {
+        return out_tree(o, tree_at(o->rd->t->message, name + k, n - k), 1);
+    }
+    if (prefixed(name, n, "campaign.metadata.", &k)) {
+        return out_tree(o, tree_at(o->rd->t->metadata, name + k, n - k), 0);
+    }
+    return 0;
+
+#undef CS_IS
+}
+
+
+int
+cs_render_field_ok(const char *name, size_t n)
+{
+    size_t  k;
+
+    if ((n == 2 && memcmp(name, "to", 2) == 0)
+        || (n == 4 && memcmp(name, "type", 4) == 0)
+        || (n == 12 && memcmp(name, "recipient.id", 12) == 0)
+        || (n == 11 && memcmp(name, "campaign.id", 11) == 0))
+    {
+        return 1;
+    }
+    if (prefixed(name, n, "vars.", &k)) {
+        return memchr(name + k, '.', n - k) == NULL;    /* vars are flat */
+    }
+    return prefixed(name, n, "message.", &k)
+           || prefixed(name, n, "campaign.metadata.", &k);
+}
+
+
+/* s with its placeholders filled, raw, into o */
+static int
+render_raw(cs_render_t *rd, const char *s, cs_out_t *o)
+{
+    o->rd = rd;
+    o->out = NULL;
+    o->len = o->cap = 0;
+    if (placeholders(s, rd->var, out_literal, o) != 0) {
+        free(o->out);
+        o->out = NULL;
+        return -1;
+    }
+    if (o->out == NULL) {
+        o->out = strdup("");
+        if (o->out == NULL) {
+            return -1;
+        }
+    }
+    o->out[o->len] = '\0';
+    return 0;
+}
+
+
 static int
 gen_template(cs_render_t *rd, const char *s)
 {
     int       rc;
-    cs_out_t  o = { rd, NULL, 0, 0 };
+    cs_out_t  o;
 
     if (strstr(s, "{{") == NULL) {
         return spend(rd, strlen(s)) ? gen_string(rd, s, strlen(s)) : -1;
     }
 
-    rc = placeholders(s, out_var, out_literal, &o);
-    if (rc == 0) {
-        rc = gen_string(rd, o.out ? o.out : "", o.len);
+    if (render_raw(rd, s, &o) != 0) {
+        return -1;
     }
+    rc = gen_string(rd, o.out, o.len);
     free(o.out);
     return rc;
 }
 
 
-/* Copies the message, filling placeholders in its strings. */
+/* Copies a document, filling placeholders in its strings. */
 static int
 gen_value(cs_render_t *rd, yajl_val v)
 {
@@ -528,7 +715,90 @@ gen_value(cs_render_t *rd, yajl_val v)
 }
 
 
-/* --------------------------------------------------------------- body */
+/* ---------------------------------------------------------- a recipient */
+
+
+#define CS_OOM  "cannot render the message: out of memory"
+#define CS_OVER "cannot render the message: the body is over 1 MiB once " \
+                "its placeholders are filled"
+
+
+cs_render_t *
+cs_render_begin(const cs_template_t *t, const cs_render_in_t *in,
+    const char **why)
+{
+    cs_render_t  *rd;
+
+    *why = CS_OOM;
+
+    rd = calloc(1, sizeof(cs_render_t));
+    if (rd == NULL) {
+        return NULL;
+    }
+    rd->t = t;
+    rd->in = *in;
+    rd->to = in->to;
+    rd->room = CS_RENDER_MAX;
+    rd->values = calloc(t->nnames ? t->nnames : 1, sizeof(cs_value_t));
+    if (rd->values == NULL) {
+        free(rd);
+        return NULL;
+    }
+
+    if (vars_read(rd, in->vars_json) != 0) {
+        *why = "cannot render the message: its vars are not a JSON object";
+        cs_render_end(rd);
+        return NULL;
+    }
+
+    *why = NULL;
+    return rd;
+}
+
+
+void
+cs_render_end(cs_render_t *rd)
+{
+    size_t  i;
+
+    if (rd == NULL) {
+        return;
+    }
+    for (i = 0; i < rd->t->nnames; i++) {
+        free(rd->values[i].text);
+    }
+    free(rd->values);
+    free(rd);
+}
+
+
+/* a document rendered with the placeholders of var(), into a fresh gen */
+static int
+gen_doc(cs_render_t *rd, yajl_val doc, int (*var)(const char *, size_t,
+    void *), const unsigned char **buf, size_t *n)
+{
+    rd->var = var;
+    rd->g = yajl_gen_alloc(NULL);
+    if (rd->g == NULL) {
+        return -1;
+    }
+    if (gen_value(rd, doc) != 0
+        || yajl_gen_get_buf(rd->g, buf, n) != yajl_gen_status_ok)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+gen_done(cs_render_t *rd)
+{
+    if (rd->g) {
+        yajl_gen_free(rd->g);
+        rd->g = NULL;
+    }
+}
 
 
 static int
@@ -540,61 +810,45 @@ gen_pair(yajl_gen g, const char *key, const char *value)
 
 
 char *
-cs_render_body(const char *campaign_id, const char *recipient_id,
-    const char *type, const char *to, const char *vars_json,
-    const cs_template_t *t, size_t *len, const char **why)
+cs_render_json(cs_render_t *rd, size_t *len, const char **why)
 {
     int                   rc;
     char                 *body = NULL, *p;
-    size_t                i, n, pn, vlen;
-    yajl_gen              head = NULL;
-    cs_render_t           rd;
+    size_t                n, pn, vlen;
+    yajl_gen              head;
     const unsigned char  *msg, *pre;
+    const cs_render_in_t *in = &rd->in;
 
     static const char  message_key[] = ",\"message\":";
 
-    *why = "cannot render the message: out of memory";
+    *why = CS_OOM;
 
-    memset(&rd, 0, sizeof(rd));
-    rd.t = t;
-    rd.to = to;
-    rd.room = CS_RENDER_MAX;
-    rd.values = calloc(t->nnames ? t->nnames : 1, sizeof(cs_value_t));
-    rd.g = yajl_gen_alloc(NULL);
     head = yajl_gen_alloc(NULL);
-
-    if (rd.values == NULL || rd.g == NULL || head == NULL) {
-        goto done;
+    if (head == NULL) {
+        return NULL;
     }
 
-    if (vars_read(&rd, vars_json) != 0) {
-        *why = "cannot render the message: its vars are not a JSON object";
-        goto done;
-    }
-
-    if (gen_value(&rd, t->message) != 0
-        || yajl_gen_get_buf(rd.g, &msg, &n) != yajl_gen_status_ok)
-    {
+    if (gen_doc(rd, rd->t->message, out_var, &msg, &n) != 0) {
         goto over;
     }
 
     /* what comes before the vars, up to their key: the vars follow as
      * Postgres gave them (valid JSON: read above), then the message */
     rc = yajl_gen_map_open(head);
-    rc |= gen_pair(head, "campaign_id", campaign_id);
-    rc |= gen_pair(head, "recipient_id", recipient_id);
-    rc |= gen_pair(head, "type", type);
-    rc |= gen_pair(head, "to", to);
+    rc |= gen_pair(head, "campaign_id", in->campaign_id);
+    rc |= gen_pair(head, "recipient_id", in->recipient_id);
+    rc |= gen_pair(head, "type", in->type);
+    rc |= gen_pair(head, "to", in->to);
     rc |= yajl_gen_string(head, (const unsigned char *) "vars", 4);
     if (rc != 0 || yajl_gen_get_buf(head, &pre, &pn) != yajl_gen_status_ok) {
         goto done;
     }
 
     /* (yajl writes the ':' with the value, which is not its to write) */
-    vlen = strlen(vars_json);
+    vlen = strlen(in->vars_json);
     *len = pn + 1 + vlen + sizeof(message_key) - 1 + n + 1;
     if (*len > CS_RENDER_MAX) {
-        rd.over = 1;
+        rd->over = 1;
         goto over;
     }
 
@@ -605,7 +859,7 @@ cs_render_body(const char *campaign_id, const char *recipient_id,
 
     p = (char *) memcpy(body, pre, pn) + pn;
     *p++ = ':';
-    p = (char *) memcpy(p, vars_json, vlen) + vlen;
+    p = (char *) memcpy(p, in->vars_json, vlen) + vlen;
     p = (char *) memcpy(p, message_key, sizeof(message_key) - 1)
         + sizeof(message_key) - 1;
     p = (char *) memcpy(p, msg, n) + n;
@@ -617,25 +871,130 @@ cs_render_body(const char *campaign_id, const char *recipient_id,
 
 over:
 
-    if (rd.over) {
-        *why = "cannot render the message: the body is over 1 MiB once its "
-               "placeholders are filled";
+    if (rd->over) {
+        *why = CS_OVER;
     }
 
 done:
 
-    if (rd.values) {
-        for (i = 0; i < t->nnames; i++) {
-            free(rd.values[i].text);
+    gen_done(rd);
+    yajl_gen_free(head);
+    return body;
+}
+
+
+char *
+cs_render_doc(cs_render_t *rd, const void *doc, size_t *len,
+    const char **why)
+{
+    char                 *body = NULL;
+    size_t                n;
+    const unsigned char  *buf;
+
+    *why = CS_OOM;
+
+    /* yajl_gen escapes what it writes: no value changes the shape */
+    if (gen_doc(rd, (yajl_val) doc, out_field, &buf, &n) == 0) {
+        body = malloc(n + 1);
+        if (body != NULL) {
+            memcpy(body, buf, n);
+            body[n] = '\0';
+            *len = n;
+            *why = NULL;
         }
-        free(rd.values);
+    } else if (rd->over) {
+        *why = CS_OVER;
     }
-    if (rd.g) {
-        yajl_gen_free(rd.g);
+
+    gen_done(rd);
+    return body;
+}
+
+
+char *
+cs_render_text(cs_render_t *rd, const char *s, size_t *len,
+    const char **why)
+{
+    cs_out_t  o;
+
+    rd->var = out_field;
+    if (render_raw(rd, s, &o) != 0) {
+        *why = rd->over ? CS_OVER : CS_OOM;
+        return NULL;
     }
-    if (head) {
-        yajl_gen_free(head);
+    *len = o.len;
+    *why = NULL;
+    return o.out;
+}
+
+
+char *
+cs_render_form(cs_render_t *rd, char *const *names, char *const *values,
+    size_t npairs, size_t *len, const char **why)
+{
+    char      *e, *v;
+    size_t     i, vlen;
+    cs_out_t   body = { rd, NULL, 0, 0 };
+
+    *why = NULL;
+
+    for (i = 0; i < npairs; i++) {
+        /* the name is the file's; the value is rendered, then encoded */
+        v = cs_render_text(rd, values[i], &vlen, why);
+        if (v == NULL) {
+            goto failed;
+        }
+        e = curl_easy_escape(NULL, names[i], 0);
+        if (e == NULL || (i && out_add(&body, "&", 1) != 0)
+            || out_add(&body, e, strlen(e)) != 0
+            || out_add(&body, "=", 1) != 0)
+        {
+            curl_free(e);
+            free(v);
+            goto failed;
+        }
+        curl_free(e);
+        e = vlen ? curl_easy_escape(NULL, v, (int) vlen) : NULL;
+        free(v);
+        if (vlen && (e == NULL || out_add(&body, e, strlen(e)) != 0)) {
+            curl_free(e);
+            goto failed;
+        }
+        curl_free(e);
     }
+
+    if (body.out == NULL && (body.out = strdup("")) == NULL) {
+        goto failed;
+    }
+    body.out[body.len] = '\0';
+    *len = body.len;
+    return body.out;
+
+failed:
+
+    if (*why == NULL) {
+        *why = rd->over ? CS_OVER : CS_OOM;
+    }
+    free(body.out);
+    return NULL;
+}
+
+
+char *
+cs_render_body(const char *campaign_id, const char *recipient_id,
+    const char *type, const char *to, const char *vars_json,
+    const cs_template_t *t, size_t *len, const char **why)
+{
+    char            *body;
+    cs_render_t     *rd;
+    cs_render_in_t   in = { campaign_id, recipient_id, type, to, vars_json };
+
+    rd = cs_render_begin(t, &in, why);
+    if (rd == NULL) {
+        return NULL;
+    }
+    body = cs_render_json(rd, len, why);
+    cs_render_end(rd);
     return body;
 }
 
@@ -657,11 +1016,10 @@ utf8_cut(const char *s, size_t max)
 
 
 char *
-cs_render_provider_id(const char *answer, size_t len)
+cs_render_provider_id(const char *answer, size_t len, const char *path)
 {
-    char        *copy, *id = NULL;
-    yajl_val     root, v;
-    const char  *path[] = { "id", NULL };
+    char      *copy, *id = NULL;
+    yajl_val   root, v;
 
     if (len == 0 || len > 65536) {
         return NULL;
@@ -677,7 +1035,7 @@ cs_render_provider_id(const char *answer, size_t len)
     root = yajl_tree_parse(copy, NULL, 0);
     free(copy);
 
-    v = root ? yajl_tree_get(root, path, yajl_t_any) : NULL;
+    v = tree_at(root, path, strlen(path));
     if (YAJL_IS_STRING(v)) {
         id = utf8_cut(v->u.string, 200);
     } else if (YAJL_IS_NUMBER(v)) {

@@ -342,42 +342,52 @@ pools_done(PGresult *res, cs_pg_status_e st, void *data)
 }
 
 
+/* an element of a Postgres array literal; the values are names and
+ * numbers the file's parser checked (no quotes, commas or braces) */
+static void
+array_add(char *buf, size_t size, size_t *n, const char *v)
+{
+    if (*n == 0) {
+        buf[(*n)++] = '{';
+    }
+    *n += snprintf(buf + *n, size - *n, "%s%s", *n > 1 ? "," : "",
+                   v ? v : "NULL");
+}
+
+
 static void
 send_pools(cs_sched_t *s)
 {
-    size_t       i, nt = 0, nl = 0, nr = 0;
-    char         types[CS_MAX_TYPES * (CS_NAME_MAX + 1) + 3];
-    char         limits[CS_MAX_TYPES * 12 + 3];
-    char         rates[CS_MAX_TYPES * 12 + 3];
-    const char  *values[3];
+    size_t           i, n[5] = { 0, 0, 0, 0, 0 };
+    char             arrays[5][CS_MAX_TYPES * (CS_NAME_MAX + 1) + 3];
+    char             num[24], rate[24];
+    const char      *values[5];
+    cs_type_conf_t  *t;
 
-    types[nt++] = '{';
-    limits[nl++] = '{';
-    rates[nr++] = '{';
     for (i = 0; i < s->cf->ntypes; i++) {
-        nt += snprintf(types + nt, sizeof(types) - nt, "%s%s",
-                       nt > 1 ? "," : "", s->cf->types[i].name);
-        if (s->cf->types[i].pool >= 0) {
-            nl += snprintf(limits + nl, sizeof(limits) - nl, "%s%ld",
-                           nl > 1 ? "," : "", s->cf->types[i].pool);
-        } else {
-            nl += snprintf(limits + nl, sizeof(limits) - nl, "%sNULL",
-                           nl > 1 ? "," : "");
-        }
+        t = &s->cf->types[i];
+        snprintf(num, sizeof(num), "%ld", t->pool);
         /* a type without a rate here has none: 0 */
-        nr += snprintf(rates + nr, sizeof(rates) - nr, "%s%ld",
-                       nr > 1 ? "," : "",
-                       s->cf->types[i].rate > 0 ? s->cf->types[i].rate : 0);
+        snprintf(rate, sizeof(rate), "%ld", t->rate > 0 ? t->rate : 0);
+        array_add(arrays[0], sizeof(arrays[0]), &n[0], t->name);
+        array_add(arrays[1], sizeof(arrays[1]), &n[1],
+                  t->pool >= 0 ? num : NULL);
+        array_add(arrays[2], sizeof(arrays[2]), &n[2], rate);
+        array_add(arrays[3], sizeof(arrays[3]), &n[3],
+                  t->address_kind[0] ? t->address_kind : NULL);
+        array_add(arrays[4], sizeof(arrays[4]), &n[4],
+                  t->pool_of[0] ? t->pool_of : NULL);
     }
-    snprintf(types + nt, sizeof(types) - nt, "}");
-    snprintf(limits + nl, sizeof(limits) - nl, "}");
-    snprintf(rates + nr, sizeof(rates) - nr, "}");
+    for (i = 0; i < 5; i++) {
+        if (n[i] == 0) {
+            arrays[i][n[i]++] = '{';
+        }
+        snprintf(arrays[i] + n[i], sizeof(arrays[i]) - n[i], "}");
+        values[i] = arrays[i];
+    }
 
-    values[0] = types;
-    values[1] = limits;
-    values[2] = rates;
-    cs_pg_query(s->pg, "SELECT campaign.scheduler_pools($1, $2, $3)", 3,
-                values, pools_done, s);
+    cs_pg_query(s->pg, "SELECT campaign.scheduler_pools($1, $2, $3, $4, "
+                "$5)", 5, values, pools_done, s);
 }
 
 
@@ -442,7 +452,7 @@ sched_kick(cs_sched_t *s)
     } else if (s->want & CS_WANT_JOBS) {
         s->want &= ~CS_WANT_JOBS;
         s->jobs_asked = cs_mono_ms();
-        cs_pg_query(s->pg, "SELECT id, type, message, lease_ms FROM "
+        cs_pg_query(s->pg, "SELECT id, type, message, lease_ms, metadata FROM "
                     "campaign.my_running($1)", 1, values, jobs_done, s);
 
     } else if (cs_dispatch_claim(s->dispatch, s->pg)) {

@@ -581,11 +581,15 @@ $$;
 CREATE OR REPLACE FUNCTION campaign.api_status(p_tenant text)
 RETURNS campaign.api_result LANGUAGE sql STABLE AS $$
     SELECT ROW(200, json_build_object(
+        -- a type sharing another's pool shows it, and that pool's limit
         'types', (SELECT json_object_agg(t.name, json_build_object(
-                      'limit', t.pool_limit,
-                      'running', t.running, 'queued', t.queued)
+                      'limit', coalesce(p.pool_limit, t.pool_limit),
+                      'running', t.running, 'queued', t.queued)::jsonb
+                      || CASE WHEN t.pool_type IS NOT NULL
+                              THEN jsonb_build_object('pool', t.pool_type)
+                              ELSE '{}' END
                       ORDER BY t.name)
-                    FROM (SELECT t.name, t.pool_limit,
+                    FROM (SELECT t.name, t.pool_limit, t.pool_type,
                                  count(c.id) FILTER (
                                      WHERE c.status = 'running') AS running,
                                  count(c.id) FILTER (
@@ -594,7 +598,8 @@ RETURNS campaign.api_result LANGUAGE sql STABLE AS $$
                             LEFT JOIN campaign.campaigns c
                               ON c.type = t.name AND c.tenant = p_tenant
                              AND c.status IN ('running', 'queued')
-                           GROUP BY t.name, t.pool_limit) t),
+                           GROUP BY t.name, t.pool_limit, t.pool_type) t
+                    LEFT JOIN campaign.types p ON p.name = t.pool_type),
         'schedulers', (SELECT coalesce(json_agg(json_build_object(
                            'id', s.id, 'started_at', campaign.ts(s.started_at),
                            'last_seen', campaign.ts(s.last_seen))

@@ -7,11 +7,13 @@
 -- long it holds each yet (ms): it sends nothing past that without asking
 -- again.
 CREATE OR REPLACE FUNCTION campaign.my_running(p_owner text)
-RETURNS TABLE (id uuid, type text, message text, lease_ms bigint)
+RETURNS TABLE (id uuid, type text, message text, lease_ms bigint,
+               metadata text)
 LANGUAGE sql STABLE AS $$
     SELECT c.id, c.type, c.message::text,
            greatest(0, extract(epoch FROM c.lease_expires_at
-                                          - clock_timestamp()) * 1000)::bigint
+                                          - clock_timestamp()) * 1000)::bigint,
+           c.metadata::text
       FROM campaign.campaigns c
      WHERE c.status = 'running' AND c.lease_owner = p_owner
 $$;
@@ -147,6 +149,13 @@ BEGIN
        AND (r.status = 'pending'
             OR (res.outcome = 'sent' AND r.status = 'cancelled'));
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- where a receipt finds its recipient (a provider's id, per type)
+    INSERT INTO campaign.provider_ids (type, provider_id, recipient_id)
+    SELECT c.type, left(x ->> 'provider_id', 200), (x ->> 'id')::uuid
+      FROM jsonb_array_elements(p_results) x
+      JOIN campaign.campaigns c ON c.id = (x ->> 'campaign')::uuid
+     WHERE x ->> 'outcome' = 'sent' AND x ->> 'provider_id' <> ''
+    ON CONFLICT DO NOTHING;
     -- only a campaign of this batch can have been left with nothing
     -- pending (the tick completes the others): a batch is a window's half,
     -- so its fixed cost is a delivery's

@@ -8,19 +8,30 @@ LANGUAGE sql AS $$
     ON CONFLICT (id) DO UPDATE SET last_seen = now()
 $$;
 
--- The operator's pool sizes and rates become the shared limits (what the
--- scheduler that read its file last says).
+-- The operator's pool sizes, rates, types and shared pools become the
+-- shared limits (what the scheduler that read its file last says). A type
+-- the file declares (with its address kind) is added; a type the file
+-- names counts against the pool it names for it, or its own.
 CREATE OR REPLACE FUNCTION campaign.scheduler_pools(p_types text[],
-    p_limits integer[], p_rates integer[])
+    p_limits integer[], p_rates integer[], p_kinds text[],
+    p_pool_of text[])
 RETURNS void LANGUAGE sql AS $$
+    INSERT INTO campaign.types (name, address_kind)
+    SELECT u.name, u.kind
+      FROM unnest(p_types, p_kinds) AS u (name, kind)
+     WHERE u.kind IS NOT NULL
+    ON CONFLICT (name) DO UPDATE SET address_kind = EXCLUDED.address_kind
+     WHERE campaign.types.address_kind IS DISTINCT FROM EXCLUDED.address_kind;
+
     UPDATE campaign.types t
        SET pool_limit = coalesce(u.l, t.pool_limit),
-           rate = coalesce(u.r, t.rate)
-      FROM unnest(p_types, p_limits, p_rates) AS u (name, l, r)
+           rate = coalesce(u.r, t.rate),
+           pool_type = u.p
+      FROM unnest(p_types, p_limits, p_rates, p_pool_of) AS u (name, l, r, p)
      WHERE t.name = u.name
-       AND (t.pool_limit, t.rate)
+       AND (t.pool_limit, t.rate, t.pool_type)
            IS DISTINCT FROM (coalesce(u.l, t.pool_limit),
-                             coalesce(u.r, t.rate))
+                             coalesce(u.r, t.rate), u.p)
 $$;
 
 -- The advisory lock a scheduler holds on its LISTEN connection while it
@@ -114,10 +125,18 @@ BEGIN
                  AND c.scheduled_at <= clock_timestamp()
                  FOR UPDATE OF c SKIP LOCKED));
 
-    -- a type's row lock makes its slot count exact across schedulers
-    FOR t IN SELECT ty.name, ty.pool_limit FROM campaign.types ty
-              WHERE EXISTS (SELECT 1 FROM campaign.campaigns q
-                             WHERE q.type = ty.name AND q.status = 'queued')
+    -- a pool's row lock (its first type's) makes its slot count exact
+    -- across schedulers; the types sharing it count together
+    FOR t IN SELECT ty.name, ty.pool_limit,
+                    ARRAY(SELECT m.name FROM campaign.types m
+                           WHERE coalesce(m.pool_type, m.name) = ty.name)
+                    AS members
+               FROM campaign.types ty
+              WHERE ty.pool_type IS NULL
+                AND EXISTS (SELECT 1 FROM campaign.campaigns q
+                              JOIN campaign.types m ON m.name = q.type
+                             WHERE coalesce(m.pool_type, m.name) = ty.name
+                               AND q.status = 'queued')
               ORDER BY ty.name
     LOOP
         PERFORM 1 FROM campaign.types WHERE name = t.name FOR UPDATE;
@@ -130,11 +149,12 @@ BEGIN
                 * 1000)::double precision
           FROM campaign.apply_transition('run', ARRAY(
                    SELECT q.id FROM campaign.campaigns q
-                    WHERE q.type = t.name AND q.status = 'queued'
+                    WHERE q.type = ANY (t.members) AND q.status = 'queued'
                     ORDER BY q.queued_at, q.id
                     LIMIT (SELECT greatest(t.pool_limit - count(*), 0)
                              FROM campaign.campaigns r
-                            WHERE r.type = t.name AND r.status = 'running')
+                            WHERE r.type = ANY (t.members)
+                              AND r.status = 'running')
                       FOR UPDATE OF q SKIP LOCKED),
                    p_owner => p_owner, p_lease => v_lease) s;
     END LOOP;

@@ -38,14 +38,19 @@ static void answered(const cs_http_answer_t *a, void *data);
 static void
 post(bench_t *b)
 {
-    char   key[48];
-    char  *body = strdup(BODY);
+    char               key[64];
+    cs_http_request_t  rq;
 
-    snprintf(key, sizeof(key), "bench:%ld", b->posted++);
-    if (body == NULL
-        || cs_http_post(b->http, b->url, key, body, strlen(BODY), 2000, 10000,
-                        answered, b) != 0)
-    {
+    snprintf(key, sizeof(key), "Idempotency-Key: bench:%ld", b->posted++);
+    memset(&rq, 0, sizeof(rq));
+    rq.url = b->url;
+    rq.body = strdup(BODY);
+    rq.len = strlen(BODY);
+    rq.headers = curl_slist_append(curl_slist_append(NULL,
+                     "Content-Type: application/json"), key);
+    rq.connect_ms = 2000;
+    rq.total_ms = 10000;
+    if (rq.body == NULL || cs_http_send(b->http, &rq, answered, b) != 0) {
         fprintf(stderr, "cannot post\n");
         exit(1);
     }

@@ -12,7 +12,7 @@ body(const char *vars, const char *message_json, size_t *len)
 {
     char           *b;
     const char     *why;
-    cs_template_t  *t = cs_render_template(message_json);
+    cs_template_t  *t = cs_render_template(message_json, NULL, NULL, 0);
 
     b = t ? cs_render_body("c1", "r1", "sms", "+15551234567", vars, t, len,
                            &why)
@@ -67,17 +67,17 @@ main(void)
     ok(renders("{\"a\":\"{{a}}\"}", "{\"b\":\"{{a}}\"}", "\"{{a}}\""),
        "a var's value is not rendered again");
     ok(body("{", "{}", &len) == NULL, "bad vars: no body");
-    ok(cs_render_template("[1]") == NULL && cs_render_template("{") == NULL,
+    ok(cs_render_template("[1]", NULL, NULL, 0) == NULL && cs_render_template("{", NULL, NULL, 0) == NULL,
        "a message that is not a JSON object: none");
 
-    id = cs_render_provider_id("{\"id\":\"msg-1\"}", 14);
+    id = cs_render_provider_id("{\"id\":\"msg-1\"}", 14, "id");
     ok(id && strcmp(id, "msg-1") == 0, "provider id, a string");
     free(id);
-    id = cs_render_provider_id("{\"id\":12}", 9);
+    id = cs_render_provider_id("{\"id\":12}", 9, "id");
     ok(id && strcmp(id, "12") == 0, "provider id, a number");
     free(id);
-    ok(cs_render_provider_id("not json", 8) == NULL, "no JSON: no id");
-    ok(cs_render_provider_id("{}", 2) == NULL, "no id");
+    ok(cs_render_provider_id("not json", 8, "id") == NULL, "no JSON: no id");
+    ok(cs_render_provider_id("{}", 2, "id") == NULL, "no id");
 
     return done_testing();
 }

@@ -1,0 +1,36 @@
+-- Real providers: types declared in the scheduler's file, pools that types
+-- share, the campaign's metadata for the providers' templates, and
+-- delivery receipts.
+
+-- a type that counts against another's pool (the other's pool_limit)
+ALTER TABLE campaign.types
+    ADD COLUMN pool_type text REFERENCES campaign.types (name)
+               CHECK (pool_type <> name);
+
+-- what a provider reported later about a message it took
+ALTER TABLE campaign.recipients
+    ADD COLUMN delivery text CHECK (delivery IN ('delivered', 'undelivered')),
+    ADD COLUMN delivered_at timestamptz;
+
+ALTER TABLE campaign.campaigns
+    ADD COLUMN delivered integer NOT NULL DEFAULT 0,
+    ADD COLUMN undelivered integer NOT NULL DEFAULT 0;
+
+-- A receipt names the provider's id. An index on recipients.provider_id
+-- would make every result a new version in all of the table's indexes
+-- (009: results are heap-only updates); a row here is one small insert.
+CREATE TABLE campaign.provider_ids (
+    type          text NOT NULL,
+    provider_id   text NOT NULL,
+    recipient_id  uuid NOT NULL
+                  REFERENCES campaign.recipients (id) ON DELETE CASCADE,
+    PRIMARY KEY (type, provider_id)
+);
+CREATE INDEX provider_ids_recipient ON campaign.provider_ids (recipient_id);
+
+-- receipts are answered as they are, and refused with their own code
+INSERT INTO campaign.error_codes (code, status) VALUES
+    ('invalid_signature', 401);
+
+DROP FUNCTION IF EXISTS campaign.my_running(text);
+DROP FUNCTION IF EXISTS campaign.scheduler_pools(text[], integer[], integer[]);
