@@ -625,7 +625,7 @@ cs_provider_request(const cs_provider_t *p, const cs_config_t *cf,
     size_t              i, len = 0, vlen;
     cs_render_t        *rd;
     const char         *ctype;
-    struct curl_slist  *list = NULL;
+    struct curl_slist  *list = NULL, *l;
 
     static const char  oom[] = "cannot make the request: out of memory";
 
@@ -656,10 +656,18 @@ cs_provider_request(const cs_provider_t *p, const cs_config_t *cf,
 
     *why_out = oom;
     if (add_header(&list, "Content-Type", ctype, strlen(ctype)) != 0
-        || add_header(&list, "Idempotency-Key", key, strlen(key)) != 0
-        || (list = curl_slist_append(list, "Expect:")) == NULL)
+        || add_header(&list, "Idempotency-Key", key, strlen(key)) != 0)
     {
         goto failed;
+    }
+    /* no "Expect: 100-continue" wait; but libcurl signs every header it
+     * is given, and a signed "Expect:" never reaches AWS */
+    if (p->auth != CS_AUTH_SIGV4) {
+        l = curl_slist_append(list, "Expect:");       /* "Name:": none */
+        if (l == NULL) {
+            goto failed;
+        }
+        list = l;
     }
 
     for (i = 0; i < p->nheaders; i++) {

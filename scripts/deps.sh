@@ -11,6 +11,7 @@ packages=(
     wrk
     clang libclang-rt-14-dev valgrind
     libfaketime pgbouncer
+    libssl-dev openssl python3 python3-botocore
 )
 
 missing=()
