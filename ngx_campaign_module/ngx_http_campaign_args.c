@@ -65,7 +65,8 @@ ngx_http_campaign_args(ngx_http_request_t *r, const char **values)
         { ngx_string("status"), NGX_HTTP_CAMPAIGN_P_STATUS },
         { ngx_string("type"), NGX_HTTP_CAMPAIGN_P_TYPE },
         { ngx_string("limit"), NGX_HTTP_CAMPAIGN_P_LIMIT },
-        { ngx_string("cursor"), NGX_HTTP_CAMPAIGN_P_CURSOR }
+        { ngx_string("cursor"), NGX_HTTP_CAMPAIGN_P_CURSOR },
+        { ngx_string("delivery"), NGX_HTTP_CAMPAIGN_P_DELIVERY }
     };
 
     for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {

@@ -26,6 +26,8 @@ static ngx_http_campaign_media_e ngx_http_campaign_media_type(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_campaign_start(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_campaign_receipt_start(ngx_http_request_t *r,
+    ngx_str_t *body);
 static void ngx_http_campaign_query_done(ngx_http_campaign_query_t *q,
     PGresult *res, PGresult *err);
 static void ngx_http_campaign_cleanup(void *data);
@@ -115,8 +117,12 @@ ngx_http_campaign_handler(ngx_http_request_t *r)
                                           NGX_HTTP_CAMPAIGN_ERR_NOT_FOUND, 0);
     }
 
-    ctx->query.values[NGX_HTTP_CAMPAIGN_P_ID] =
+    if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECEIPT) {
+        ctx->name = id;             /* the type, checked by the router */
+    } else {
+        ctx->query.values[NGX_HTTP_CAMPAIGN_P_ID] =
                                    ngx_http_campaign_cstr(r->pool, &id, 36);
+    }
 
     if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_NONE) {
         /* the reference the query holds until it finalizes the request */
@@ -166,6 +172,12 @@ ngx_http_campaign_body_handler(ngx_http_request_t *r)
         goto failed;
     }
 
+    if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECEIPT) {
+        ngx_http_campaign_finish(r, ngx_http_campaign_receipt_start(r,
+                                                                    &body));
+        return;
+    }
+
     media = ngx_http_campaign_media_type(r);
 
     if (media == NGX_HTTP_CAMPAIGN_MEDIA_CSV
@@ -206,6 +218,34 @@ failed:
 
     ngx_http_finalize_request(r,
               ngx_http_campaign_send_error(r, ctx->err, ctx->err_index));
+}
+
+
+/* A receipt whose signature is right goes to campaign.api_receipt(). */
+static ngx_int_t
+ngx_http_campaign_receipt_start(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 json;
+    ngx_http_campaign_ctx_t  *ctx;
+
+    static ngx_str_t  ignored = ngx_string("{\"result\":\"ignored\"}");
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_campaign_module);
+
+    rc = ngx_http_campaign_receipt(r, &ctx->name, body, &json, &ctx->err);
+
+    switch (rc) {
+    case NGX_OK:
+        ctx->query.values[NGX_HTTP_CAMPAIGN_P_ROUTE] = "receipt";
+        return ngx_http_campaign_start(r, &json);
+    case NGX_DONE:
+        return ngx_http_campaign_send(r, NGX_HTTP_OK, &ignored);
+    case NGX_DECLINED:
+        return ngx_http_campaign_send_error(r, ctx->err, 0);
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 
@@ -447,6 +487,12 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
     if (rc == NGX_DECLINED) {
         return ngx_http_campaign_send_error(r,
                                           NGX_HTTP_CAMPAIGN_ERR_BAD_QUERY, 0);
+    }
+
+    /* after the query's arguments: none of them may name another type */
+    if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECEIPT) {
+        q->values[NGX_HTTP_CAMPAIGN_P_TYPE] =
+                            ngx_http_campaign_cstr(r->pool, &ctx->name, 32);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);

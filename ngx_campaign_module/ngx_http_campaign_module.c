@@ -83,6 +83,13 @@ static ngx_command_t  ngx_http_campaign_commands[] = {
       offsetof(ngx_http_campaign_loc_conf_t, auth),
       NULL },
 
+    { ngx_string("campaign_receipt_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_campaign_receipt_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("campaign_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_campaign_api,

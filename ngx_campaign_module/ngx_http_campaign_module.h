@@ -30,7 +30,7 @@
 #define NGX_HTTP_CAMPAIGN_SQL_API                                             \
     "SELECT status, body, etag, location, replayed, tenant "                  \
     "FROM campaign.api($1, $2::boolean, $3, $4, $5, $6, $7, $8, $9, $10, "    \
-    "$11, $12)"
+    "$11, $12, $13)"
 #define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
 #define NGX_HTTP_CAMPAIGN_SQL_GET                                             \
     "SELECT * FROM campaign.api_get($1::uuid, $2)"
@@ -49,6 +49,7 @@ enum {
     NGX_HTTP_CAMPAIGN_P_LIMIT,
     NGX_HTTP_CAMPAIGN_P_CURSOR,
     NGX_HTTP_CAMPAIGN_P_TENANT,
+    NGX_HTTP_CAMPAIGN_P_DELIVERY,
     NGX_HTTP_CAMPAIGN_NPARAMS
 };
 
@@ -72,7 +73,11 @@ typedef enum {
     NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE,
     NGX_HTTP_CAMPAIGN_ERR_MEDIA_TYPE,
     NGX_HTTP_CAMPAIGN_ERR_UNAVAILABLE,
-    NGX_HTTP_CAMPAIGN_ERR_INTERNAL
+    NGX_HTTP_CAMPAIGN_ERR_INTERNAL,
+    NGX_HTTP_CAMPAIGN_ERR_SIGNATURE,
+    NGX_HTTP_CAMPAIGN_ERR_NO_RECEIPTS,
+    NGX_HTTP_CAMPAIGN_ERR_RECEIPT_MEDIA,
+    NGX_HTTP_CAMPAIGN_ERR_RECEIPT_FORM
 } ngx_http_campaign_err_e;
 
 
@@ -119,6 +124,7 @@ typedef struct {
     ngx_flag_t                           prepare;
     ngx_http_campaign_pg_pool_t         *pool;     /* per worker */
     ngx_http_campaign_keys_t            *keys;     /* per worker */
+    ngx_array_t                         *receipt_secrets;
 } ngx_http_campaign_main_conf_t;
 
 
@@ -136,7 +142,8 @@ typedef enum {
     NGX_HTTP_CAMPAIGN_BODY_NONE = 0,      /* discarded */
     NGX_HTTP_CAMPAIGN_BODY_OPTIONAL,      /* empty or JSON */
     NGX_HTTP_CAMPAIGN_BODY_JSON,          /* JSON, required */
-    NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS     /* JSON or CSV, required */
+    NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS,    /* JSON or CSV, required */
+    NGX_HTTP_CAMPAIGN_BODY_RECEIPT        /* signed JSON, or a form */
 } ngx_http_campaign_body_e;
 
 
@@ -156,6 +163,7 @@ typedef struct {
     ngx_http_campaign_query_t            query;
     const ngx_http_campaign_route_t     *route;
     ngx_str_t                            key;
+    ngx_str_t                            name;     /* {name}: a type */
     ngx_http_campaign_err_e              err;
     ngx_uint_t                           err_index;
 } ngx_http_campaign_ctx_t;
@@ -200,6 +208,12 @@ ngx_table_elt_t *ngx_http_campaign_push_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value);
 ngx_int_t ngx_http_campaign_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value);
+
+/* ngx_http_campaign_receipt.c */
+char *ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_campaign_receipt(ngx_http_request_t *r, ngx_str_t *type,
+    ngx_str_t *body, ngx_str_t *json, ngx_http_campaign_err_e *err);
 
 ngx_http_campaign_pg_pool_t *ngx_http_campaign_pg_pool_create(
     ngx_cycle_t *cycle, ngx_http_campaign_main_conf_t *cmcf);

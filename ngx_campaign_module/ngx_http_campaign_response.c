@@ -53,7 +53,17 @@ static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
     { 503, "database_unavailable",
       "the database is unavailable; retry later", NULL },
     { 500, "internal_error",
-      "the request failed inside the service; it changed nothing", NULL }
+      "the request failed inside the service; it changed nothing", NULL },
+    { 401, "invalid_signature",
+      "the receipt's signature is missing, wrong, or more than 5 minutes "
+      "old", NULL },
+    { 404, "not_found", "this type takes no receipts", NULL },
+    { 415, "unsupported_media_type",
+      "a receipt is application/json (Standard Webhooks) or "
+      "application/x-www-form-urlencoded (Twilio)", NULL },
+    { 400, "validation_failed",
+      "the receipt lacks MessageSid or MessageStatus, or is malformed",
+      NULL }
 };
 
 
@@ -177,7 +187,7 @@ ngx_http_campaign_send_error(ngx_http_request_t *r,
                    - body.data;
     }
 
-    if (e->status == NGX_HTTP_UNAUTHORIZED) {
+    if (err == NGX_HTTP_CAMPAIGN_ERR_UNAUTHORIZED) {
         if (ngx_http_campaign_add_header(r, "WWW-Authenticate", &bearer)
             != NGX_OK)
         {

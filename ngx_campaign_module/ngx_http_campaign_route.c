@@ -12,7 +12,8 @@
 #include "ngx_http_campaign_module.h"
 
 
-#define NGX_HTTP_CAMPAIGN_ID  "{id}"
+#define NGX_HTTP_CAMPAIGN_ID    "{id}"     /* a campaign's uuid */
+#define NGX_HTTP_CAMPAIGN_NAME  "{name}"   /* a type's name */
 
 
 static const ngx_http_campaign_route_t  ngx_http_campaign_routes[] = {
@@ -45,6 +46,10 @@ static const ngx_http_campaign_route_t  ngx_http_campaign_routes[] = {
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/recipients"),
       "recipients_add", NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS, 0, 0, 0 },
 
+    /* a provider's, signed (ngx_http_campaign_receipt.c): no key */
+    { NGX_HTTP_POST, ngx_string("receipts/{name}"), "receipt",
+      NGX_HTTP_CAMPAIGN_BODY_RECEIPT, 0, 1, 0 },
+
     { NGX_HTTP_GET, ngx_string("status"), "status",
       NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
     { NGX_HTTP_GET, ngx_string("healthz"), "healthz",
@@ -66,12 +71,14 @@ static ngx_uint_t  ngx_http_campaign_methods[] = {
 };
 
 
-/* A path matches a pattern segment by segment; "{id}" takes any one. */
+/* A path matches a pattern segment by segment; "{id}" and "{name}" take
+ * any one. */
 static ngx_int_t
 ngx_http_campaign_route_match(const ngx_str_t *pattern, ngx_str_t *path,
-    ngx_str_t *id)
+    ngx_str_t *id, ngx_flag_t *is_name)
 {
     u_char  *p, *q, *pe, *qe, *s;
+    size_t   n;
 
     p = pattern->data;
     pe = p + pattern->len;
@@ -80,10 +87,23 @@ ngx_http_campaign_route_match(const ngx_str_t *pattern, ngx_str_t *path,
 
     while (p < pe) {
 
+        n = 0;
         if ((size_t) (pe - p) >= sizeof(NGX_HTTP_CAMPAIGN_ID) - 1
             && ngx_strncmp(p, NGX_HTTP_CAMPAIGN_ID,
                            sizeof(NGX_HTTP_CAMPAIGN_ID) - 1) == 0)
         {
+            n = sizeof(NGX_HTTP_CAMPAIGN_ID) - 1;
+            *is_name = 0;
+
+        } else if ((size_t) (pe - p) >= sizeof(NGX_HTTP_CAMPAIGN_NAME) - 1
+                   && ngx_strncmp(p, NGX_HTTP_CAMPAIGN_NAME,
+                                  sizeof(NGX_HTTP_CAMPAIGN_NAME) - 1) == 0)
+        {
+            n = sizeof(NGX_HTTP_CAMPAIGN_NAME) - 1;
+            *is_name = 1;
+        }
+
+        if (n) {
             s = q;
             while (q < qe && *q != '/') {
                 q++;
@@ -93,7 +113,7 @@ ngx_http_campaign_route_match(const ngx_str_t *pattern, ngx_str_t *path,
             }
             id->data = s;
             id->len = q - s;
-            p += sizeof(NGX_HTTP_CAMPAIGN_ID) - 1;
+            p += n;
             continue;
         }
 
@@ -106,6 +126,27 @@ ngx_http_campaign_route_match(const ngx_str_t *pattern, ngx_str_t *path,
     }
 
     return q == qe ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* as campaign.types checks it: [a-z][a-z0-9_]{0,31} */
+static ngx_flag_t
+ngx_http_campaign_is_name(ngx_str_t *s)
+{
+    ngx_uint_t  i;
+
+    if (s->len == 0 || s->len > 32 || s->data[0] < 'a' || s->data[0] > 'z') {
+        return 0;
+    }
+    for (i = 0; i < s->len; i++) {
+        if (!((s->data[i] >= 'a' && s->data[i] <= 'z')
+              || (s->data[i] >= '0' && s->data[i] <= '9')
+              || s->data[i] == '_'))
+        {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 
@@ -143,6 +184,7 @@ ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
     const ngx_http_campaign_route_t **route, ngx_str_t *id, ngx_str_t *allow)
 {
     u_char                           *p;
+    ngx_flag_t                        is_name = 0;
     ngx_uint_t                        method, allowed, i;
     const ngx_http_campaign_route_t  *rt;
 
@@ -154,11 +196,15 @@ ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
         id->len = 0;
         id->data = NULL;
 
-        if (ngx_http_campaign_route_match(&rt->path, path, id) != NGX_OK) {
+        if (ngx_http_campaign_route_match(&rt->path, path, id, &is_name)
+            != NGX_OK)
+        {
             continue;
         }
 
-        if (id->data != NULL && !ngx_http_campaign_is_uuid(id)) {
+        if (id->data != NULL && !(is_name ? ngx_http_campaign_is_name(id)
+                                          : ngx_http_campaign_is_uuid(id)))
+        {
             return NGX_DECLINED;
         }
 

@@ -50,7 +50,8 @@ is($c->{status}, 'draft', 'create without a time or start: draft');
 is($r->{headers}{location}, "/v1/campaigns/$c->{id}", 'create: Location');
 ok($r->{headers}{etag}, 'create: ETag');
 is_deeply($c->{stats}, { total => 0, pending => 0, sent => 0, failed => 0,
-                         cancelled => 0 }, 'create: zero stats');
+                         cancelled => 0, delivered => 0, undelivered => 0 },
+          'create: zero stats');
 like($c->{created_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
      'times are UTC with milliseconds');
 is_deeply($c->{metadata}, {}, 'metadata defaults to {}');

@@ -72,7 +72,8 @@ my $id = create(recipients => recipients(1000), start => \1,
 wait_status($id, 'completed');
 my $c = campaign($id);
 is_deeply($c->{stats}, { total => 1000, pending => 0, sent => 1000,
-                         failed => 0, cancelled => 0 },
+                         failed => 0, cancelled => 0, delivered => 0,
+                         undelivered => 0 },
           '1,000 recipients: stats exact');
 ok($c->{finished_at}, 'completed with finished_at');
 my @d = deliveries_of($id);

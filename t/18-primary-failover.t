@@ -106,7 +106,8 @@ CampaignTest::wait_for(sub {
     $c && $c->{status} eq 'completed' }, 60, 'the campaign to complete');
 my $c = $t->req(GET => "/v1/campaigns/$id", %k)->{json};
 is_deeply($c->{stats}, { total => 5000, pending => 0, sent => 5000,
-                         failed => 0, cancelled => 0 },
+                         failed => 0, cancelled => 0, delivered => 0,
+                         undelivered => 0 },
           'on the promoted standby: all 5,000 sent, none lost');
 my %keys;
 $keys{ $_->{key} }++ for $t->deliveries;

@@ -541,11 +541,15 @@ $$;
 
 CREATE OR REPLACE FUNCTION campaign.api_recipients_list(
     p_tenant text, p_id uuid,
-    p_status text, p_limit text, p_cursor text) RETURNS campaign.api_result
+    p_status text, p_limit text, p_cursor text, p_delivery text)
+RETURNS campaign.api_result
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status  text[] := campaign.want_list(p_status, 'status',
                             ARRAY['pending', 'sent', 'failed', 'cancelled']);
+    -- none: no receipt (yet)
+    v_deliv   text[] := campaign.want_list(p_delivery, 'delivery',
+                            ARRAY['delivered', 'undelivered', 'none']);
     v_limit   integer := campaign.page_limit(p_limit, 100, 1000);
     v_after   bigint := campaign.cursor_decode(p_cursor);
     v_data    json;
@@ -562,11 +566,15 @@ BEGIN
                  WHERE campaign_id = p_id
                    AND (v_after IS NULL OR seq > v_after)
                    AND (v_status IS NULL OR status = ANY (v_status))
+                   AND (v_deliv IS NULL
+                        OR coalesce(delivery, 'none') = ANY (v_deliv))
                  ORDER BY seq LIMIT v_limit + 1) r)
     SELECT coalesce(json_agg(json_build_object(
                'id', id, 'to', address, 'vars', vars, 'status', status,
                'attempts', attempts, 'last_error', last_error,
-               'provider_id', provider_id, 'sent_at', campaign.ts(sent_at))
+               'provider_id', provider_id, 'sent_at', campaign.ts(sent_at),
+               'delivery', delivery,
+               'delivered_at', campaign.ts(delivered_at))
                ORDER BY seq) FILTER (WHERE rn <= v_limit), '[]'),
            CASE WHEN count(*) > v_limit THEN campaign.cursor_encode(
                max(seq) FILTER (WHERE rn <= v_limit)) END
@@ -609,6 +617,74 @@ RETURNS campaign.api_result LANGUAGE sql STABLE AS $$
         )::text, NULL, NULL, false, NULL)::campaign.api_result
 $$;
 
+-- A delivery receipt, as the module made it from the provider's:
+-- {"provider_id", "status": "delivered" | "undelivered", "error"?, "at"?}.
+-- The recipient is found by the provider's id for the type; an unknown id
+-- is answered 200 and changes nothing (providers retry what fails). The
+-- same receipt again changes nothing; a later, different one replaces it.
+-- The campaign is locked before its recipient, as results lock them, and
+-- the stats follow through recipients_count_update.
+CREATE OR REPLACE FUNCTION campaign.api_receipt(p_type text, b jsonb)
+RETURNS campaign.api_result LANGUAGE plpgsql AS $$
+DECLARE
+    v_rid     uuid;
+    v_cid     uuid;
+    v_old     text;
+    v_new     text := b ->> 'status';
+    v_at      timestamptz;
+    v_answer  text;
+BEGIN
+    PERFORM campaign.check_fields(b, '{provider_id,status,error,at}');
+    IF jsonb_typeof(b -> 'provider_id') IS DISTINCT FROM 'string'
+       OR length(b ->> 'provider_id') NOT BETWEEN 1 AND 200 THEN
+        PERFORM campaign.invalid('provider_id', 'provider_id must be a '
+                                 || 'string of 1 to 200 characters');
+    END IF;
+    IF jsonb_typeof(b -> 'status') IS DISTINCT FROM 'string'
+       OR v_new NOT IN ('delivered', 'undelivered') THEN
+        PERFORM campaign.invalid('status', 'status must be delivered or '
+                                 || 'undelivered');
+    END IF;
+    IF coalesce(jsonb_typeof(b -> 'error'), 'null') NOT IN ('string', 'null')
+    THEN
+        PERFORM campaign.invalid('error', 'error must be a string');
+    END IF;
+    v_at := clock_timestamp();
+    IF b ? 'at' AND jsonb_typeof(b -> 'at') <> 'null' THEN
+        v_at := campaign.parse_time(b -> 'at');
+        IF v_at IS NULL THEN
+            PERFORM campaign.invalid('at', 'at must be an RFC 3339 time '
+                                     || 'with an offset');
+        END IF;
+    END IF;
+
+    SELECT p.recipient_id, r.campaign_id INTO v_rid, v_cid
+      FROM campaign.provider_ids p
+      JOIN campaign.recipients r ON r.id = p.recipient_id
+     WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id';
+    IF NOT FOUND THEN
+        v_answer := '{"result":"unknown_provider_id"}';
+    ELSE
+        PERFORM 1 FROM campaign.campaigns WHERE id = v_cid FOR UPDATE;
+        SELECT delivery INTO v_old FROM campaign.recipients
+         WHERE id = v_rid FOR UPDATE;
+        IF v_old IS NOT DISTINCT FROM v_new THEN
+            v_answer := '{"result":"unchanged"}';
+        ELSE
+            UPDATE campaign.recipients
+               SET delivery = v_new, delivered_at = v_at,
+                   last_error = CASE WHEN v_new = 'undelivered'
+                                     THEN left(coalesce(b ->> 'error',
+                                                        'undelivered'), 500)
+                                     ELSE last_error END
+             WHERE id = v_rid;
+            v_answer := '{"result":"recorded"}';
+        END IF;
+    END IF;
+    RETURN ROW(200, v_answer, NULL, NULL, false, NULL)::campaign.api_result;
+END
+$$;
+
 -- --------------------------------------------------------------- dispatch
 
 -- p_tenant: the tenant of p_key as this function answered it before, at
@@ -616,15 +692,32 @@ $$;
 CREATE OR REPLACE FUNCTION campaign.api(
     p_key text, p_auth boolean, p_route text,
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
-    p_type text, p_limit text, p_cursor text, p_tenant text)
+    p_type text, p_limit text, p_cursor text, p_tenant text,
+    p_delivery text)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     r         campaign.api_result;
     v_tenant  text;
+    v_code    text;
+    v_msg     text;
+    v_extra   text;
 BEGIN
     IF p_route = 'readyz' THEN
         RETURN ROW(200, '{"status":"ready"}', NULL, NULL,
                    false, NULL)::campaign.api_result;
+    END IF;
+
+    -- a provider's receipt, its signature checked by the module (this
+    -- route is reached no other way): of no tenant, found by its id
+    IF p_route = 'receipt' THEN
+        BEGIN
+            RETURN campaign.api_receipt(p_type, p_body::jsonb);
+        EXCEPTION WHEN SQLSTATE 'CP400' THEN
+            GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT,
+                                    v_msg = PG_EXCEPTION_DETAIL,
+                                    v_extra = PG_EXCEPTION_HINT;
+            RETURN campaign.error(v_code, v_msg, v_extra::jsonb);
+        END;
     END IF;
 
     IF NOT p_auth THEN
@@ -640,7 +733,8 @@ BEGIN
     END IF;
 
     r := campaign.api_route(v_tenant, p_route, p_id, p_body, p_idem,
-                            p_if_match, p_status, p_type, p_limit, p_cursor);
+                            p_if_match, p_status, p_type, p_limit, p_cursor,
+                            p_delivery);
     IF p_auth AND p_tenant IS NULL THEN
         r.tenant := v_tenant;
     END IF;
@@ -650,7 +744,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION campaign.api_route(v_tenant text, p_route text,
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
-    p_type text, p_limit text, p_cursor text)
+    p_type text, p_limit text, p_cursor text, p_delivery text)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     v_id      uuid;
@@ -714,7 +808,8 @@ BEGIN
                                                p_body, p_if_match, 100000);
         WHEN 'recipients_list' THEN
             RETURN campaign.api_recipients_list(v_tenant, v_id, p_status,
-                                                p_limit, p_cursor);
+                                                p_limit, p_cursor,
+                                                p_delivery);
         WHEN 'status' THEN
             RETURN campaign.api_status(v_tenant);
         ELSE

@@ -71,7 +71,8 @@ LANGUAGE sql STABLE AS $$
         'metadata', c.metadata,
         'stats', json_build_object(
             'total', c.total, 'pending', c.pending, 'sent', c.sent,
-            'failed', c.failed, 'cancelled', c.cancelled),
+            'failed', c.failed, 'cancelled', c.cancelled,
+            'delivered', c.delivered, 'undelivered', c.undelivered),
         'created_at', campaign.ts(c.created_at),
         'updated_at', campaign.ts(c.updated_at),
         'started_at', campaign.ts(c.started_at),

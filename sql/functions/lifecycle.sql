@@ -181,8 +181,8 @@ CREATE OR REPLACE TRIGGER campaigns_delete AFTER DELETE
     FOR EACH STATEMENT EXECUTE FUNCTION campaign.campaigns_delete();
 
 
--- The stats counters on a campaign follow its recipients, whatever code
--- changes them. Statement-level, so a 100,000-row insert is one update.
+-- The stats counters on a campaign follow its recipients (their status,
+-- and what receipts said of their delivery), whatever code changes them. Statement-level, so a 100,000-row insert is one update.
 CREATE OR REPLACE FUNCTION campaign.recipients_count_insert()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -216,8 +216,16 @@ BEGIN
         pending = c.pending + d.pending,
         sent = c.sent + d.sent,
         failed = c.failed + d.failed,
-        cancelled = c.cancelled + d.cancelled
+        cancelled = c.cancelled + d.cancelled,
+        delivered = c.delivered + d.delivered,
+        undelivered = c.undelivered + d.undelivered
       FROM (SELECT n.campaign_id,
+                   sum((n.delivery IS NOT DISTINCT FROM 'delivered')::int
+                       - (o.delivery IS NOT DISTINCT FROM 'delivered')::int)
+                   AS delivered,
+                   sum((n.delivery IS NOT DISTINCT FROM 'undelivered')::int
+                       - (o.delivery IS NOT DISTINCT FROM 'undelivered')::int)
+                   AS undelivered,
                    sum((n.status = 'pending')::int
                        - (o.status = 'pending')::int) AS pending,
                    sum((n.status = 'sent')::int
@@ -228,6 +236,7 @@ BEGIN
                        - (o.status = 'cancelled')::int) AS cancelled
               FROM new_rows n JOIN old_rows o ON o.id = n.id
              WHERE n.status <> o.status
+                OR n.delivery IS DISTINCT FROM o.delivery
              GROUP BY n.campaign_id) d
      WHERE c.id = d.campaign_id;
     RETURN NULL;

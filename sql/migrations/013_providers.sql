@@ -34,3 +34,10 @@ INSERT INTO campaign.error_codes (code, status) VALUES
 
 DROP FUNCTION IF EXISTS campaign.my_running(text);
 DROP FUNCTION IF EXISTS campaign.scheduler_pools(text[], integer[], integer[]);
+-- campaign.api() takes the recipients' delivery filter; its helpers too
+DROP FUNCTION IF EXISTS campaign.api(text, boolean, text, text, text, text,
+    text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS campaign.api_route(text, text, text, text, text,
+    text, text, text, text, text);
+DROP FUNCTION IF EXISTS campaign.api_recipients_list(text, uuid, text, text,
+    text);

@@ -1,0 +1,621 @@
+
+/*
+ * Delivery receipts: POST /v1/receipts/{type}, with no API key, taken only
+ * when the provider's signature is right.
+ *
+ *   campaign_receipt_secret sms /etc/campaign/sms-receipts [twilio];
+ *
+ * Standard Webhooks (the default): a JSON body signed with a whsec_
+ * secret, HMAC-SHA256 over "id.timestamp.body", the timestamp within 5
+ * minutes. Twilio: a form with MessageSid and MessageStatus, signed in
+ * X-Twilio-Signature, HMAC-SHA1 with the auth token over the URL Twilio
+ * called and the parameters sorted by name. What passes goes to
+ * campaign.api_receipt() as {"provider_id", "status", "error"?, "at"?}.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <yajl/yajl_gen.h>
+
+#include "ngx_http_campaign_module.h"
+#include "hmac.h"
+
+
+#define NGX_HTTP_CAMPAIGN_RECEIPT_SKEW  300     /* s, either way */
+#define NGX_HTTP_CAMPAIGN_SECRET_MAX    4096
+
+
+typedef enum {
+    NGX_HTTP_CAMPAIGN_RECEIPT_WEBHOOKS = 0,
+    NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO
+} ngx_http_campaign_receipt_kind_e;
+
+
+typedef struct {
+    ngx_str_t                          type;
+    ngx_http_campaign_receipt_kind_e   kind;
+    u_char                            *key;
+    size_t                             keylen;
+} ngx_http_campaign_receipt_secret_t;
+
+
+typedef struct {
+    ngx_str_t                          name;
+    ngx_str_t                          value;
+    ngx_uint_t                         index;   /* its place, for ties */
+} ngx_http_campaign_param_t;
+
+
+/* campaign_receipt_secret TYPE FILE [standard-webhooks | twilio] */
+char *
+ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_campaign_main_conf_t *cmcf = conf;
+
+    long                                 n;
+    u_char                              *buf;
+    ssize_t                              size;
+    ngx_str_t                           *value, path;
+    ngx_uint_t                           i;
+    ngx_file_t                           file;
+    ngx_http_campaign_receipt_secret_t  *s;
+
+    value = cf->args->elts;
+
+    if (cmcf->receipt_secrets == NULL) {
+        cmcf->receipt_secrets = ngx_array_create(cf->pool, 4,
+                                  sizeof(ngx_http_campaign_receipt_secret_t));
+        if (cmcf->receipt_secrets == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    s = cmcf->receipt_secrets->elts;
+    for (i = 0; i < cmcf->receipt_secrets->nelts; i++) {
+        if (s[i].type.len == value[1].len
+            && ngx_strncmp(s[i].type.data, value[1].data, value[1].len) == 0)
+        {
+            return "is duplicate for this type";
+        }
+    }
+
+    s = ngx_array_push(cmcf->receipt_secrets);
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    s->type = value[1];
+    s->kind = NGX_HTTP_CAMPAIGN_RECEIPT_WEBHOOKS;
+
+    if (cf->args->nelts == 4) {
+        if (ngx_strcmp(value[3].data, "twilio") == 0) {
+            s->kind = NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO;
+
+        } else if (ngx_strcmp(value[3].data, "standard-webhooks") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid receipt kind "
+                               "\"%V\": standard-webhooks or twilio",
+                               &value[3]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* read at each (re)load; never shown, only its file is named */
+    path = value[2];
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = path;
+    file.log = cf->log;
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, NGX_HTTP_CAMPAIGN_SECRET_MAX + 1);
+    size = buf ? ngx_read_file(&file, buf, NGX_HTTP_CAMPAIGN_SECRET_MAX + 1,
+                               0)
+               : NGX_ERROR;
+    ngx_close_file(file.fd);
+
+    if (size == NGX_ERROR || size > NGX_HTTP_CAMPAIGN_SECRET_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "cannot read the receipt "
+                           "secret \"%V\", or it is over 4 KiB", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    while (size > 0 && (buf[size - 1] == '\n' || buf[size - 1] == '\r')) {
+        size--;
+    }
+    if (size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "the receipt secret \"%V\" "
+                           "is empty", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (s->kind == NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO) {
+        s->key = buf;               /* the auth token itself */
+        s->keylen = size;
+        return NGX_CONF_OK;
+    }
+
+    s->key = ngx_pnalloc(cf->pool, size);
+    n = s->key ? cs_whsec_key((char *) buf, size, s->key, size) : -1;
+    ngx_explicit_memzero(buf, size);
+    if (n <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "the receipt secret \"%V\" "
+                           "is not whsec_ and base64", &path);
+        return NGX_CONF_ERROR;
+    }
+    s->keylen = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_http_campaign_receipt_secret_t *
+ngx_http_campaign_receipt_find(ngx_http_request_t *r, ngx_str_t *type)
+{
+    ngx_uint_t                           i;
+    ngx_http_campaign_main_conf_t       *cmcf;
+    ngx_http_campaign_receipt_secret_t  *s;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_campaign_module);
+    if (cmcf->receipt_secrets == NULL) {
+        return NULL;
+    }
+
+    s = cmcf->receipt_secrets->elts;
+    for (i = 0; i < cmcf->receipt_secrets->nelts; i++) {
+        if (s[i].type.len == type->len
+            && ngx_strncmp(s[i].type.data, type->data, type->len) == 0)
+        {
+            return &s[i];
+        }
+    }
+    return NULL;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_campaign_receipt_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* any "v1,<base64>" of a space-separated list is the one wanted */
+static ngx_flag_t
+ngx_http_campaign_receipt_sig_in(ngx_str_t *list, const char *want)
+{
+    u_char  *p, *end, *tok;
+    size_t   n = ngx_strlen(want);
+
+    p = list->data;
+    end = p + list->len;
+
+    while (p < end) {
+        while (p < end && *p == ' ') {
+            p++;
+        }
+        tok = p;
+        while (p < end && *p != ' ') {
+            p++;
+        }
+        if ((size_t) (p - tok) == n + 3 && ngx_strncmp(tok, "v1,", 3) == 0
+            && cs_equal_ct(tok + 3, want, n))
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_campaign_receipt_webhooks(ngx_http_request_t *r,
+    ngx_http_campaign_receipt_secret_t *s, ngx_str_t *body,
+    ngx_http_campaign_err_e *err)
+{
+    char              sig[CS_HMAC_B64_MAX];
+    time_t            ts, now;
+    ngx_int_t         rc;
+    cs_piece_t        pieces[5];
+    ngx_table_elt_t  *id, *stamp, *list;
+
+    *err = NGX_HTTP_CAMPAIGN_ERR_SIGNATURE;
+
+    id = ngx_http_campaign_receipt_header(r, "webhook-id");
+    stamp = ngx_http_campaign_receipt_header(r, "webhook-timestamp");
+    list = ngx_http_campaign_receipt_header(r, "webhook-signature");
+    if (id == NULL || stamp == NULL || list == NULL || id->value.len == 0
+        || id->value.len > 256 || stamp->value.len > 12)
+    {
+        return NGX_DECLINED;
+    }
+
+    ts = ngx_atotm(stamp->value.data, stamp->value.len);
+    now = ngx_time();
+    if (ts == NGX_ERROR || ts < now - NGX_HTTP_CAMPAIGN_RECEIPT_SKEW
+        || ts > now + NGX_HTTP_CAMPAIGN_RECEIPT_SKEW)
+    {
+        return NGX_DECLINED;
+    }
+
+    pieces[0] = (cs_piece_t) { id->value.data, id->value.len };
+    pieces[1] = (cs_piece_t) { ".", 1 };
+    pieces[2] = (cs_piece_t) { stamp->value.data, stamp->value.len };
+    pieces[3] = (cs_piece_t) { ".", 1 };
+    pieces[4] = (cs_piece_t) { body->data, body->len };
+
+    if (cs_hmac_b64("SHA256", s->key, s->keylen, pieces, 5, sig) != 0) {
+        return NGX_ERROR;
+    }
+    if (!ngx_http_campaign_receipt_sig_in(&list->value, sig)) {
+        return NGX_DECLINED;
+    }
+
+    /* signed: now its JSON is read (the fields are campaign.api_receipt's
+     * to check) */
+    rc = ngx_http_campaign_json_check(body, err);
+    return rc;
+}
+
+
+/* %XX and '+' decoded in place (application/x-www-form-urlencoded) */
+static ngx_int_t
+ngx_http_campaign_form_decode(ngx_str_t *s)
+{
+    u_char      *p, *q, *end;
+    ngx_int_t    hi, lo;
+
+    p = q = s->data;
+    end = s->data + s->len;
+
+    while (p < end) {
+        if (*p == '+') {
+            *q++ = ' ';
+            p++;
+
+        } else if (*p == '%') {
+            if (end - p < 3) {
+                return NGX_DECLINED;
+            }
+            hi = ngx_hextoi(p + 1, 1);
+            lo = ngx_hextoi(p + 2, 1);
+            if (hi == NGX_ERROR || lo == NGX_ERROR) {
+                return NGX_DECLINED;
+            }
+            *q++ = (u_char) (hi * 16 + lo);
+            p += 3;
+
+        } else {
+            *q++ = *p++;
+        }
+    }
+
+    s->len = q - s->data;
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_campaign_param_cmp(const void *one, const void *two)
+{
+    int                               c;
+    size_t                            n;
+    const ngx_http_campaign_param_t  *a = one, *b = two;
+
+    n = ngx_min(a->name.len, b->name.len);
+    c = ngx_memcmp(a->name.data, b->name.data, n);
+    if (c == 0) {
+        c = (a->name.len > b->name.len) - (a->name.len < b->name.len);
+    }
+    if (c == 0) {
+        c = (a->index > b->index) - (a->index < b->index);
+    }
+    return c;
+}
+
+
+static ngx_str_t *
+ngx_http_campaign_param(ngx_array_t *params, const char *name)
+{
+    size_t                      n = ngx_strlen(name);
+    ngx_uint_t                  i;
+    ngx_http_campaign_param_t  *p = params->elts;
+
+    for (i = 0; i < params->nelts; i++) {
+        if (p[i].name.len == n && ngx_strncmp(p[i].name.data, name, n) == 0)
+        {
+            return &p[i].value;
+        }
+    }
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_campaign_receipt_twilio(ngx_http_request_t *r,
+    ngx_http_campaign_receipt_secret_t *s, ngx_str_t *body,
+    ngx_array_t **out, ngx_http_campaign_err_e *err)
+{
+    char                        sig[CS_HMAC_B64_MAX];
+    u_char                     *p, *end, *amp, *eq, *copy;
+    ngx_str_t                   scheme, *host;
+    ngx_uint_t                  i, n;
+    cs_piece_t                 *pieces;
+    ngx_array_t                *params;
+    ngx_table_elt_t            *h;
+    ngx_http_campaign_param_t  *prm;
+
+    *err = NGX_HTTP_CAMPAIGN_ERR_SIGNATURE;
+
+    h = ngx_http_campaign_receipt_header(r, "X-Twilio-Signature");
+    if (h == NULL || h->value.len == 0 || h->value.len >= CS_HMAC_B64_MAX) {
+        return NGX_DECLINED;
+    }
+
+    /* the parameters, decoded (a copy: the signature is over the URL and
+     * decoded values, the body is not what is kept) */
+    copy = ngx_pnalloc(r->pool, body->len + 1);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_memcpy(copy, body->data, body->len);
+
+    params = ngx_array_create(r->pool, 16, sizeof(ngx_http_campaign_param_t));
+    if (params == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = copy;
+    end = copy + body->len;
+    for (n = 0; p < end; n++) {
+        amp = ngx_strlchr(p, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+        if (amp > p) {
+            eq = ngx_strlchr(p, amp, '=');
+            prm = ngx_array_push(params);
+            if (prm == NULL) {
+                return NGX_ERROR;
+            }
+            prm->index = n;
+            prm->name.data = p;
+            prm->name.len = (eq ? eq : amp) - p;
+            prm->value.data = eq ? eq + 1 : amp;
+            prm->value.len = eq ? (size_t) (amp - eq - 1) : 0;
+            if (ngx_http_campaign_form_decode(&prm->name) != NGX_OK
+                || ngx_http_campaign_form_decode(&prm->value) != NGX_OK)
+            {
+                *err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_FORM;
+                return NGX_DECLINED;
+            }
+        }
+        p = amp + 1;
+    }
+
+    /* n log n, whatever a sender puts in */
+    ngx_qsort(params->elts, params->nelts, sizeof(ngx_http_campaign_param_t),
+              ngx_http_campaign_param_cmp);
+
+    /* the URL it called: scheme, host, path and query as received */
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        ngx_str_set(&scheme, "https://");
+    } else
+#endif
+    {
+        ngx_str_set(&scheme, "http://");
+    }
+    host = r->headers_in.host ? &r->headers_in.host->value : &r->headers_in.server;
+
+    pieces = ngx_palloc(r->pool, (3 + 2 * params->nelts) * sizeof(cs_piece_t));
+    if (pieces == NULL) {
+        return NGX_ERROR;
+    }
+    pieces[0] = (cs_piece_t) { scheme.data, scheme.len };
+    pieces[1] = (cs_piece_t) { host->data, host->len };
+    pieces[2] = (cs_piece_t) { r->unparsed_uri.data, r->unparsed_uri.len };
+    prm = params->elts;
+    for (i = 0; i < params->nelts; i++) {
+        pieces[3 + 2 * i] = (cs_piece_t) { prm[i].name.data, prm[i].name.len };
+        pieces[4 + 2 * i] = (cs_piece_t) { prm[i].value.data,
+                                           prm[i].value.len };
+    }
+
+    if (cs_hmac_b64("SHA1", s->key, s->keylen, pieces, 3 + 2 * params->nelts,
+                    sig) != 0)
+    {
+        return NGX_ERROR;
+    }
+    if (ngx_strlen(sig) != h->value.len
+        || !cs_equal_ct(sig, h->value.data, h->value.len))
+    {
+        return NGX_DECLINED;
+    }
+
+    *out = params;
+    return NGX_OK;
+}
+
+
+/* {"provider_id", "status", "error"?} of a Twilio callback, or NGX_DONE
+ * for a status that is not an end (queued, sent, ...) */
+static ngx_int_t
+ngx_http_campaign_receipt_twilio_json(ngx_http_request_t *r,
+    ngx_array_t *params, ngx_str_t *json, ngx_http_campaign_err_e *err)
+{
+    size_t                len;
+    u_char                error[64];
+    ngx_int_t             rc = NGX_ERROR;
+    ngx_str_t            *sid, *status, *code;
+    yajl_gen              g;
+    const char           *delivery;
+    const unsigned char  *buf;
+
+    sid = ngx_http_campaign_param(params, "MessageSid");
+    status = ngx_http_campaign_param(params, "MessageStatus");
+    code = ngx_http_campaign_param(params, "ErrorCode");
+
+    if (sid == NULL || status == NULL || sid->len == 0) {
+        *err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_FORM;
+        return NGX_DECLINED;
+    }
+
+    if (status->len == 9 && ngx_strncmp(status->data, "delivered", 9) == 0) {
+        delivery = "delivered";
+
+    } else if ((status->len == 11
+                && ngx_strncmp(status->data, "undelivered", 11) == 0)
+               || (status->len == 6
+                   && ngx_strncmp(status->data, "failed", 6) == 0))
+    {
+        delivery = "undelivered";
+
+    } else {
+        return NGX_DONE;
+    }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+    /* a sid that is not UTF-8 is refused, not written */
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || yajl_gen_string(g, (u_char *) "provider_id", 11)
+           != yajl_gen_status_ok)
+    {
+        goto done;
+    }
+    if (yajl_gen_string(g, sid->data, sid->len) != yajl_gen_status_ok) {
+        *err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_FORM;
+        rc = NGX_DECLINED;
+        goto done;
+    }
+    if (yajl_gen_string(g, (u_char *) "status", 6) != yajl_gen_status_ok
+        || yajl_gen_string(g, (u_char *) delivery, ngx_strlen(delivery))
+           != yajl_gen_status_ok)
+    {
+        goto done;
+    }
+    if (code != NULL && code->len > 0 && delivery[0] == 'u') {
+        len = ngx_snprintf(error, sizeof(error), "ErrorCode %*s",
+                           ngx_min(code->len, (size_t) 32), code->data)
+              - error;
+        if (yajl_gen_string(g, (u_char *) "error", 5) != yajl_gen_status_ok
+            || yajl_gen_string(g, error, len) != yajl_gen_status_ok)
+        {
+            *err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_FORM;
+            rc = NGX_DECLINED;
+            goto done;
+        }
+    }
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
+    {
+        goto done;
+    }
+
+    json->data = ngx_pnalloc(r->pool, len + 1);
+    if (json->data == NULL) {
+        goto done;
+    }
+    ngx_memcpy(json->data, buf, len);
+    json->data[len] = '\0';
+    json->len = len;
+    rc = NGX_OK;
+
+done:
+
+    yajl_gen_free(g);
+    return rc;
+}
+
+
+/*
+ * NGX_OK: json is the receipt for campaign.api_receipt(); NGX_DONE: taken,
+ * nothing to record (a status that is not an end); NGX_DECLINED: refused,
+ * with err; NGX_ERROR.
+ */
+ngx_int_t
+ngx_http_campaign_receipt(ngx_http_request_t *r, ngx_str_t *type,
+    ngx_str_t *body, ngx_str_t *json, ngx_http_campaign_err_e *err)
+{
+    u_char                              *ct;
+    size_t                               n;
+    ngx_int_t                            rc;
+    ngx_array_t                         *params;
+    ngx_http_campaign_receipt_secret_t  *s;
+
+    s = ngx_http_campaign_receipt_find(r, type);
+    if (s == NULL) {
+        *err = NGX_HTTP_CAMPAIGN_ERR_NO_RECEIPTS;
+        return NGX_DECLINED;
+    }
+
+    ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
+                                    : (u_char *) "";
+    n = r->headers_in.content_type ? r->headers_in.content_type->value.len
+                                   : 0;
+
+    if (s->kind == NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO) {
+        if (n < 33 || ngx_strncasecmp(ct, (u_char *)
+                          "application/x-www-form-urlencoded", 33) != 0)
+        {
+            *err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_MEDIA;
+            return NGX_DECLINED;
+        }
+        rc = ngx_http_campaign_receipt_twilio(r, s, body, &params, err);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+        return ngx_http_campaign_receipt_twilio_json(r, params, json, err);
+    }
+
+    if (n < 16 || ngx_strncasecmp(ct, (u_char *) "application/json", 16)
+                  != 0)
+    {
+        *err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_MEDIA;
+        return NGX_DECLINED;
+    }
+    rc = ngx_http_campaign_receipt_webhooks(r, s, body, err);
+    if (rc == NGX_OK) {
+        *json = *body;
+    }
+    return rc;
+}
