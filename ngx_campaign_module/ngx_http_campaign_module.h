@@ -209,6 +209,20 @@ ngx_table_elt_t *ngx_http_campaign_push_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_campaign_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value);
 
+/* a form's parameter (ngx_http_campaign_receipt_parse.c) */
+typedef struct {
+    ngx_str_t                            name;
+    ngx_str_t                            value;
+    ngx_uint_t                           index;    /* its place, for ties */
+} ngx_http_campaign_param_t;
+
+ngx_int_t ngx_http_campaign_receipt_form(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_array_t **params);
+ngx_int_t ngx_http_campaign_receipt_twilio_json(ngx_pool_t *pool,
+    ngx_array_t *params, ngx_str_t *json);
+ngx_flag_t ngx_http_campaign_receipt_sig_in(ngx_str_t *list,
+    const char *want);
+
 /* ngx_http_campaign_receipt.c */
 char *ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

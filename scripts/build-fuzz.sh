@@ -20,10 +20,13 @@ out=$(cd "$out" && pwd)
 ngx=/usr/share/nginx/src/src
 ngx_incs="-I$ngx/core -I$ngx/event -I$ngx/event/modules -I$ngx/os/unix
           -I$ngx/http -I$ngx/http/modules -I$ngx/http/v2
-          -I$repo/build/release/objs -I$repo/ngx_campaign_module -I$pginc"
+          -I$repo/build/release/objs -I$repo/ngx_campaign_module
+          -I$repo/common -I$pginc"
 module_srcs="$repo/ngx_campaign_module/ngx_http_campaign_body.c
              $repo/ngx_campaign_module/ngx_http_campaign_route.c
              $repo/ngx_campaign_module/ngx_http_campaign_args.c
+             $repo/ngx_campaign_module/ngx_http_campaign_receipt_parse.c
+             $repo/common/hmac.c
              $repo/t/fuzz/module_stubs.c"
 
 [ -f "$repo/build/release/objs/ngx_auto_config.h" ] \
@@ -33,15 +36,16 @@ for t in "$repo"/t/fuzz/module_*.c; do
     name=$(basename "$t" .c)
     [ "$name" = module_stubs ] && continue
     clang $cflags -fsanitize=fuzzer -Wno-unused-parameter $ngx_incs \
-        -o "$out/$name" "$t" $module_srcs -lyajl
+        -o "$out/$name" "$t" $module_srcs -lyajl -lcrypto
 done
 
 sched_srcs="$(ls "$repo"/scheduler/*.c | grep -v '/main.c$')
-            $repo/common/pg_conninfo.c"
+            $repo/common/pg_conninfo.c $repo/common/hmac.c"
 for t in "$repo"/t/fuzz/sched_*.c "$repo"/t/fuzz/sql_*.c; do
     name=$(basename "$t" .c)
     clang $cflags -fsanitize=fuzzer -I"$repo/scheduler" -I"$pginc" \
-        -o "$out/$name" "$t" $sched_srcs -lpq -lyajl -lcurl -lsystemd
+        -o "$out/$name" "$t" $sched_srcs -lpq -lyajl -lcurl -lsystemd \
+        -lcrypto
 done
 
 echo "built the fuzz targets in $out"

@@ -58,7 +58,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == NGX_OK) {
         want = (r.method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r.method;
         FUZZ_CHECK(route != NULL && route->method == want);
-        if (id.data != NULL) {
+        if (id.data != NULL && route->body == NGX_HTTP_CAMPAIGN_BODY_RECEIPT) {
+            /* a type's name */
+            FUZZ_CHECK(id.len >= 1 && id.len <= 32
+                       && id.data[0] >= 'a' && id.data[0] <= 'z');
+            for (i = 0; i < id.len; i++) {
+                FUZZ_CHECK((id.data[i] >= 'a' && id.data[i] <= 'z')
+                           || (id.data[i] >= '0' && id.data[i] <= '9')
+                           || id.data[i] == '_');
+            }
+
+        } else if (id.data != NULL) {
             FUZZ_CHECK(id.len == 36);
             for (i = 0; i < 36; i++) {
                 FUZZ_CHECK((i == 8 || i == 13 || i == 18 || i == 23)

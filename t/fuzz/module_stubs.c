@@ -210,3 +210,41 @@ ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
     *dst = d;
     *src = s;
 }
+
+
+ngx_array_t *
+ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
+{
+    ngx_array_t  *a = ngx_palloc(p, sizeof(ngx_array_t));
+
+    if (a == NULL || (a->elts = ngx_palloc(p, n * size)) == NULL) {
+        return NULL;
+    }
+    a->nelts = 0;
+    a->size = size;
+    a->nalloc = n;
+    a->pool = p;
+    return a;
+}
+
+
+/* nginx's: hex digits to a number, NGX_ERROR for anything else */
+ngx_int_t
+ngx_hextoi(u_char *line, size_t n)
+{
+    ngx_int_t  v = 0;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+    for ( ; n--; line++) {
+        if (*line >= '0' && *line <= '9') {
+            v = v * 16 + (*line - '0');
+        } else if ((*line | 0x20) >= 'a' && (*line | 0x20) <= 'f') {
+            v = v * 16 + ((*line | 0x20) - 'a' + 10);
+        } else {
+            return NGX_ERROR;
+        }
+    }
+    return v;
+}

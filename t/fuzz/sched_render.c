@@ -52,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     to = (vars + n < in + size) ? vars + n + 1 : vars + n;
 
     /* addresses come from Postgres: UTF-8 always */
-    t = fuzz_utf8_ok((unsigned char *) to) ? cs_render_template(in) : NULL;
+    t = fuzz_utf8_ok((unsigned char *) to) ? cs_render_template(in, NULL, NULL, 0) : NULL;
     if (t == NULL) {
         free(in);
         return 0;
