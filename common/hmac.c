@@ -7,51 +7,83 @@
 #include "hmac.h"
 
 
-int
-cs_hmac_b64(const char *digest, const void *key, size_t keylen,
-    const cs_piece_t *pieces, size_t npieces, char *out)
+/*
+ * One context per digest, made once per process and keyed again for each
+ * use: fetching HMAC and the digest by name, under OpenSSL's locks, cost
+ * as much as the HMAC of a delivery's body. (A scheduler signs on its loop
+ * alone; nginx's workers are processes of one thread.)
+ */
+static EVP_MAC_CTX *
+hmac_ctx(const char *digest)
 {
-    int             rc = -1;
-    size_t          i, n;
-    EVP_MAC        *mac;
-    EVP_MAC_CTX    *ctx = NULL;
-    unsigned char   md[EVP_MAX_MD_SIZE];
-    OSSL_PARAM      params[2];
+    size_t       i;
+    EVP_MAC     *mac;
+    OSSL_PARAM   params[2];
+
+    static struct {
+        const char   *digest;
+        EVP_MAC_CTX  *ctx;
+    } cache[4];
+
+    for (i = 0; i < 4 && cache[i].digest != NULL; i++) {
+        if (strcmp(cache[i].digest, digest) == 0) {
+            return cache[i].ctx;
+        }
+    }
+    if (i == 4) {
+        return NULL;
+    }
 
     mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (mac == NULL) {
-        return -1;
+        return NULL;
     }
-    ctx = EVP_MAC_CTX_new(mac);
+    cache[i].ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);              /* the context holds it */
+    if (cache[i].ctx == NULL) {
+        return NULL;
+    }
 
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
                                                  (char *) digest, 0);
     params[1] = OSSL_PARAM_construct_end();
+    if (!EVP_MAC_CTX_set_params(cache[i].ctx, params)) {
+        EVP_MAC_CTX_free(cache[i].ctx);
+        cache[i].ctx = NULL;
+        return NULL;
+    }
+    cache[i].digest = digest;
+    return cache[i].ctx;
+}
 
-    if (ctx == NULL || !EVP_MAC_init(ctx, key, keylen, params)) {
-        goto done;
+
+int
+cs_hmac_b64(const char *digest, const void *key, size_t keylen,
+    const cs_piece_t *pieces, size_t npieces, char *out)
+{
+    size_t          i, n;
+    EVP_MAC_CTX    *ctx;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+
+    ctx = hmac_ctx(digest);
+    if (ctx == NULL || !EVP_MAC_init(ctx, key, keylen, NULL)) {
+        return -1;
     }
     for (i = 0; i < npieces; i++) {
         if (pieces[i].len && !EVP_MAC_update(ctx, pieces[i].data,
                                              pieces[i].len))
         {
-            goto done;
+            return -1;
         }
     }
-    if (!EVP_MAC_final(ctx, md, &n, sizeof(md)) || 4 * ((n + 2) / 3) + 1
-                                                   > CS_HMAC_B64_MAX)
+    if (!EVP_MAC_final(ctx, md, &n, sizeof(md))
+        || 4 * ((n + 2) / 3) + 1 > CS_HMAC_B64_MAX)
     {
-        goto done;
+        return -1;
     }
     EVP_EncodeBlock((unsigned char *) out, md, (int) n);
-    rc = 0;
-
-done:
-
     OPENSSL_cleanse(md, sizeof(md));
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return rc;
+    return 0;
 }
 
 
