@@ -79,6 +79,13 @@ ngx_http_campaign_handler(ngx_http_request_t *r)
                       > NGX_HTTP_CAMPAIGN_MAX_BODY)
         {
             rc = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+
+        } else if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECEIPT
+                   && r->headers_in.content_length_n
+                      > NGX_HTTP_CAMPAIGN_MAX_RECEIPT)
+        {
+            ctx->err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_TOO_LARGE;
+            rc = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         }
     }
 
@@ -109,8 +116,9 @@ ngx_http_campaign_handler(ngx_http_request_t *r)
                                        NGX_HTTP_CAMPAIGN_ERR_UNAUTHORIZED, 0);
 
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        return ngx_http_campaign_send_error(r,
-                                          NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE, 0);
+        return ngx_http_campaign_send_error(r, ctx->err
+                                 ? ctx->err : NGX_HTTP_CAMPAIGN_ERR_TOO_LARGE,
+                                 0);
 
     default: /* NGX_DECLINED */
         return ngx_http_campaign_send_error(r,
@@ -173,6 +181,10 @@ ngx_http_campaign_body_handler(ngx_http_request_t *r)
     }
 
     if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECEIPT) {
+        if (body.len > NGX_HTTP_CAMPAIGN_MAX_RECEIPT) {     /* chunked */
+            ctx->err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_TOO_LARGE;
+            goto failed;
+        }
         ngx_http_campaign_finish(r, ngx_http_campaign_receipt_start(r,
                                                                     &body));
         return;

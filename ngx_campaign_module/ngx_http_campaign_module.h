@@ -17,6 +17,9 @@
 #define NGX_HTTP_CAMPAIGN_MAX_BODY      (8 * 1024 * 1024)
 #define NGX_HTTP_CAMPAIGN_MAX_DEPTH     64
 #define NGX_HTTP_CAMPAIGN_MAX_CSV_ROWS  100000
+/* a receipt is read before anyone is known to have sent it: small */
+#define NGX_HTTP_CAMPAIGN_MAX_RECEIPT   (64 * 1024)
+#define NGX_HTTP_CAMPAIGN_MAX_PARAMS    256
 /* a query with a body over this closes its connection when done: libpq
  * never shrinks the buffers it grew for it */
 #define NGX_HTTP_CAMPAIGN_LARGE_BODY    (1024 * 1024)
@@ -77,7 +80,8 @@ typedef enum {
     NGX_HTTP_CAMPAIGN_ERR_SIGNATURE,
     NGX_HTTP_CAMPAIGN_ERR_NO_RECEIPTS,
     NGX_HTTP_CAMPAIGN_ERR_RECEIPT_MEDIA,
-    NGX_HTTP_CAMPAIGN_ERR_RECEIPT_FORM
+    NGX_HTTP_CAMPAIGN_ERR_RECEIPT_FORM,
+    NGX_HTTP_CAMPAIGN_ERR_RECEIPT_TOO_LARGE
 } ngx_http_campaign_err_e;
 
 

@@ -38,10 +38,26 @@ typedef struct {
     ngx_http_campaign_receipt_kind_e   kind;
     u_char                            *key;
     size_t                             keylen;
+    ngx_str_t                          origin;  /* Twilio's scheme://host,
+                                                 * if not this request's */
 } ngx_http_campaign_receipt_secret_t;
 
 
-/* campaign_receipt_secret TYPE FILE [standard-webhooks | twilio] */
+/* the bytes of a secret, wiped when the configuration goes (a reload, the
+ * end): ngx_pool_cleanup_file_t's fields, as a name and a length */
+static void
+ngx_http_campaign_receipt_wipe(void *data)
+{
+    ngx_str_t  *key = data;
+
+    ngx_explicit_memzero(key->data, key->len);
+}
+
+
+/*
+ * campaign_receipt_secret TYPE FILE [standard-webhooks | twilio]
+ *                         [origin=https://public.host]
+ */
 char *
 ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -50,10 +66,12 @@ ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 
     long                                 n;
     u_char                              *buf;
+    u_char                               key[NGX_HTTP_CAMPAIGN_SECRET_MAX];
     ssize_t                              size;
     ngx_str_t                           *value, path;
     ngx_uint_t                           i;
     ngx_file_t                           file;
+    ngx_pool_cleanup_t                  *cln;
     ngx_http_campaign_receipt_secret_t  *s;
 
     value = cf->args->elts;
@@ -82,16 +100,39 @@ ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     s->type = value[1];
     s->kind = NGX_HTTP_CAMPAIGN_RECEIPT_WEBHOOKS;
 
-    if (cf->args->nelts == 4) {
-        if (ngx_strcmp(value[3].data, "twilio") == 0) {
+    ngx_str_null(&s->origin);
+    s->key = NULL;
+
+    for (i = 3; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "twilio") == 0) {
             s->kind = NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO;
 
-        } else if (ngx_strcmp(value[3].data, "standard-webhooks") != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid receipt kind "
-                               "\"%V\": standard-webhooks or twilio",
-                               &value[3]);
+        } else if (ngx_strcmp(value[i].data, "standard-webhooks") == 0) {
+            s->kind = NGX_HTTP_CAMPAIGN_RECEIPT_WEBHOOKS;
+
+        } else if (value[i].len > 7
+                   && ngx_strncmp(value[i].data, "origin=", 7) == 0)
+        {
+            /* behind a proxy: the scheme and host Twilio called */
+            s->origin.data = value[i].data + 7;
+            s->origin.len = value[i].len - 7;
+            if ((s->origin.len <= 8
+                 || ngx_strncmp(s->origin.data, "https://", 8) != 0)
+                && (s->origin.len <= 7
+                    || ngx_strncmp(s->origin.data, "http://", 7) != 0))
+            {
+                return "origin= must be http://HOST or https://HOST";
+            }
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid argument "
+                               "\"%V\": standard-webhooks, twilio or "
+                               "origin=URL", &value[i]);
             return NGX_CONF_ERROR;
         }
+    }
+    if (s->origin.len && s->kind != NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO) {
+        return "origin= is for twilio receipts";
     }
 
     /* read at each (re)load; never shown, only its file is named */
@@ -131,20 +172,34 @@ ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* the file's bytes go when the configuration does */
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_str_t));
+    if (cln == NULL) {
+        ngx_explicit_memzero(buf, size);
+        return NGX_CONF_ERROR;
+    }
+    cln->handler = ngx_http_campaign_receipt_wipe;
+    ((ngx_str_t *) cln->data)->data = buf;
+    ((ngx_str_t *) cln->data)->len = size;
+
     if (s->kind == NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO) {
         s->key = buf;               /* the auth token itself */
         s->keylen = size;
         return NGX_CONF_OK;
     }
 
-    s->key = ngx_pnalloc(cf->pool, size);
-    n = s->key ? cs_whsec_key((char *) buf, size, s->key, size) : -1;
-    ngx_explicit_memzero(buf, size);
+    /* the key, decoded, in place of the file's bytes (base64 is longer) */
+    n = cs_whsec_key((char *) buf, size, key, sizeof(key));
+    if (n > 0) {
+        ngx_memcpy(buf, key, n);
+    }
+    ngx_explicit_memzero(key, sizeof(key));
     if (n <= 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "the receipt secret \"%V\" "
                            "is not whsec_ and base64", &path);
         return NGX_CONF_ERROR;
     }
+    s->key = buf;
     s->keylen = n;
 
     return NGX_CONF_OK;
@@ -271,6 +326,8 @@ ngx_http_campaign_receipt_twilio(ngx_http_request_t *r,
     ngx_table_elt_t            *h;
     ngx_http_campaign_param_t  *prm;
 
+    static ngx_str_t  empty = ngx_null_string;
+
     *err = NGX_HTTP_CAMPAIGN_ERR_SIGNATURE;
 
     h = ngx_http_campaign_receipt_header(r, "X-Twilio-Signature");
@@ -294,7 +351,12 @@ ngx_http_campaign_receipt_twilio(ngx_http_request_t *r,
     {
         ngx_str_set(&scheme, "http://");
     }
-    host = r->headers_in.host ? &r->headers_in.host->value : &r->headers_in.server;
+    host = r->headers_in.host ? &r->headers_in.host->value
+                              : &r->headers_in.server;
+    if (s->origin.len) {
+        scheme = s->origin;
+        host = &empty;
+    }
 
     pieces = ngx_palloc(r->pool, (3 + 2 * params->nelts) * sizeof(cs_piece_t));
     if (pieces == NULL) {

@@ -121,6 +121,10 @@ ngx_http_campaign_receipt_form(ngx_pool_t *pool, ngx_str_t *body,
             amp = end;
         }
         if (amp > p) {
+            /* a callback has a few dozen; a sender's memory stays bounded */
+            if (params->nelts == NGX_HTTP_CAMPAIGN_MAX_PARAMS) {
+                return NGX_DECLINED;
+            }
             eq = ngx_strlchr(p, amp, '=');
             prm = ngx_array_push(params);
             if (prm == NULL) {

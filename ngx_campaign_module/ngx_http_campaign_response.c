@@ -62,8 +62,9 @@ static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
       "a receipt is application/json (Standard Webhooks) or "
       "application/x-www-form-urlencoded (Twilio)", NULL },
     { 400, "validation_failed",
-      "the receipt lacks MessageSid or MessageStatus, or is malformed",
-      NULL }
+      "the receipt lacks MessageSid or MessageStatus, is malformed, or has "
+      "over 256 parameters", NULL },
+    { 413, "payload_too_large", "a receipt is at most 64 KiB", NULL }
 };
 
 

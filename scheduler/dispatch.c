@@ -470,7 +470,14 @@ job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
     in.vars_json = PQgetvalue(dl->claim->res, dl->row, 2);
 
     if (job->generation != d->cf->generation && job_template(d, job) != 0) {
-        why = "cannot render the message: out of memory";
+        /* not the recipient's fault: tried again */
+        claim_unref(dl->claim);
+        dl->claim = NULL;
+        job_result(d, job, dl->recipient, "retry", NULL,
+                   "cannot render the message: out of memory",
+                   cs_backoff_ms(d->cf, dl->attempts, -1));
+        free(dl);
+        return 0;
 
     } else {
         cs_provider_request(type->provider, d->cf, job->message, &in, key,

@@ -451,9 +451,14 @@ cs_http_send(cs_http_t *h, cs_http_request_t *r, cs_http_done_pt done,
         http_request_setup(rq);
     }
     rq->tls = tls;
-    if (tls) {
+    /* each only when set: a NULL CAINFO would drop libcurl's own bundle */
+    if (r->tls_ca) {
         curl_easy_setopt(rq->easy, CURLOPT_CAINFO, r->tls_ca);
+    }
+    if (r->tls_cert) {
         curl_easy_setopt(rq->easy, CURLOPT_SSLCERT, r->tls_cert);
+    }
+    if (r->tls_key) {
         curl_easy_setopt(rq->easy, CURLOPT_SSLKEY, r->tls_key);
     }
 

@@ -52,9 +52,9 @@ cs_provider_new(const char *url, char *err, size_t errlen)
 {
     cs_provider_t  *p;
 
+    /* (not echoed: a mistyped URL may hold credentials) */
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        why(err, errlen, "provider URL must be http:// or https://: \"%s\"",
-            url);
+        why(err, errlen, "provider URL must be http:// or https://%s", "");
         return NULL;
     }
 
@@ -85,6 +85,8 @@ strings_free(char **v, size_t n)
 void
 cs_provider_free(cs_provider_t *p)
 {
+    size_t  i;
+
     if (p == NULL) {
         return;
     }
@@ -100,8 +102,15 @@ cs_provider_free(cs_provider_t *p)
         OPENSSL_cleanse(p->sign_key, p->sign_keylen);
         free(p->sign_key);
     }
+    for (i = 0; p->header_values && i < p->nheaders; i++) {
+        if (p->header_secret && p->header_secret[i]) {
+            secret_drop(p->header_values[i]);
+            p->header_values[i] = NULL;
+        }
+    }
     strings_free(p->header_names, p->nheaders);
     strings_free(p->header_values, p->nheaders);
+    free(p->header_secret);
     free(p->tls_ca);
     free(p->tls_cert);
     free(p->tls_key);
@@ -216,6 +225,30 @@ read_file(const char *path, size_t max, char *err, size_t errlen)
 }
 
 
+/* 1 if a document nests deeper than max levels; goes no deeper itself */
+static int
+doc_too_deep(yajl_val v, int max)
+{
+    size_t  i, n;
+
+    if (!YAJL_IS_OBJECT(v) && !YAJL_IS_ARRAY(v)) {
+        return 0;
+    }
+    if (max == 0) {
+        return 1;
+    }
+    n = YAJL_IS_OBJECT(v) ? v->u.object.len : v->u.array.len;
+    for (i = 0; i < n; i++) {
+        if (doc_too_deep(YAJL_IS_OBJECT(v) ? v->u.object.values[i]
+                                           : v->u.array.values[i], max - 1))
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 static int
 set_body(cs_provider_t *p, char **args, int nargs, char *err, size_t errlen)
 {
@@ -269,6 +302,12 @@ set_body(cs_provider_t *p, char **args, int nargs, char *err, size_t errlen)
             return -1;
         }
         p->body = CS_BODY_TEMPLATE;
+        /* yajl's generator writes at most 128 levels */
+        if (doc_too_deep(p->doc, 64)) {
+            snprintf(err, errlen, "\"%s\" nests deeper than 64 levels",
+                     args[2]);
+            return -1;
+        }
         return names_check(p, NULL, p->doc, err, errlen);
     }
 
@@ -374,16 +413,21 @@ set_sign(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
 
 
 static int
-set_header(cs_provider_t *p, char **args, int nargs, char *err,
-    size_t errlen)
+set_header(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
+    char *err, size_t errlen)
 {
-    size_t        i;
-    char        **names, **values;
+    int                *flags;
+    size_t              i;
+    char              **names, **values;
+    const cs_secret_t  *sec = NULL;
     const char   *n = args[1];
     static const char *const  ours[] = {
         "content-type", "content-length", "host", "transfer-encoding",
         "idempotency-key", "webhook-id", "webhook-timestamp",
-        "webhook-signature", "authorization", "expect", NULL
+        "webhook-signature", "authorization", "expect", "x-amz-date",
+        "x-amz-content-sha256", "x-amz-security-token",
+        "proxy-authorization", "connection", "keep-alive", "te", "upgrade",
+        "trailer", NULL
     };
 
     if (nargs != 3) {
@@ -406,6 +450,14 @@ set_header(cs_provider_t *p, char **args, int nargs, char *err,
         return why(err, errlen, "header \"%s\" holds a line break", n);
     }
 
+    /* "$NAME": a secret's value (an API key), sent as it is */
+    if (args[2][0] == '$') {
+        sec = secret_arg(cf, args[2], err, errlen);
+        if (sec == NULL) {
+            return -1;
+        }
+    }
+
     names = realloc(p->header_names, (p->nheaders + 1) * sizeof(char *));
     if (names == NULL) {
         return why(err, errlen, "%s", "out of memory");
@@ -416,13 +468,25 @@ set_header(cs_provider_t *p, char **args, int nargs, char *err,
         return why(err, errlen, "%s", "out of memory");
     }
     p->header_values = values;
+    flags = realloc(p->header_secret, (p->nheaders + 1) * sizeof(int));
+    if (flags == NULL) {
+        return why(err, errlen, "%s", "out of memory");
+    }
+    p->header_secret = flags;
     names[p->nheaders] = strdup(n);
-    values[p->nheaders] = strdup(args[2]);
+    values[p->nheaders] = sec ? secret_copy(sec->value, sec->len)
+                              : strdup(args[2]);
+    flags[p->nheaders] = sec != NULL;
     p->nheaders++;
     if (names[p->nheaders - 1] == NULL || values[p->nheaders - 1] == NULL) {
         return why(err, errlen, "%s", "out of memory");
     }
-    return names_check(p, args[2], NULL, err, errlen);
+    if (sec && (strpbrk(sec->value, "\r\n") || strlen(sec->value) != sec->len))
+    {
+        return why(err, errlen, "secret \"%s\" cannot be a header's value",
+                   sec->name);
+    }
+    return sec ? 0 : names_check(p, args[2], NULL, err, errlen);
 }
 
 
@@ -470,11 +534,16 @@ set_answer_id(cs_provider_t *p, char **args, int nargs, char *err,
     const char  *s = args[1];
     size_t       n = strlen(s);
 
+    size_t       dots = 0, i;
+
+    for (i = 0; i < n; i++) {
+        dots += s[i] == '.';
+    }
     if (nargs != 2 || n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.'
-        || strstr(s, "..") != NULL)
+        || strstr(s, "..") != NULL || dots > 7)
     {
-        return why(err, errlen, "answer_id is a field's path, such as sid "
-                   "or data.id%s", "");
+        return why(err, errlen, "answer_id is a field's path of at most 8 "
+                   "parts, such as sid, data.id or message_uuid.0%s", "");
     }
     free(p->answer_id);
     p->answer_id = strdup(s);
@@ -510,7 +579,7 @@ cs_provider_set(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
         return set_sign(p, cf, args, nargs, err, errlen);
     }
     if (strcmp(d, "header") == 0) {
-        return set_header(p, args, nargs, err, errlen);
+        return set_header(p, cf, args, nargs, err, errlen);
     }
     if (strcmp(d, "tls_ca") == 0) {
         CS_ONCE(p->tls_ca != NULL);
@@ -671,6 +740,15 @@ cs_provider_request(const cs_provider_t *p, const cs_config_t *cf,
     }
 
     for (i = 0; i < p->nheaders; i++) {
+        if (p->header_secret[i]) {
+            if (add_header(&list, p->header_names[i], p->header_values[i],
+                           strlen(p->header_values[i])) != 0)
+            {
+                *why_out = oom;
+                goto failed;
+            }
+            continue;
+        }
         v = cs_render_text(rd, p->header_values[i], &vlen, why_out);
         if (v == NULL) {
             goto failed;

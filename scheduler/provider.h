@@ -52,7 +52,8 @@ struct cs_provider_s {
     unsigned char   *sign_key;      /* standard-webhooks, decoded */
     size_t           sign_keylen;
     char           **header_names;
-    char           **header_values;
+    char           **header_values;     /* rendered, or a secret's */
+    int             *header_secret;
     size_t           nheaders;
     char            *tls_ca;
     char            *tls_cert;

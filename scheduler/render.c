@@ -509,33 +509,54 @@ out_var(const char *name, size_t n, void *data)
 }
 
 
-/* The value at a dotted path (at most 8 parts) below v, or NULL. */
+/*
+ * The value at a dotted path (at most 8 parts) below v, or NULL: a part
+ * is an object's key, or an array's index ("message_uuid.0", as Plivo
+ * answers).
+ */
 static yajl_val
 tree_at(yajl_val v, const char *path, size_t n)
 {
-    int          k = 0;
-    char         buf[CS_VAR_MAX + 1], *p;
-    const char  *parts[9];
+    int          k;
+    char        *end;
+    size_t       i, len;
+    const char  *p = path, *dot, *stop = path + n;
+    unsigned long  idx;
 
-    if (v == NULL || n == 0 || n > CS_VAR_MAX) {
-        return NULL;
-    }
-    memcpy(buf, path, n);
-    buf[n] = '\0';
-    for (p = buf; k < 8; k++) {
-        parts[k] = p;
-        p = strchr(p, '.');
-        if (p == NULL) {
-            k++;
-            break;
+    for (k = 0; v != NULL && p <= stop && k < 8; k++) {
+        dot = memchr(p, '.', (size_t) (stop - p));
+        len = (size_t) ((dot ? dot : stop) - p);
+        if (len == 0) {
+            return NULL;
         }
-        *p++ = '\0';
+
+        if (YAJL_IS_OBJECT(v)) {
+            for (i = 0; i < v->u.object.len; i++) {
+                if (strlen(v->u.object.keys[i]) == len
+                    && memcmp(v->u.object.keys[i], p, len) == 0)
+                {
+                    break;
+                }
+            }
+            v = i < v->u.object.len ? v->u.object.values[i] : NULL;
+
+        } else if (YAJL_IS_ARRAY(v) && p[0] >= '0' && p[0] <= '9'
+                   && len < 10)
+        {
+            idx = strtoul(p, &end, 10);
+            v = end == p + len && idx < v->u.array.len
+                ? v->u.array.values[idx] : NULL;
+
+        } else {
+            return NULL;
+        }
+
+        if (dot == NULL) {
+            return v;
+        }
+        p = dot + 1;
     }
-    if (p != NULL) {
-        return NULL;
-    }
-    parts[k] = NULL;
-    return yajl_tree_get(v, parts, yajl_t_any);
+    return NULL;
 }
 
 

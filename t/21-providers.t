@@ -28,12 +28,15 @@ sub spew {
 # --- secrets, one of them a systemd credential ------------------------------
 my %secret = (twilio => 'AC123:tw-SECRET-token', ses => 'AKIDEXAMPLE:ses-SECRET-key',
               whsec => 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-              wrong => 'AC123:not-the-token');
+              wrong => 'AC123:not-the-token', bearer => 'bearer-SECRET-tok',
+              apikey => 'apikey-SECRET-1');
 mkdir "$dir/creds";
 spew("$dir/twilio", "$secret{twilio}\n");
 spew("$dir/creds/ses", $secret{ses});
 spew("$dir/whsec", "$secret{whsec}\n");
 spew("$dir/wrong", $secret{wrong});
+spew("$dir/bearer", $secret{bearer});
+spew("$dir/apikey", $secret{apikey});
 
 # --- a CA, a server certificate for 127.0.0.1, a client certificate ----------
 mkdir "$dir/tls";
@@ -42,8 +45,8 @@ my $ossl = sub {
         or die "openssl @_ failed";
 };
 {
-    $ossl->(qw(req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca
-               -addext basicConstraints=critical,CA:TRUE),
+    $ossl->(qw(req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca),
+            -addext => 'basicConstraints=critical,CA:TRUE',
             -keyout => "$dir/tls/ca.key", -out => "$dir/tls/ca.pem");
     for my $who (qw(server client)) {
         $ossl->(qw(req -newkey rsa:2048 -nodes), -subj => "/CN=$who",
@@ -88,6 +91,7 @@ my ($ses, $ses_rec) = stub('ses', '--keys', $secret{ses},
 my ($wh, $wh_rec) = stub('webhook', '--whsec', $secret{whsec},
                          '--cert', "$dir/tls/server.pem",
                          '--key', "$dir/tls/server.key");
+my ($pl, $pl_rec) = stub('plain');
 my ($mt, $mt_rec) = stub('plain', '--cert', "$dir/tls/server.pem",
                          '--key', "$dir/tls/server.key",
                          '--client-ca', "$dir/tls/ca.pem");
@@ -109,8 +113,11 @@ secret twilio $dir/twilio;
 secret ses ses;
 secret whsec $dir/whsec;
 secret wrong $dir/wrong;
+secret bearer $dir/bearer;
+secret apikey $dir/apikey;
 type hybrid e164;
 type wrongauth e164;
+type adapter e164;
 retry 20 100ms 300ms;
 provider sms http://127.0.0.1:$tw/2010-04-01/Accounts/AC123/Messages.json {
     body      form To={{to}} From=+15550001111 Body={{message.body}};
@@ -131,6 +138,10 @@ provider voice https://127.0.0.1:$wh/voice {
     header    X-Tenant {{campaign.metadata.account}};
     header    X-Recipient {{recipient.id}};
 $ca    timeout   2s 10s;
+}
+provider adapter http://127.0.0.1:$pl/adapter {
+    auth      bearer \$bearer;
+    header    X-Api-Key \$apikey;
 }
 provider hybrid https://127.0.0.1:$mt/hybrid {
     tls_ca    $dir/tls/ca.pem;
@@ -230,6 +241,16 @@ my $body = $got ? JSON::PP->new->decode($got->{body}) : {};
 is($body->{vars}{name}, $hostile, 'the project\'s own body, vars as sent');
 is($body->{message}{body}, $rendered, 'and its message rendered');
 
+# --- a bearer token and a secret in a header ------------------------------------
+my $ad = create('adapter', '+15551230006');
+$r = settled($ad, 'the adapter recipient');
+is($r->{status}, 'sent', 'bearer auth: sent');
+($got) = records($pl_rec);
+is($got->{headers}{authorization}, "Bearer $secret{bearer}",
+   'Authorization: Bearer, from the secret');
+is($got->{headers}{'x-api-key'}, $secret{apikey},
+   'header X-Api-Key $apikey: the secret\'s value, not rendered');
+
 # --- mutual TLS --------------------------------------------------------------
 my $hybrid = create('hybrid', '+15551230004');
 $r = settled($hybrid, 'the hybrid recipient');
@@ -282,10 +303,11 @@ like(`$bin -t -c $dir/missing.conf 2>&1`,
      'a missing secret file: a config error naming its line');
 my $cmdline = do { local (@ARGV, $/) = ("/proc/$sched->{pid}/cmdline"); <> };
 my $env_of = do { local (@ARGV, $/) = ("/proc/$sched->{pid}/environ"); <> };
-my @logs = ($out, $err, $cmdline, glob("$dir/logs/*"));
-my $all = join '', map { -f $_ ? do { local (@ARGV, $/) = ($_); <> } : $_ } @logs;
+my $all = join '', $out, $err, $cmdline,
+              map { local (@ARGV, $/) = ($_); <> } glob("$dir/logs/*");
 my $key_b64 = (split /_/, $secret{whsec})[1];
-for my $s ('tw-SECRET-token', 'ses-SECRET-key', $key_b64, 'not-the-token') {
+for my $s ('tw-SECRET-token', 'ses-SECRET-key', $key_b64, 'not-the-token',
+           $secret{bearer}, $secret{apikey}) {
     unlike($all, qr/\Q$s\E/, "\"$s\" is in no log, no -t output, no command line");
 }
 unlike($env_of, qr/SECRET/, 'nor in the environment');

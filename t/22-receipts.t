@@ -18,7 +18,7 @@ my $json = JSON::PP->new->canonical;
 my $whsec = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 my $token = 'twilio-auth-TOKEN-12345';
 my $sec = tempdir('receipt-secrets-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-for ([voice => "$whsec\n"], [sms => "$token\n"]) {
+for ([voice => "$whsec\n"], [sms => "$token\n"], [email => "$token\n"]) {
     open(my $fh, '>', "$sec/$_->[0]") or die;
     print $fh $_->[1];
     close $fh;
@@ -48,18 +48,21 @@ is(twilio_sig('12345', 'https://mycompany.com/myapp.php?foo=1&bar=2',
 my $t = CampaignTest->new(workers => 2, http_config => <<"END");
     campaign_receipt_secret voice $sec/voice;
     campaign_receipt_secret sms $sec/sms twilio;
+    campaign_receipt_secret email $sec/email twilio origin=https://public.example;
 END
 my %k = (key => $t->key('acme'));
 my $url = $t->start_provider;
 $t->start_scheduler(conf => "provider sms $url/sms;\nprovider voice "
-                    . "$url/voice;\nrate voice 150;\n");
+                    . "$url/voice;\nprovider email $url/email;\n"
+                    . "rate voice 150;\n");
 
 sub campaign { $t->req(GET => "/v1/campaigns/$_[0]", %k)->{json} }
 sub run {
     my ($type, $n) = @_;
     my $r = $t->req(POST => '/v1/campaigns', %k, json => {
         name => 'r', type => $type, message => { body => 'hi' }, start => \1,
-        recipients => [ map { { to => sprintf('+1555%07d', $_) } } 1 .. $n ] });
+        recipients => [ map { { to => $type eq 'email' ? "r$_\@example.com"
+                                    : sprintf('+1555%07d', $_) } } 1 .. $n ] });
     die "create: $r->{status} $r->{body}" unless $r->{status} == 201;
     return $r->{json}{id};
 }
@@ -139,12 +142,44 @@ is_deeply([ map { $_->{id} } rows($voice, '&delivery=none') ],
           [ $v[2]{id} ], 'none: no receipt yet');
 is($t->req(GET => "/v1/campaigns/$voice/recipients?delivery=maybe", %k)
    ->{status}, 400, 'an unknown delivery filter: 400');
-is($t->req(POST => '/v1/receipts/email', body => '{}', headers => {
+is($t->req(POST => '/v1/receipts/fax', body => '{}', headers => {
        'Content-Type' => 'application/json' })->{status}, 404,
    'a type with no receipt secret: 404');
 is($t->req(POST => '/v1/receipts/voice', body => 'a=b', headers => {
        'Content-Type' => 'application/x-www-form-urlencoded' })->{status},
    415, 'a form for a Standard Webhooks type: 415');
+
+$r = webhook(receipt => { %receipt, status => 'undelivered',
+                          at => '2020-01-01T00:00:00.000Z' });
+is($r->{json}{result}, 'unchanged', 'a receipt older than the one kept: '
+   . 'unchanged (a replay cannot undo a later one)');
+is(stats($voice)->{delivered}, 1, 'still delivered');
+$r = webhook(raw => '{"provider_id":"a\\u0000b","status":"delivered"}');
+is($r->{status}, 400, 'signed JSON Postgres cannot store (\\u0000): 400, '
+   . 'not a 500 to retry');
+$r = $t->req(POST => '/v1/receipts/voice', body => '{"x":"' . ('a' x 70000)
+             . '"}', headers => { 'Content-Type' => 'application/json' });
+is($r->{status}, 413, 'a receipt over 64 KiB: 413 before anything is read');
+
+# a receipt before its result: kept, and applied when the result is written
+# (the stub's ids are p-1, p-2, ... in the order it answers)
+my $seen = $t->psql("SELECT count(*) FROM campaign.recipients "
+                    . "WHERE provider_id LIKE 'p-%'");
+for my $i (1 .. 3) {
+    $r = webhook(receipt => { provider_id => 'p-' . ($seen + $i),
+                              status => $i == 2 ? 'undelivered' : 'delivered',
+                              error => 'early' });
+    is($r->{json}{result}, 'unknown_provider_id', "an early receipt $i: 200, "
+       . 'unknown yet');
+}
+my $early = run('voice', 3);
+CampaignTest::wait_for(sub { campaign($early)->{status} eq 'completed' }, 20,
+                       'the early campaign');
+is_deeply([ sort map { $_->{delivery} // 'none' } rows($early) ],
+          [ 'delivered', 'delivered', 'undelivered' ],
+          'the early receipts applied with the results');
+is_deeply([ @{ stats($early) }{qw(delivered undelivered)} ], [ 2, 1 ],
+          'and counted');
 
 # --- Twilio's callbacks ----------------------------------------------------
 sub twilio {
@@ -188,6 +223,29 @@ $r = $t->req(POST => '/v1/receipts/sms', body => '%zz=1', headers => {
     'X-Twilio-Signature' => 'x' });
 is($r->{status}, 400, 'a malformed form (%zz): 400');
 is($json->encode([ rows($sms) ]), $before, 'none changed anything');
+
+$r = $t->req(POST => '/v1/receipts/sms', body => join('&', map { "a$_=1" }
+             1 .. 300), headers => {
+    'Content-Type' => 'application/x-www-form-urlencoded',
+    'X-Twilio-Signature' => 'x' });
+is($r->{status}, 400, 'a form of over 256 parameters: 400');
+
+# behind a proxy: the URL Twilio called is the origin's
+my $mail = run('email', 1);
+CampaignTest::wait_for(sub { campaign($mail)->{status} eq 'completed' }, 20,
+                       'the email campaign');
+my ($m) = rows($mail);
+my %cb = (MessageSid => $m->{provider_id}, MessageStatus => 'delivered');
+my $body = join '&', map { "$_=" . uri($cb{$_}) } sort keys %cb;
+my $post = sub {
+    $t->req(POST => '/v1/receipts/email', body => $body, headers => {
+        'Content-Type' => 'application/x-www-form-urlencoded',
+        'X-Twilio-Signature' => twilio_sig($token, $_[0], %cb) });
+};
+is($post->($t->url('/v1/receipts/email'))->{status}, 401,
+   'origin= set: signed for the address nginx saw, 401');
+is($post->('https://public.example/v1/receipts/email')->{json}{result},
+   'recorded', 'signed for the origin\'s URL: recorded');
 
 # --- 1,000 receipts while the campaign still sends --------------------------
 my $big = run('voice', 1500);

@@ -620,8 +620,10 @@ $$;
 -- A delivery receipt, as the module made it from the provider's:
 -- {"provider_id", "status": "delivered" | "undelivered", "error"?, "at"?}.
 -- The recipient is found by the provider's id for the type; an unknown id
--- is answered 200 and changes nothing (providers retry what fails). The
--- same receipt again changes nothing; a later, different one replaces it.
+-- is answered 200 and changes nothing (providers retry what fails), but
+-- is kept a day, for a result not yet written (record_results applies
+-- it). The same receipt again, or one older than the one kept, changes
+-- nothing; a later, different one replaces it.
 -- The campaign is locked before its recipient, as results lock them, and
 -- the stats follow through recipients_count_update.
 CREATE OR REPLACE FUNCTION campaign.api_receipt(p_type text, b jsonb)
@@ -630,6 +632,7 @@ DECLARE
     v_rid     uuid;
     v_cid     uuid;
     v_old     text;
+    v_old_at  timestamptz;
     v_new     text := b ->> 'status';
     v_at      timestamptz;
     v_answer  text;
@@ -658,28 +661,65 @@ BEGIN
         END IF;
     END IF;
 
+    -- its result written: the recipient is known
     SELECT p.recipient_id, r.campaign_id INTO v_rid, v_cid
       FROM campaign.provider_ids p
       JOIN campaign.recipients r ON r.id = p.recipient_id
      WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id';
+
     IF NOT FOUND THEN
-        v_answer := '{"result":"unknown_provider_id"}';
-    ELSE
-        PERFORM 1 FROM campaign.campaigns WHERE id = v_cid FOR UPDATE;
-        SELECT delivery INTO v_old FROM campaign.recipients
-         WHERE id = v_rid FOR UPDATE;
-        IF v_old IS NOT DISTINCT FROM v_new THEN
-            v_answer := '{"result":"unchanged"}';
-        ELSE
-            UPDATE campaign.recipients
-               SET delivery = v_new, delivered_at = v_at,
-                   last_error = CASE WHEN v_new = 'undelivered'
-                                     THEN left(coalesce(b ->> 'error',
-                                                        'undelivered'), 500)
-                                     ELSE last_error END
-             WHERE id = v_rid;
-            v_answer := '{"result":"recorded"}';
+        -- before its result (or never ours): kept a day in the id's row;
+        -- a result written meanwhile holds the row, and is read below
+        INSERT INTO campaign.provider_ids AS p (type, provider_id,
+               receipt_status, receipt_error, receipt_at, received_at)
+        VALUES (p_type, b ->> 'provider_id', v_new,
+                left(coalesce(b ->> 'error', 'undelivered'), 500), v_at,
+                now())
+        ON CONFLICT (type, provider_id) DO UPDATE
+           SET receipt_status = EXCLUDED.receipt_status,
+               receipt_error = EXCLUDED.receipt_error,
+               receipt_at = EXCLUDED.receipt_at,
+               received_at = EXCLUDED.received_at
+         WHERE p.recipient_id IS NULL
+           AND (p.receipt_at IS NULL OR p.receipt_at <= EXCLUDED.receipt_at)
+        RETURNING p.type INTO v_old;
+        IF FOUND THEN
+            -- a few of those a day old go, each time one comes
+            DELETE FROM campaign.provider_ids p
+             WHERE p.ctid IN (SELECT q.ctid FROM campaign.provider_ids q
+                               WHERE q.recipient_id IS NULL
+                                 AND q.received_at < now() - interval '1 day'
+                               LIMIT 10);
+            RETURN ROW(200, '{"result":"unknown_provider_id"}', NULL, NULL,
+                       false, NULL)::campaign.api_result;
         END IF;
+        SELECT p.recipient_id, r.campaign_id INTO v_rid, v_cid
+          FROM campaign.provider_ids p
+          JOIN campaign.recipients r ON r.id = p.recipient_id
+         WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id';
+        IF NOT FOUND THEN
+            -- a later receipt for it is kept already
+            RETURN ROW(200, '{"result":"unchanged"}', NULL, NULL, false,
+                       NULL)::campaign.api_result;
+        END IF;
+    END IF;
+
+    PERFORM 1 FROM campaign.campaigns WHERE id = v_cid FOR UPDATE;
+    SELECT delivery, delivered_at INTO v_old, v_old_at
+      FROM campaign.recipients WHERE id = v_rid FOR UPDATE;
+    -- the same again, or older than the one kept: nothing changes
+    IF v_old IS NOT DISTINCT FROM v_new OR v_at < v_old_at THEN
+        v_answer := '{"result":"unchanged"}';
+    ELSE
+        UPDATE campaign.recipients
+           SET delivery = v_new, delivered_at = v_at,
+               last_error = CASE WHEN v_new = 'undelivered'
+                                 THEN left(coalesce(b ->> 'error',
+                                                    'undelivered'), 500)
+                                 WHEN v_old = 'undelivered' THEN NULL
+                                 ELSE last_error END
+         WHERE id = v_rid;
+        v_answer := '{"result":"recorded"}';
     END IF;
     RETURN ROW(200, v_answer, NULL, NULL, false, NULL)::campaign.api_result;
 END
@@ -712,7 +752,11 @@ BEGIN
     IF p_route = 'receipt' THEN
         BEGIN
             RETURN campaign.api_receipt(p_type, p_body::jsonb);
-        EXCEPTION WHEN SQLSTATE 'CP400' THEN
+        EXCEPTION WHEN SQLSTATE '22P02' OR SQLSTATE '22P05' THEN
+            -- JSON Postgres cannot take (a \u0000): a 400, not a retry
+            RETURN campaign.error('invalid_json', 'the receipt is JSON '
+                                  || 'Postgres cannot store');
+        WHEN SQLSTATE 'CP400' THEN
             GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT,
                                     v_msg = PG_EXCEPTION_DETAIL,
                                     v_extra = PG_EXCEPTION_HINT;

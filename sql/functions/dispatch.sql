@@ -113,9 +113,10 @@ CREATE OR REPLACE FUNCTION campaign.record_results(p_owner text,
     p_results jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    n      integer;
-    v_ids  uuid[] := ARRAY(SELECT DISTINCT (x ->> 'campaign')::uuid
-                             FROM jsonb_array_elements(p_results) x);
+    n       integer;
+    v_sent  jsonb;
+    v_ids   uuid[] := ARRAY(SELECT DISTINCT (x ->> 'campaign')::uuid
+                              FROM jsonb_array_elements(p_results) x);
 BEGIN
     PERFORM 1 FROM campaign.campaigns c
      WHERE c.id = ANY (v_ids)
@@ -128,34 +129,58 @@ BEGIN
                x ->> 'outcome' AS outcome,
                x ->> 'provider_id' AS provider_id, x ->> 'error' AS error,
                coalesce((x ->> 'retry_ms')::bigint, 0) AS retry_ms
-          FROM jsonb_array_elements(p_results) x)
+          FROM jsonb_array_elements(p_results) x),
+    upd AS (
+        UPDATE campaign.recipients r
+           SET status = CASE res.outcome WHEN 'sent' THEN 'sent'
+                                         WHEN 'failed' THEN 'failed'
+                                         ELSE r.status END,
+               sent_at = CASE WHEN res.outcome = 'sent'
+                              THEN clock_timestamp() ELSE r.sent_at END,
+               provider_id = coalesce(res.provider_id, r.provider_id),
+               last_error = CASE WHEN res.outcome = 'sent' THEN NULL
+                                 ELSE left(res.error, 500) END,
+               attempts = r.attempts + 1,
+               next_attempt_at = CASE WHEN res.outcome = 'retry'
+                                      THEN clock_timestamp()
+                                           + res.retry_ms * interval '1 ms'
+                                 END
+          FROM res
+         WHERE r.id = res.id
+           AND r.campaign_id = res.campaign_id  -- a result names its campaign
+           AND (r.status = 'pending'
+                OR (res.outcome = 'sent' AND r.status = 'cancelled'))
+        RETURNING r.id, r.campaign_id, res.outcome, res.provider_id)
+    SELECT count(*),
+           coalesce(jsonb_agg(jsonb_build_object('id', u.id,
+                        'campaign', u.campaign_id, 'pid', u.provider_id))
+                    FILTER (WHERE u.outcome = 'sent'
+                              AND u.provider_id <> ''), '[]')
+      INTO n, v_sent
+      FROM upd u;
+
+    -- a receipt finds its recipient by the provider's id, per type; one
+    -- that came first is applied now (its campaign is locked above). A
+    -- provider that gives one id to many keeps it for the first.
+    WITH ids AS (
+        INSERT INTO campaign.provider_ids AS p
+               (type, provider_id, recipient_id)
+        SELECT DISTINCT ON (c.type, left(x ->> 'pid', 200))
+               c.type, left(x ->> 'pid', 200), (x ->> 'id')::uuid
+          FROM jsonb_array_elements(v_sent) x
+          JOIN campaign.campaigns c ON c.id = (x ->> 'campaign')::uuid
+        ON CONFLICT (type, provider_id) DO UPDATE
+           SET recipient_id = EXCLUDED.recipient_id
+         WHERE p.recipient_id IS NULL
+        RETURNING p.recipient_id, p.receipt_status, p.receipt_error,
+                  p.receipt_at)
     UPDATE campaign.recipients r
-       SET status = CASE res.outcome WHEN 'sent' THEN 'sent'
-                                     WHEN 'failed' THEN 'failed'
-                                     ELSE r.status END,
-           sent_at = CASE WHEN res.outcome = 'sent' THEN clock_timestamp()
-                          ELSE r.sent_at END,
-           provider_id = coalesce(res.provider_id, r.provider_id),
-           last_error = CASE WHEN res.outcome = 'sent' THEN NULL
-                             ELSE left(res.error, 500) END,
-           attempts = r.attempts + 1,
-           next_attempt_at = CASE WHEN res.outcome = 'retry'
-                                  THEN clock_timestamp()
-                                       + res.retry_ms * interval '1 ms'
-                             END
-      FROM res
-     WHERE r.id = res.id
-       AND r.campaign_id = res.campaign_id  -- a result names its campaign
-       AND (r.status = 'pending'
-            OR (res.outcome = 'sent' AND r.status = 'cancelled'));
-    GET DIAGNOSTICS n = ROW_COUNT;
-    -- where a receipt finds its recipient (a provider's id, per type)
-    INSERT INTO campaign.provider_ids (type, provider_id, recipient_id)
-    SELECT c.type, left(x ->> 'provider_id', 200), (x ->> 'id')::uuid
-      FROM jsonb_array_elements(p_results) x
-      JOIN campaign.campaigns c ON c.id = (x ->> 'campaign')::uuid
-     WHERE x ->> 'outcome' = 'sent' AND x ->> 'provider_id' <> ''
-    ON CONFLICT DO NOTHING;
+       SET delivery = ids.receipt_status, delivered_at = ids.receipt_at,
+           last_error = CASE WHEN ids.receipt_status = 'undelivered'
+                             THEN ids.receipt_error ELSE r.last_error END
+      FROM ids
+     WHERE r.id = ids.recipient_id AND ids.receipt_status IS NOT NULL;
+
     -- only a campaign of this batch can have been left with nothing
     -- pending (the tick completes the others): a batch is a window's half,
     -- so its fixed cost is a delivery's

@@ -23,11 +23,17 @@ RETURNS void LANGUAGE sql AS $$
     ON CONFLICT (name) DO UPDATE SET address_kind = EXCLUDED.address_kind
      WHERE campaign.types.address_kind IS DISTINCT FROM EXCLUDED.address_kind;
 
+    -- a pool named by a type Postgres does not have is no pool: the type
+    -- keeps its own (and the rest of the file is still written)
     UPDATE campaign.types t
        SET pool_limit = coalesce(u.l, t.pool_limit),
            rate = coalesce(u.r, t.rate),
            pool_type = u.p
-      FROM unnest(p_types, p_limits, p_rates, p_pool_of) AS u (name, l, r, p)
+      FROM (SELECT v.name, v.l, v.r,
+                   (SELECT h.name FROM campaign.types h
+                     WHERE h.name = v.p AND h.name <> v.name) AS p
+              FROM unnest(p_types, p_limits, p_rates, p_pool_of)
+                   AS v (name, l, r, p)) AS u
      WHERE t.name = u.name
        AND (t.pool_limit, t.rate, t.pool_type)
            IS DISTINCT FROM (coalesce(u.l, t.pool_limit),

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_tree.h>
+
 #include "../../scheduler/render.h"
 #include "tap.h"
 
@@ -37,6 +39,46 @@ renders(const char *vars, const char *message, const char *want)
 }
 
 
+/* a provider's templates: form values encoded, a document's shape kept,
+ * every placeholder's namespace */
+static void
+provider_templates(void)
+{
+    char            *b, *names[] = { "To", "Body", "Tag" };
+    char            *values[] = { "{{to}}", "{{message.body}} {{vars.n}}",
+                                  "{{campaign.metadata.a.b}}/{{type}}" };
+    char            *extra[] = { "n" };
+    size_t           len;
+    yajl_val         doc;
+    const char      *why;
+    cs_render_t     *rd;
+    cs_template_t   *t;
+    cs_render_in_t   in = { "c1", "r1", "sms", "+1 555", "{\"n\":\"a&b=c\"}" };
+
+    t = cs_render_template("{\"body\":\"Hi {{n}}\"}",
+                           "{\"a\":{\"b\":\"acct\"}}", extra, 1);
+    rd = t ? cs_render_begin(t, &in, &why) : NULL;
+    ok(rd != NULL, "a provider's rendering begins");
+    if (rd == NULL) {
+        return;
+    }
+    b = cs_render_form(rd, names, values, 3, &len, &why);
+    ok(b && strcmp(b, "To=%2B1%20555&Body=Hi%20a%26b%3Dc%20a%26b%3Dc"
+                      "&Tag=acct%2Fsms") == 0,
+       "form: each value rendered, then percent-encoded (%s)", b);
+    free(b);
+    doc = yajl_tree_parse("{\"x\":[\"{{recipient.id}}\",\"{{campaign.id}}\","
+                          "\"{{vars.n}}\"]}", NULL, 0);
+    b = cs_render_doc(rd, doc, &len, &why);
+    ok(b && strcmp(b, "{\"x\":[\"r1\",\"c1\",\"a&b=c\"]}") == 0,
+       "json-template: the shape kept (%s)", b);
+    free(b);
+    yajl_tree_free(doc);
+    cs_render_end(rd);
+    cs_render_template_free(t);
+}
+
+
 int
 main(void)
 {
@@ -67,7 +109,8 @@ main(void)
     ok(renders("{\"a\":\"{{a}}\"}", "{\"b\":\"{{a}}\"}", "\"{{a}}\""),
        "a var's value is not rendered again");
     ok(body("{", "{}", &len) == NULL, "bad vars: no body");
-    ok(cs_render_template("[1]", NULL, NULL, 0) == NULL && cs_render_template("{", NULL, NULL, 0) == NULL,
+    ok(cs_render_template("[1]", NULL, NULL, 0) == NULL
+       && cs_render_template("{", NULL, NULL, 0) == NULL,
        "a message that is not a JSON object: none");
 
     id = cs_render_provider_id("{\"id\":\"msg-1\"}", 14, "id");
@@ -78,6 +121,20 @@ main(void)
     free(id);
     ok(cs_render_provider_id("not json", 8, "id") == NULL, "no JSON: no id");
     ok(cs_render_provider_id("{}", 2, "id") == NULL, "no id");
+    id = cs_render_provider_id("{\"data\":{\"id\":\"d-1\"}}", 22, "data.id");
+    ok(id && strcmp(id, "d-1") == 0, "answer_id data.id");
+    free(id);
+    id = cs_render_provider_id("{\"message_uuid\":[\"u-1\",\"u-2\"]}", 33,
+                               "message_uuid.1");
+    ok(id && strcmp(id, "u-2") == 0, "answer_id message_uuid.1: an array's "
+       "element (Plivo)");
+    free(id);
+    ok(cs_render_provider_id("{\"a\":[\"x\"]}", 11, "a.1") == NULL
+       && cs_render_provider_id("{\"a\":[\"x\"]}", 11, "a.x") == NULL
+       && cs_render_provider_id("{\"a\":{\"0\":\"y\"}}", 13, "a.0.b") == NULL,
+       "a path past the answer: no id");
+
+    provider_templates();
 
     return done_testing();
 }
