@@ -13,17 +13,31 @@
  * as much as the HMAC of a delivery's body. (A scheduler signs on its loop
  * alone; nginx's workers are processes of one thread.)
  */
+static struct {
+    const char   *digest;
+    EVP_MAC_CTX  *ctx;
+} cache[4];
+
+
+void
+cs_hmac_free(void)
+{
+    size_t  i;
+
+    for (i = 0; i < 4; i++) {
+        EVP_MAC_CTX_free(cache[i].ctx);
+        cache[i].ctx = NULL;
+        cache[i].digest = NULL;
+    }
+}
+
+
 static EVP_MAC_CTX *
 hmac_ctx(const char *digest)
 {
     size_t       i;
     EVP_MAC     *mac;
     OSSL_PARAM   params[2];
-
-    static struct {
-        const char   *digest;
-        EVP_MAC_CTX  *ctx;
-    } cache[4];
 
     for (i = 0; i < 4 && cache[i].digest != NULL; i++) {
         if (strcmp(cache[i].digest, digest) == 0) {

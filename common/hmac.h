@@ -30,6 +30,10 @@ int cs_hmac_b64(const char *digest, const void *key, size_t keylen,
 long cs_whsec_key(const char *secret, size_t len, unsigned char *out,
     size_t outlen);
 
+/* the contexts kept between calls, freed (a process's exit: nginx unloads
+ * the module, and what it kept would be a leak) */
+void cs_hmac_free(void);
+
 /* equal, in time that does not depend on where they differ */
 int cs_equal_ct(const void *a, const void *b, size_t len);
 

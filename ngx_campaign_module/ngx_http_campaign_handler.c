@@ -81,9 +81,11 @@ ngx_http_campaign_handler(ngx_http_request_t *r)
             rc = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
 
         } else if (ctx->route->body == NGX_HTTP_CAMPAIGN_BODY_RECEIPT
-                   && r->headers_in.content_length_n
-                      > NGX_HTTP_CAMPAIGN_MAX_RECEIPT)
+                   && (r->headers_in.content_length_n
+                       > NGX_HTTP_CAMPAIGN_MAX_RECEIPT
+                       || r->headers_in.content_length_n < 0))
         {
+            /* (chunked too: a receipt is read with its length known) */
             ctx->err = NGX_HTTP_CAMPAIGN_ERR_RECEIPT_TOO_LARGE;
             rc = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         }

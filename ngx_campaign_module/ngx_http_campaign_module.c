@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_campaign_module.h"
+#include "hmac.h"
 #include "pg_conninfo.h"
 
 
@@ -165,6 +166,9 @@ ngx_http_campaign_exit_process(ngx_cycle_t *cycle)
         ngx_http_campaign_pg_pool_destroy(cmcf->pool);
         cmcf->pool = NULL;
     }
+
+    /* receipts' HMAC contexts: the module is unloaded after this */
+    cs_hmac_free();
 }
 
 

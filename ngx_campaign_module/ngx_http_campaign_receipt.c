@@ -116,6 +116,9 @@ ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
             /* behind a proxy: the scheme and host Twilio called */
             s->origin.data = value[i].data + 7;
             s->origin.len = value[i].len - 7;
+            if (s->origin.data[s->origin.len - 1] == '/') {
+                return "origin= is a scheme and host, no \"/\" after";
+            }
             if ((s->origin.len <= 8
                  || ngx_strncmp(s->origin.data, "https://", 8) != 0)
                 && (s->origin.len <= 7
@@ -151,10 +154,18 @@ ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* the file's bytes go when the configuration does, whatever happens */
     buf = ngx_pnalloc(cf->pool, NGX_HTTP_CAMPAIGN_SECRET_MAX + 1);
-    size = buf ? ngx_read_file(&file, buf, NGX_HTTP_CAMPAIGN_SECRET_MAX + 1,
-                               0)
-               : NGX_ERROR;
+    cln = buf ? ngx_pool_cleanup_add(cf->pool, sizeof(ngx_str_t)) : NULL;
+    if (cln == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+    cln->handler = ngx_http_campaign_receipt_wipe;
+    ((ngx_str_t *) cln->data)->data = buf;
+    ((ngx_str_t *) cln->data)->len = NGX_HTTP_CAMPAIGN_SECRET_MAX + 1;
+
+    size = ngx_read_file(&file, buf, NGX_HTTP_CAMPAIGN_SECRET_MAX + 1, 0);
     ngx_close_file(file.fd);
 
     if (size == NGX_ERROR || size > NGX_HTTP_CAMPAIGN_SECRET_MAX) {
@@ -171,16 +182,6 @@ ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
                            "is empty", &path);
         return NGX_CONF_ERROR;
     }
-
-    /* the file's bytes go when the configuration does */
-    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_str_t));
-    if (cln == NULL) {
-        ngx_explicit_memzero(buf, size);
-        return NGX_CONF_ERROR;
-    }
-    cln->handler = ngx_http_campaign_receipt_wipe;
-    ((ngx_str_t *) cln->data)->data = buf;
-    ((ngx_str_t *) cln->data)->len = size;
 
     if (s->kind == NGX_HTTP_CAMPAIGN_RECEIPT_TWILIO) {
         s->key = buf;               /* the auth token itself */

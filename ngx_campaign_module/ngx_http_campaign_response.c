@@ -64,7 +64,8 @@ static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
     { 400, "validation_failed",
       "the receipt lacks MessageSid or MessageStatus, is malformed, or has "
       "over 256 parameters", NULL },
-    { 413, "payload_too_large", "a receipt is at most 64 KiB", NULL }
+    { 413, "payload_too_large",
+      "a receipt is at most 64 KiB, with a Content-Length", NULL }
 };
 
 

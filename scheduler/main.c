@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/hmac.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
@@ -285,6 +286,7 @@ main(int argc, char **argv)
     close(sfd);
     log_info("event=stopped");
     cs_config_free(&cf);
+    cs_hmac_free();
     curl_global_cleanup();
 
     return rc == 0 ? 0 : 1;

@@ -468,6 +468,12 @@ set_header(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
         return why(err, errlen, "%s", "out of memory");
     }
     p->header_values = values;
+    if (sec && (strpbrk(sec->value, "\r\n") || strlen(sec->value) != sec->len))
+    {
+        return why(err, errlen, "secret \"%s\" cannot be a header's value",
+                   sec->name);
+    }
+
     flags = realloc(p->header_secret, (p->nheaders + 1) * sizeof(int));
     if (flags == NULL) {
         return why(err, errlen, "%s", "out of memory");
@@ -480,11 +486,6 @@ set_header(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
     p->nheaders++;
     if (names[p->nheaders - 1] == NULL || values[p->nheaders - 1] == NULL) {
         return why(err, errlen, "%s", "out of memory");
-    }
-    if (sec && (strpbrk(sec->value, "\r\n") || strlen(sec->value) != sec->len))
-    {
-        return why(err, errlen, "secret \"%s\" cannot be a header's value",
-                   sec->name);
     }
     return sec ? 0 : names_check(p, args[2], NULL, err, errlen);
 }

@@ -668,28 +668,38 @@ BEGIN
      WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id';
 
     IF NOT FOUND THEN
-        -- before its result (or never ours): kept a day in the id's row;
-        -- a result written meanwhile holds the row, and is read below
-        INSERT INTO campaign.provider_ids AS p (type, provider_id,
+        -- before its result (or never ours): kept a day in the id's row.
+        -- No ON CONFLICT DO UPDATE: it would lock a row a result holds
+        -- already, before the campaign (record_results locks the campaign
+        -- first); an UPDATE that filters first locks only an early row.
+        INSERT INTO campaign.provider_ids (type, provider_id,
                receipt_status, receipt_error, receipt_at, received_at)
         VALUES (p_type, b ->> 'provider_id', v_new,
                 left(coalesce(b ->> 'error', 'undelivered'), 500), v_at,
                 now())
-        ON CONFLICT (type, provider_id) DO UPDATE
-           SET receipt_status = EXCLUDED.receipt_status,
-               receipt_error = EXCLUDED.receipt_error,
-               receipt_at = EXCLUDED.receipt_at,
-               received_at = EXCLUDED.received_at
-         WHERE p.recipient_id IS NULL
-           AND (p.receipt_at IS NULL OR p.receipt_at <= EXCLUDED.receipt_at)
-        RETURNING p.type INTO v_old;
+        ON CONFLICT (type, provider_id) DO NOTHING
+        RETURNING type INTO v_old;
+        IF NOT FOUND THEN
+            UPDATE campaign.provider_ids p
+               SET receipt_status = v_new,
+                   receipt_error = left(coalesce(b ->> 'error',
+                                                 'undelivered'), 500),
+                   receipt_at = v_at, received_at = now()
+             WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id'
+               AND p.recipient_id IS NULL
+               AND (p.receipt_at IS NULL OR p.receipt_at <= v_at)
+            RETURNING p.type INTO v_old;
+        END IF;
         IF FOUND THEN
-            -- a few of those a day old go, each time one comes
+            -- a few of those a day old go, each time one comes (none that
+            -- another holds)
             DELETE FROM campaign.provider_ids p
              WHERE p.ctid IN (SELECT q.ctid FROM campaign.provider_ids q
                                WHERE q.recipient_id IS NULL
                                  AND q.received_at < now() - interval '1 day'
-                               LIMIT 10);
+                               LIMIT 10
+                                 FOR UPDATE SKIP LOCKED)
+               AND p.recipient_id IS NULL;
             RETURN ROW(200, '{"result":"unknown_provider_id"}', NULL, NULL,
                        false, NULL)::campaign.api_result;
         END IF;

@@ -21,11 +21,11 @@ static char     draft[37];
 
 static const char  *routes[] = {
     "create", "patch", "schedule", "recipients_add", "recipients_csv",
-    "start", "list", "recipients_list", "time"
+    "start", "list", "recipients_list", "time", "receipt"
 };
 
 #define API "SELECT status, body FROM campaign.api($1, false, $2, $3, $4, " \
-            "NULL, NULL, $5, $6, $7, $8, NULL)"
+            "NULL, NULL, $5, $6, $7, $8, NULL, $6)"
 
 
 static PGresult *

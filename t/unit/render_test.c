@@ -39,6 +39,13 @@ renders(const char *vars, const char *message, const char *want)
 }
 
 
+static char *
+pid(const char *answer, const char *path)
+{
+    return cs_render_provider_id(answer, strlen(answer), path);
+}
+
+
 /* a provider's templates: form values encoded, a document's shape kept,
  * every placeholder's namespace */
 static void
@@ -121,17 +128,16 @@ main(void)
     free(id);
     ok(cs_render_provider_id("not json", 8, "id") == NULL, "no JSON: no id");
     ok(cs_render_provider_id("{}", 2, "id") == NULL, "no id");
-    id = cs_render_provider_id("{\"data\":{\"id\":\"d-1\"}}", 22, "data.id");
+    id = pid("{\"data\":{\"id\":\"d-1\"}}", "data.id");
     ok(id && strcmp(id, "d-1") == 0, "answer_id data.id");
     free(id);
-    id = cs_render_provider_id("{\"message_uuid\":[\"u-1\",\"u-2\"]}", 33,
-                               "message_uuid.1");
+    id = pid("{\"message_uuid\":[\"u-1\",\"u-2\"]}", "message_uuid.1");
     ok(id && strcmp(id, "u-2") == 0, "answer_id message_uuid.1: an array's "
        "element (Plivo)");
     free(id);
-    ok(cs_render_provider_id("{\"a\":[\"x\"]}", 11, "a.1") == NULL
-       && cs_render_provider_id("{\"a\":[\"x\"]}", 11, "a.x") == NULL
-       && cs_render_provider_id("{\"a\":{\"0\":\"y\"}}", 13, "a.0.b") == NULL,
+    ok(pid("{\"a\":[\"x\"]}", "a.1") == NULL
+       && pid("{\"a\":[\"x\"]}", "a.x") == NULL
+       && pid("{\"a\":{\"0\":\"y\"}}", "a.0.b") == NULL,
        "a path past the answer: no id");
 
     provider_templates();
