@@ -37,6 +37,7 @@ typedef struct {
     int              row;
     char             recipient[37];
     long             attempts;
+    char             answer_id[65]; /* the provider's, as it was when sent */
 } cs_delivery_t;
 
 struct cs_job_s {
@@ -493,6 +494,8 @@ job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
     }
 
     len = rq.len;
+    snprintf(dl->answer_id, sizeof(dl->answer_id), "%s",
+             type->provider->answer_id);
     job->in_flight++;
     if (cs_http_send(d->http, &rq, delivered, dl) != 0) {
         /* the body is gone; the recipient stays owned until written */
@@ -586,14 +589,10 @@ delivered(const cs_http_answer_t *a, void *data)
     char             error[256];
     char            *provider_id;
     int              retryable;
-    cs_type_conf_t  *type;
 
     if (a->curl_code == 0 && a->status >= 200 && a->status < 300) {
-        type = cs_config_type(d->cf, job->type);
         provider_id = cs_render_provider_id(a->body, a->body_len,
-                                            type && type->provider
-                                            ? type->provider->answer_id
-                                            : "id");
+                                            dl->answer_id);
         job_result(d, job, dl->recipient, "sent", provider_id, NULL, 0);
         free(provider_id);
 
