@@ -401,38 +401,6 @@ ngx_http_campaign_header(ngx_http_request_t *r, ngx_table_elt_t *h,
 }
 
 
-static ngx_table_elt_t *
-ngx_http_campaign_find_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 /* Fills campaign.api()'s parameters and hands the query to the pool. */
 static ngx_int_t
 ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)

@@ -186,6 +186,8 @@ ngx_int_t ngx_http_campaign_route_find(ngx_http_request_t *r, ngx_str_t *path,
 const char *ngx_http_campaign_cstr(ngx_pool_t *pool, ngx_str_t *s,
     size_t max);
 ngx_int_t ngx_http_campaign_args(ngx_http_request_t *r, const char **values);
+ngx_table_elt_t *ngx_http_campaign_find_header(ngx_http_request_t *r,
+    const char *name);
 
 ngx_int_t ngx_http_campaign_key(ngx_http_request_t *r, ngx_str_t *key);
 ngx_http_campaign_keys_t *ngx_http_campaign_keys_create(ngx_pool_t *pool);

@@ -231,38 +231,6 @@ ngx_http_campaign_receipt_find(ngx_http_request_t *r, ngx_str_t *type)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_campaign_receipt_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 static ngx_int_t
 ngx_http_campaign_receipt_webhooks(ngx_http_request_t *r,
     ngx_http_campaign_receipt_secret_t *s, ngx_str_t *body,
@@ -276,9 +244,9 @@ ngx_http_campaign_receipt_webhooks(ngx_http_request_t *r,
 
     *err = NGX_HTTP_CAMPAIGN_ERR_SIGNATURE;
 
-    id = ngx_http_campaign_receipt_header(r, "webhook-id");
-    stamp = ngx_http_campaign_receipt_header(r, "webhook-timestamp");
-    list = ngx_http_campaign_receipt_header(r, "webhook-signature");
+    id = ngx_http_campaign_find_header(r, "webhook-id");
+    stamp = ngx_http_campaign_find_header(r, "webhook-timestamp");
+    list = ngx_http_campaign_find_header(r, "webhook-signature");
     if (id == NULL || stamp == NULL || list == NULL || id->value.len == 0
         || id->value.len > 256 || stamp->value.len > 12)
     {
@@ -331,7 +299,7 @@ ngx_http_campaign_receipt_twilio(ngx_http_request_t *r,
 
     *err = NGX_HTTP_CAMPAIGN_ERR_SIGNATURE;
 
-    h = ngx_http_campaign_receipt_header(r, "X-Twilio-Signature");
+    h = ngx_http_campaign_find_header(r, "X-Twilio-Signature");
     if (h == NULL || h->value.len == 0 || h->value.len >= CS_HMAC_B64_MAX) {
         return NGX_DECLINED;
     }

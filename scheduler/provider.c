@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +17,18 @@
 #define CS_HEADER_MAX  8192
 
 
+static int why(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+
 static int
-why(char *err, size_t errlen, const char *fmt, const char *arg)
+why(char *err, size_t errlen, const char *fmt, ...)
 {
-    snprintf(err, errlen, fmt, arg);
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -54,7 +63,7 @@ cs_provider_new(const char *url, char *err, size_t errlen)
 
     /* (not echoed: a mistyped URL may hold credentials) */
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        why(err, errlen, "provider URL must be http:// or https://%s", "");
+        why(err, errlen, "provider URL must be http:// or https://");
         return NULL;
     }
 
@@ -102,14 +111,12 @@ cs_provider_free(cs_provider_t *p)
         OPENSSL_cleanse(p->sign_key, p->sign_keylen);
         free(p->sign_key);
     }
+    /* (some are secrets: all wiped) */
     for (i = 0; p->header_values && i < p->nheaders; i++) {
-        if (p->header_secret && p->header_secret[i]) {
-            secret_drop(p->header_values[i]);
-            p->header_values[i] = NULL;
-        }
+        secret_drop(p->header_values[i]);
     }
+    free(p->header_values);
     strings_free(p->header_names, p->nheaders);
-    strings_free(p->header_values, p->nheaders);
     free(p->header_secret);
     free(p->tls_ca);
     free(p->tls_cert);
@@ -312,7 +319,7 @@ set_body(cs_provider_t *p, char **args, int nargs, char *err, size_t errlen)
     }
 
     return why(err, errlen, "body is \"json\", \"form NAME=VALUE ...\" or "
-               "\"json-template FILE\"%s", "");
+               "\"json-template FILE\"");
 }
 
 
@@ -379,7 +386,7 @@ set_auth(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
     }
 
     return why(err, errlen, "auth is \"basic $SECRET\", \"bearer $SECRET\" "
-               "or \"aws-sigv4 aws:amz:REGION:SERVICE $SECRET\"%s", "");
+               "or \"aws-sigv4 aws:amz:REGION:SERVICE $SECRET\"");
 }
 
 
@@ -391,8 +398,7 @@ set_sign(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
     const cs_secret_t  *s;
 
     if (strcmp(args[1], "standard-webhooks") != 0 || nargs != 3) {
-        return why(err, errlen, "sign is \"standard-webhooks $SECRET\"%s",
-                   "");
+        return why(err, errlen, "sign is \"standard-webhooks $SECRET\"");
     }
     s = secret_arg(cf, args[2], err, errlen);
     if (s == NULL) {
@@ -431,7 +437,7 @@ set_header(cs_provider_t *p, cs_config_t *cf, char **args, int nargs,
     };
 
     if (nargs != 3) {
-        return why(err, errlen, "header is \"NAME VALUE\"%s", "");
+        return why(err, errlen, "header is \"NAME VALUE\"");
     }
     /* a token (RFC 9110): no way to end the line or start another */
     if (n[0] == '\0' || strspn(n, "abcdefghijklmnopqrstuvwxyz"
@@ -514,13 +520,13 @@ set_timeout(cs_provider_t *p, char **args, int nargs, char *err,
     int64_t  connect, total;
 
     if (nargs != 3) {
-        return why(err, errlen, "timeout is \"CONNECT TOTAL\"%s", "");
+        return why(err, errlen, "timeout is \"CONNECT TOTAL\"");
     }
     connect = cs_parse_duration(args[1]);
     total = cs_parse_duration(args[2]);
     if (connect <= 0 || total < connect || total > 600000) {
         return why(err, errlen, "timeout needs 0 < connect <= total <= "
-                   "10m%s", "");
+                   "10m");
     }
     p->connect_timeout = (uint64_t) connect;
     p->request_timeout = (uint64_t) total;
@@ -544,7 +550,7 @@ set_answer_id(cs_provider_t *p, char **args, int nargs, char *err,
         || strstr(s, "..") != NULL || dots > 7)
     {
         return why(err, errlen, "answer_id is a field's path of at most 8 "
-                   "parts, such as sid, data.id or message_uuid.0%s", "");
+                   "parts, such as sid, data.id or message_uuid.0");
     }
     free(p->answer_id);
     p->answer_id = strdup(s);
@@ -613,11 +619,11 @@ int
 cs_provider_check(cs_provider_t *p, char *err, size_t errlen)
 {
     if (p->tls_key && !p->tls_cert) {
-        return why(err, errlen, "tls_key needs tls_cert%s", "");
+        return why(err, errlen, "tls_key needs tls_cert");
     }
     if ((p->tls_ca || p->tls_cert) && strncmp(p->url, "https://", 8) != 0) {
         return why(err, errlen, "tls_ca and tls_cert need an https:// "
-                   "URL%s", "");
+                   "URL");
     }
     return 0;
 }

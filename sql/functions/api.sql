@@ -617,6 +617,17 @@ RETURNS campaign.api_result LANGUAGE sql STABLE AS $$
         )::text, NULL, NULL, false, NULL)::campaign.api_result
 $$;
 
+-- The recipient a provider's id names for a type, once its result is
+-- written (and its campaign), or no row.
+CREATE OR REPLACE FUNCTION campaign.receipt_target(p_type text,
+    p_provider_id text, OUT recipient_id uuid, OUT campaign_id uuid)
+RETURNS SETOF record LANGUAGE sql STABLE AS $$
+    SELECT p.recipient_id, r.campaign_id
+      FROM campaign.provider_ids p
+      JOIN campaign.recipients r ON r.id = p.recipient_id
+     WHERE p.type = p_type AND p.provider_id = p_provider_id
+$$;
+
 -- A delivery receipt, as the module made it from the provider's:
 -- {"provider_id", "status": "delivered" | "undelivered", "error"?, "at"?}.
 -- The recipient is found by the provider's id for the type; an unknown id
@@ -634,6 +645,7 @@ DECLARE
     v_old     text;
     v_old_at  timestamptz;
     v_new     text := b ->> 'status';
+    v_error   text := left(coalesce(b ->> 'error', 'undelivered'), 500);
     v_at      timestamptz;
     v_answer  text;
 BEGIN
@@ -662,10 +674,8 @@ BEGIN
     END IF;
 
     -- its result written: the recipient is known
-    SELECT p.recipient_id, r.campaign_id INTO v_rid, v_cid
-      FROM campaign.provider_ids p
-      JOIN campaign.recipients r ON r.id = p.recipient_id
-     WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id';
+    SELECT t.recipient_id, t.campaign_id INTO v_rid, v_cid
+      FROM campaign.receipt_target(p_type, b ->> 'provider_id') t;
 
     IF NOT FOUND THEN
         -- before its result (or never ours): kept a day in the id's row.
@@ -674,16 +684,12 @@ BEGIN
         -- first); an UPDATE that filters first locks only an early row.
         INSERT INTO campaign.provider_ids (type, provider_id,
                receipt_status, receipt_error, receipt_at, received_at)
-        VALUES (p_type, b ->> 'provider_id', v_new,
-                left(coalesce(b ->> 'error', 'undelivered'), 500), v_at,
-                now())
+        VALUES (p_type, b ->> 'provider_id', v_new, v_error, v_at, now())
         ON CONFLICT (type, provider_id) DO NOTHING
         RETURNING type INTO v_old;
         IF NOT FOUND THEN
             UPDATE campaign.provider_ids p
-               SET receipt_status = v_new,
-                   receipt_error = left(coalesce(b ->> 'error',
-                                                 'undelivered'), 500),
+               SET receipt_status = v_new, receipt_error = v_error,
                    receipt_at = v_at, received_at = now()
              WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id'
                AND p.recipient_id IS NULL
@@ -703,10 +709,8 @@ BEGIN
             RETURN ROW(200, '{"result":"unknown_provider_id"}', NULL, NULL,
                        false, NULL)::campaign.api_result;
         END IF;
-        SELECT p.recipient_id, r.campaign_id INTO v_rid, v_cid
-          FROM campaign.provider_ids p
-          JOIN campaign.recipients r ON r.id = p.recipient_id
-         WHERE p.type = p_type AND p.provider_id = b ->> 'provider_id';
+        SELECT t.recipient_id, t.campaign_id INTO v_rid, v_cid
+          FROM campaign.receipt_target(p_type, b ->> 'provider_id') t;
         IF NOT FOUND THEN
             -- a later receipt for it is kept already
             RETURN ROW(200, '{"result":"unchanged"}', NULL, NULL, false,
@@ -723,9 +727,7 @@ BEGIN
     ELSE
         UPDATE campaign.recipients
            SET delivery = v_new, delivered_at = v_at,
-               last_error = CASE WHEN v_new = 'undelivered'
-                                 THEN left(coalesce(b ->> 'error',
-                                                    'undelivered'), 500)
+               last_error = CASE WHEN v_new = 'undelivered' THEN v_error
                                  WHEN v_old = 'undelivered' THEN NULL
                                  ELSE last_error END
          WHERE id = v_rid;

@@ -13,29 +13,6 @@
 #include "sched_fuzz.h"
 
 
-static void
-same_shape(yajl_val a, yajl_val b)
-{
-    size_t  i;
-
-    FUZZ_CHECK(a->type == b->type
-               || (YAJL_IS_STRING(a) && YAJL_IS_STRING(b)));
-
-    if (YAJL_IS_OBJECT(a)) {
-        FUZZ_CHECK(a->u.object.len == b->u.object.len);
-        for (i = 0; i < a->u.object.len; i++) {
-            FUZZ_CHECK(strcmp(a->u.object.keys[i], b->u.object.keys[i]) == 0);
-            same_shape(a->u.object.values[i], b->u.object.values[i]);
-        }
-    } else if (YAJL_IS_ARRAY(a)) {
-        FUZZ_CHECK(a->u.array.len == b->u.array.len);
-        for (i = 0; i < a->u.array.len; i++) {
-            same_shape(a->u.array.values[i], b->u.array.values[i]);
-        }
-    }
-}
-
-
 typedef struct {
     char    *names[64];
     size_t   n;
