@@ -15,7 +15,7 @@ CFLAGS   := -g -O2 -Wall -Wextra -Werror -std=gnu11
 UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/*_test.c))
 UNIT       := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 UNIT_ASAN  := $(addprefix $(BUILD)/unit-asan/,$(UNIT_TESTS))
-COMMON     := common/pg_conninfo.c common/hmac.c
+COMMON     := common/pg_conninfo.c common/hmac.c common/prom.c
 SCHED_SRCS := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c)) $(COMMON)
 SCHED_DEPS := $(wildcard scheduler/*.[ch] common/*.[ch])
 # the scheduler's HTTP side alone, a reference t/bench/dispatch measures
@@ -30,7 +30,7 @@ deps:
 	@scripts/deps.sh
 
 PGINC    := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-SCHED_LIBS := -lpq -lsystemd -lyajl -lcurl -lcrypto -pthread
+SCHED_LIBS := -lpq -lsystemd -lyajl -lcurl -lcrypto -lm -pthread
 
 build: deps $(MODULE) $(SCHED) $(UNIT) $(HTTP_ONLY)
 

@@ -427,6 +427,9 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
         {
             q->values[NGX_HTTP_CAMPAIGN_P_TENANT] =
                             ngx_http_campaign_cstr(r->pool, &tenant, 128);
+            ngx_http_campaign_metrics_key(1);
+        } else {
+            ngx_http_campaign_metrics_key(0);
         }
     }
 

@@ -22,6 +22,8 @@ static const char **ngx_http_campaign_pstrdupv(ngx_pool_t *pool, char **v,
     ngx_uint_t n);
 static char *ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_campaign_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_http_campaign_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_campaign_create_loc_conf(ngx_conf_t *cf);
@@ -98,6 +100,13 @@ static ngx_command_t  ngx_http_campaign_commands[] = {
       0,
       NULL },
 
+    { ngx_string("campaign_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_campaign_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -151,6 +160,8 @@ ngx_http_campaign_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_campaign_metrics_worker(cmcf->pool_size);
+
     return NGX_OK;
 }
 
@@ -166,6 +177,7 @@ ngx_http_campaign_exit_process(ngx_cycle_t *cycle)
         ngx_http_campaign_pg_pool_destroy(cmcf->pool);
         cmcf->pool = NULL;
     }
+    ngx_http_campaign_metrics_worker_exit();
 
     /* receipts' HMAC contexts: the module is unloaded after this */
     cs_hmac_free();
@@ -308,8 +320,8 @@ ngx_http_campaign_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_http_core_loc_conf_t  *core;
 
-    if (clcf->enabled) {
-        return "is duplicate";
+    if (clcf->enabled || clcf->metrics) {
+        return "is duplicate, or in campaign_metrics' location";
     }
 
     core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -382,10 +394,44 @@ ngx_http_campaign_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_campaign_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *core;
+
     /* merged: core is left as it was (the module may be unloaded) */
     ngx_http_campaign_core_merge_restore(NULL);
 
+    /* every request of the API's locations is counted as it is logged */
+    core = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    h = ngx_array_push(&core->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_campaign_metrics_log;
+
     return NGX_OK;
+}
+
+
+static char *
+ngx_http_campaign_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_campaign_loc_conf_t *clcf = conf;
+
+    ngx_http_core_loc_conf_t  *core;
+
+    if (clcf->metrics || clcf->enabled) {
+        return "is duplicate, or in campaign_api's location";
+    }
+
+    if (ngx_http_campaign_metrics_zone(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->metrics = 1;
+    core->handler = ngx_http_campaign_metrics_handler;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -538,6 +584,11 @@ ngx_http_campaign_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (cmcf->database.data == NULL) {
         return NGX_CONF_OK;
+    }
+
+    /* the counters: served by any campaign_metrics location */
+    if (ngx_http_campaign_metrics_zone(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return ngx_http_campaign_conninfo(cf, cmcf);

@@ -37,6 +37,10 @@
 #define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
 #define NGX_HTTP_CAMPAIGN_SQL_GET                                             \
     "SELECT * FROM campaign.api_get($1::uuid, $2)"
+/* and the one /metrics runs, at most every 5 s */
+#define NGX_HTTP_CAMPAIGN_STMT_METRICS  "campaign_metrics"
+#define NGX_HTTP_CAMPAIGN_SQL_METRICS                                         \
+    "SELECT metric, label, label2, value FROM campaign.metrics_gauges()"
 
 /* the parameters of campaign.api(), in order */
 enum {
@@ -134,6 +138,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                           enabled;
+    ngx_flag_t                           metrics;  /* campaign_metrics */
     ngx_flag_t                           auth;
     ngx_str_t                            prefix;   /* the location's */
     /* whether core's body directives were set here or above (merge only) */
@@ -174,6 +179,8 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_campaign_module;
+/* the routes, in order, ending with one whose name is NULL */
+extern const ngx_http_campaign_route_t  ngx_http_campaign_routes[];
 
 
 ngx_int_t ngx_http_campaign_handler(ngx_http_request_t *r);
@@ -234,6 +241,36 @@ char *ngx_http_campaign_receipt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_campaign_receipt(ngx_http_request_t *r, ngx_str_t *type,
     ngx_str_t *body, ngx_str_t *json, ngx_http_campaign_err_e *err);
+
+/* ngx_http_campaign_metrics.c: connection states and database errors */
+enum {
+    NGX_HTTP_CAMPAIGN_M_CLOSED = 0,
+    NGX_HTTP_CAMPAIGN_M_CONNECTING,
+    NGX_HTTP_CAMPAIGN_M_IDLE,
+    NGX_HTTP_CAMPAIGN_M_BUSY,
+    NGX_HTTP_CAMPAIGN_M_STATES
+};
+
+enum {
+    NGX_HTTP_CAMPAIGN_M_ERR_CONNECT = 0,
+    NGX_HTTP_CAMPAIGN_M_ERR_LOST,
+    NGX_HTTP_CAMPAIGN_M_ERR_TIMEOUT,
+    NGX_HTTP_CAMPAIGN_M_ERR_NO_CONNECTION,   /* none in time */
+    NGX_HTTP_CAMPAIGN_M_ERR_PASSING,         /* a refusal worth a retry */
+    NGX_HTTP_CAMPAIGN_M_ERR_INTERNAL,        /* any other refusal */
+    NGX_HTTP_CAMPAIGN_M_ERRORS
+};
+
+ngx_int_t ngx_http_campaign_metrics_zone(ngx_conf_t *cf);
+void ngx_http_campaign_metrics_worker(ngx_uint_t pool_size);
+void ngx_http_campaign_metrics_worker_exit(void);
+void ngx_http_campaign_metrics_conn(ngx_uint_t from, ngx_uint_t to);
+void ngx_http_campaign_metrics_waiting(ngx_uint_t n);
+void ngx_http_campaign_metrics_wait(ngx_msec_t ms);
+void ngx_http_campaign_metrics_error(ngx_uint_t kind);
+void ngx_http_campaign_metrics_key(ngx_flag_t hit);
+ngx_int_t ngx_http_campaign_metrics_log(ngx_http_request_t *r);
+ngx_int_t ngx_http_campaign_metrics_handler(ngx_http_request_t *r);
 
 ngx_http_campaign_pg_pool_t *ngx_http_campaign_pg_pool_create(
     ngx_cycle_t *cycle, ngx_http_campaign_main_conf_t *cmcf);

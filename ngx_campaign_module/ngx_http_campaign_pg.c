@@ -68,6 +68,8 @@ struct ngx_http_campaign_pg_pool_s {
 
 
 static void ngx_http_campaign_pg_grow(ngx_http_campaign_pg_pool_t *pool);
+static void ngx_http_campaign_pg_state(ngx_http_campaign_pg_conn_t *conn,
+    ngx_http_campaign_pg_state_e state);
 static ngx_int_t ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool);
 static ngx_int_t ngx_http_campaign_pg_attach(
     ngx_http_campaign_pg_conn_t *conn);
@@ -109,7 +111,9 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
         "text, text, text, text, text, text, text, text, text) AS "
         NGX_HTTP_CAMPAIGN_SQL_API "; "
         "PREPARE " NGX_HTTP_CAMPAIGN_STMT_GET " (text, text) AS "
-        NGX_HTTP_CAMPAIGN_SQL_GET;
+        NGX_HTTP_CAMPAIGN_SQL_GET "; "
+        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_METRICS " AS "
+        NGX_HTTP_CAMPAIGN_SQL_METRICS;
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_campaign_pg_pool_t));
     if (pool == NULL) {
@@ -158,6 +162,22 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
 }
 
 
+/* a connection's state, and the worker's gauges of them */
+static void
+ngx_http_campaign_pg_state(ngx_http_campaign_pg_conn_t *conn,
+    ngx_http_campaign_pg_state_e state)
+{
+    static const ngx_uint_t  gauge[] = {
+        NGX_HTTP_CAMPAIGN_M_CLOSED, NGX_HTTP_CAMPAIGN_M_CONNECTING,
+        NGX_HTTP_CAMPAIGN_M_CONNECTING, NGX_HTTP_CAMPAIGN_M_IDLE,
+        NGX_HTTP_CAMPAIGN_M_BUSY
+    };
+
+    ngx_http_campaign_metrics_conn(gauge[conn->state], gauge[state]);
+    conn->state = state;
+}
+
+
 void
 ngx_http_campaign_pg_pool_destroy(ngx_http_campaign_pg_pool_t *pool)
 {
@@ -198,6 +218,7 @@ ngx_http_campaign_pg_query(ngx_http_campaign_query_t *q)
     ngx_queue_insert_tail(&pool->waiting, &q->queue);
     q->waiting = 1;
     pool->nwaiting++;
+    ngx_http_campaign_metrics_waiting(pool->nwaiting);
 
     ngx_http_campaign_pg_grow(pool);
 }
@@ -210,6 +231,7 @@ ngx_http_campaign_pg_query_abort(ngx_http_campaign_query_t *q)
         ngx_queue_remove(&q->queue);
         q->waiting = 0;
         q->pool->nwaiting--;
+        ngx_http_campaign_metrics_waiting(q->pool->nwaiting);
     }
 
     if (q->conn) {
@@ -272,7 +294,7 @@ ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool)
 
     conn->pg = pg;
     conn->start = start;
-    conn->state = NGX_HTTP_CAMPAIGN_PG_CONNECTING;
+    ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_CONNECTING);
     conn->flushing = 0;
     conn->failed = 0;
     pool->active++;
@@ -406,7 +428,7 @@ ngx_http_campaign_pg_close(ngx_http_campaign_pg_conn_t *conn)
         break;
     }
 
-    conn->state = NGX_HTTP_CAMPAIGN_PG_FREE;
+    ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_FREE);
     pool->active--;
     ngx_queue_insert_tail(&pool->free, &conn->queue);
 
@@ -437,6 +459,11 @@ ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn, const char *why)
                   "campaign: database %s: %s",
                   opening ? "connection failed" : "connection lost",
                   why ? why : PQerrorMessage(conn->pg));
+
+    ngx_http_campaign_metrics_error(opening ? NGX_HTTP_CAMPAIGN_M_ERR_CONNECT
+                                    : why && ngx_strstr(why, "timed out")
+                                      ? NGX_HTTP_CAMPAIGN_M_ERR_TIMEOUT
+                                      : NGX_HTTP_CAMPAIGN_M_ERR_LOST);
 
     q = ngx_http_campaign_pg_close(conn);
     if (q) {
@@ -605,7 +632,7 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
         return;
     }
 
-    conn->state = NGX_HTTP_CAMPAIGN_PG_PREPARING;
+    ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_PREPARING);
 
     if (!PQsendQuery(conn->pg, conn->pool->setup)
         || ngx_http_campaign_pg_flush(conn) != NGX_OK)
@@ -763,6 +790,7 @@ ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
         qe = ngx_queue_head(&pool->waiting);
         ngx_queue_remove(qe);
         pool->nwaiting--;
+        ngx_http_campaign_metrics_waiting(pool->nwaiting);
         q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
         q->waiting = 0;
 
@@ -785,7 +813,7 @@ ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
         return;
     }
 
-    conn->state = NGX_HTTP_CAMPAIGN_PG_IDLE;
+    ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_IDLE);
     ngx_queue_insert_head(&pool->idle, &conn->queue);
 }
 
@@ -794,7 +822,10 @@ static void
 ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
     ngx_http_campaign_query_t *q)
 {
-    conn->state = NGX_HTTP_CAMPAIGN_PG_BUSY;
+    ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_BUSY);
+    /* the deadline is the query's start plus campaign_timeout */
+    ngx_http_campaign_metrics_wait(ngx_current_msec
+                                   - (q->deadline - conn->pool->cmcf->timeout));
     conn->query = q;
     conn->large = q->large;
     q->conn = conn;
@@ -852,8 +883,10 @@ ngx_http_campaign_pg_fail_waiting(ngx_http_campaign_pg_pool_t *pool)
         qe = ngx_queue_head(&pool->waiting);
         ngx_queue_remove(qe);
         pool->nwaiting--;
+        ngx_http_campaign_metrics_waiting(pool->nwaiting);
         q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
         q->waiting = 0;
+        ngx_http_campaign_metrics_error(NGX_HTTP_CAMPAIGN_M_ERR_NO_CONNECTION);
         ngx_http_campaign_pg_deliver(q, NULL, NULL);
     }
 }
@@ -873,6 +906,8 @@ ngx_http_campaign_pg_timeout(ngx_event_t *ev)
         ngx_queue_remove(&q->queue);
         q->waiting = 0;
         q->pool->nwaiting--;
+        ngx_http_campaign_metrics_waiting(q->pool->nwaiting);
+        ngx_http_campaign_metrics_error(NGX_HTTP_CAMPAIGN_M_ERR_NO_CONNECTION);
         ngx_http_campaign_pg_deliver(q, NULL, NULL);
         return;
     }

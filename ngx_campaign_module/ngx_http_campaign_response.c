@@ -254,6 +254,7 @@ ngx_http_campaign_send_refusal(ngx_http_request_t *r, PGresult *err)
 
     for (p = passing; *p; p++) {
         if (ngx_strncmp(state, *p, ngx_strlen(*p)) == 0) {
+            ngx_http_campaign_metrics_error(NGX_HTTP_CAMPAIGN_M_ERR_PASSING);
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "campaign: query failed, passing (SQLSTATE %s): "
                           "%.200s", state, message);
@@ -262,6 +263,7 @@ ngx_http_campaign_send_refusal(ngx_http_request_t *r, PGresult *err)
         }
     }
 
+    ngx_http_campaign_metrics_error(NGX_HTTP_CAMPAIGN_M_ERR_INTERNAL);
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "campaign: query failed (SQLSTATE %s): %.200s", state,
                   message);

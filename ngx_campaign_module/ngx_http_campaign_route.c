@@ -16,7 +16,7 @@
 #define NGX_HTTP_CAMPAIGN_NAME  "{name}"   /* a type's name */
 
 
-static const ngx_http_campaign_route_t  ngx_http_campaign_routes[] = {
+const ngx_http_campaign_route_t  ngx_http_campaign_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("campaigns"), "list",
       NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -89,6 +90,8 @@ cs_parse_duration(const char *s)
         unit = 60000;
     } else if (strcmp(end, "h") == 0) {
         unit = 3600000;
+    } else if (strcmp(end, "d") == 0) {
+        unit = 86400000;
     } else {
         return -1;
     }
@@ -444,6 +447,79 @@ CS_DURATION_SETTER(sweep, 100, 60000)
 CS_DURATION_SETTER(database_timeout, 100, 600000)
 
 
+/* metrics 127.0.0.1:9464 | [::1]:9464 | *:9464 | off: numeric only, as
+ * parsing never touches the network */
+static int
+set_metrics(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    int               rc;
+    char              host[64], *colon;
+    const char       *port;
+    struct addrinfo   hints, *ai;
+
+    (void) nargs;
+
+    if (strcmp(args[0], "off") == 0) {
+        cf->metrics_len = 0;
+        return 0;
+    }
+
+    colon = strrchr(args[0], ':');
+    if (colon == NULL || colon == args[0] || colon[1] == '\0'
+        || (size_t) (colon - args[0]) >= sizeof(host))
+    {
+        return fail(lx, "metrics needs ADDRESS:PORT (127.0.0.1:9464, "
+                    "[::1]:9464, *:9464) or off");
+    }
+    memcpy(host, args[0], (size_t) (colon - args[0]));
+    host[colon - args[0]] = '\0';
+    port = colon + 1;
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host) - 2);
+        host[strlen(host) - 2] = '\0';
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints,
+                     &ai);
+    if (rc != 0 || ai->ai_addrlen > sizeof(cf->metrics_addr)) {
+        if (rc == 0) {
+            freeaddrinfo(ai);
+        }
+        return fail(lx, "metrics: \"%s\" is not a numeric address and "
+                    "port", args[0]);
+    }
+    memcpy(&cf->metrics_addr, ai->ai_addr, ai->ai_addrlen);
+    cf->metrics_len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+
+/* retention 30d | off: finished campaigns older than this are deleted */
+static int
+set_retention(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    int64_t  v;
+
+    (void) nargs;
+
+    if (strcmp(args[0], "off") == 0) {
+        cf->retention = 0;
+        return 0;
+    }
+    v = cs_parse_duration(args[0]);
+    if (v < 60000) {
+        return fail(lx, "retention must be off or a duration of at least "
+                    "1m (30d, 12h)");
+    }
+    cf->retention = (uint64_t) v;
+    return 0;
+}
+
+
 static const cs_directive_t  directives[] = {
     { "database", 1, 1, 0, set_database, 0 },
     { "id",       1, 1, 0, set_id, 0 },
@@ -459,6 +535,8 @@ static const cs_directive_t  directives[] = {
     { "window",   1, 1, 0, set_window, 0 },
     { "timeout",  2, 2, 0, set_timeout, 0 },
     { "database_timeout", 1, 1, 0, set_database_timeout, 0 },
+    { "metrics",  1, 1, 0, set_metrics, 0 },
+    { "retention", 1, 1, 0, set_retention, 0 },
     { NULL, 0, 0, 0, NULL, 0 }
 };
 

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "../common/pg_conninfo.h"
 #include "secret.h"
@@ -56,6 +57,9 @@ typedef struct cs_config_s {
     cs_type_conf_t   types[CS_MAX_TYPES];
     size_t           nsecrets;
     cs_secret_t      secrets[CS_MAX_SECRETS];
+    struct sockaddr_storage  metrics_addr;  /* GET /metrics is served on */
+    socklen_t        metrics_len;   /* 0: not served */
+    uint64_t         retention;     /* ms; 0: finished campaigns are kept */
     uint64_t         generation;    /* a new one for each file read */
 } cs_config_t;
 
@@ -76,7 +80,7 @@ cs_type_conf_t *cs_config_type(cs_config_t *cf, const char *name);
 /* a secret of the file, by name, or NULL */
 const cs_secret_t *cs_config_secret(const cs_config_t *cf, const char *name);
 
-/* "250ms", "30s", "10m", "1h", or a bare number of ms, up to 100 years;
+/* "250ms", "30s", "10m", "1h", "30d", or a bare number of ms, up to 100 years;
  * -1 if bad */
 int64_t cs_parse_duration(const char *s);
 

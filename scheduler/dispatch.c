@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "owned.h"
 #include "provider.h"
 #include "rate.h"
@@ -46,6 +47,7 @@ struct cs_job_s {
     cs_dispatch_t   *d;
     char             id[37];
     char             type[CS_NAME_MAX];
+    cs_metrics_type_t *metrics;     /* its type's, NULL if out of memory */
     cs_template_t   *message;       /* read once, for its provider */
     char            *message_json;  /* to read again after a reload */
     char            *metadata_json;
@@ -261,6 +263,20 @@ job_maybe_free(cs_dispatch_t *d, cs_job_t *job)
 
 
 void
+cs_dispatch_collect(cs_dispatch_t *d)
+{
+    cs_job_t  *job;
+
+    for (job = d->jobs; job; job = job->next) {
+        if (job->metrics) {
+            job->metrics->jobs += job->active;
+            job->metrics->in_flight += (long) job->in_flight;
+        }
+    }
+}
+
+
+void
 cs_dispatch_free(cs_dispatch_t *d)
 {
     cs_loop_off_idle(d->loop, dispatch_pump, d);
@@ -360,6 +376,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
             snprintf(job->id, sizeof(job->id), "%s", PQgetvalue(res, i, 0));
             snprintf(job->type, sizeof(job->type), "%s",
                      PQgetvalue(res, i, 1));
+            job->metrics = cs_metrics_type(job->type);
             job->message_json = strdup(PQgetvalue(res, i, 2));
             job->metadata_json = strdup(PQgetvalue(res, i, 4));
             if (job->message_json == NULL || job->metadata_json == NULL
@@ -589,8 +606,16 @@ delivered(const cs_http_answer_t *a, void *data)
     char             error[256];
     char            *provider_id;
     int              retryable;
+    cs_metrics_type_t *mt = job->metrics;
+
+    if (mt) {
+        cs_hist_observe(&mt->duration, &cs_prom_seconds, a->seconds);
+    }
 
     if (a->curl_code == 0 && a->status >= 200 && a->status < 300) {
+        if (mt) {
+            mt->sent++;
+        }
         provider_id = cs_render_provider_id(a->body, a->body_len,
                                             dl->answer_id);
         job_result(d, job, dl->recipient, "sent", provider_id, NULL, 0);
@@ -607,10 +632,16 @@ delivered(const cs_http_answer_t *a, void *data)
                     || a->status == 429 || a->status >= 500;
 
         if (retryable && dl->attempts < d->cf->retry_attempts) {
+            if (mt) {
+                mt->retried++;
+            }
             job_result(d, job, dl->recipient, "retry", NULL, error,
                        cs_backoff_ms(d->cf, dl->attempts,
                                      a->retry_after_ms));
         } else {
+            if (mt) {
+                mt->failed++;
+            }
             job_result(d, job, dl->recipient, "failed", NULL, error, 0);
         }
     }
@@ -632,6 +663,7 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
     cs_delivery_t   *dl;
     cs_type_conf_t  *type;
     int              i, n, got, kept = 0;
+    uint64_t         wait;
     const char      *id;
 
     d->claiming = NULL;
@@ -700,8 +732,15 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
     if (got == 0) {
         /* retries not due yet, all in flight, or the rate's bucket empty */
         type = cs_config_type(d->cf, job->type);
-        job_wait(job, type && type->rate > 0 && n == 0
-                      ? cs_rate_wait_ms(type) : CS_IDLE_MS);
+        if (type && type->rate > 0 && n == 0) {
+            wait = cs_rate_wait_ms(type);
+            if (job->metrics) {
+                job->metrics->rate_wait += (double) wait / 1000;
+            }
+        } else {
+            wait = CS_IDLE_MS;
+        }
+        job_wait(job, wait);
     }
 
     settle(d);

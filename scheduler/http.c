@@ -151,6 +151,11 @@ http_drain(cs_http_t *h)
                                                  : 86400000L;
             }
         }
+        if (curl_easy_getinfo(rq->easy, CURLINFO_TOTAL_TIME_T, &after)
+            == CURLE_OK)
+        {
+            a.seconds = (double) after / 1e6;
+        }
         a.body = rq->answer ? rq->answer : "";
         a.body_len = rq->answer_len;
 

@@ -21,6 +21,7 @@ typedef struct {
     long         retry_after_ms;    /* from Retry-After, or -1 */
     const char  *body;              /* the answer, up to 64 KiB */
     size_t       body_len;
+    double       seconds;           /* from its start to its end */
 } cs_http_answer_t;
 
 typedef void (*cs_http_done_pt)(const cs_http_answer_t *a, void *data);

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sched.h"
 
 #define CS_VERSION  "0.1.0"
@@ -266,7 +267,12 @@ main(int argc, char **argv)
     log_info("event=starting id=%s horizon_ms=%llu", log_esc(cf.id),
              (unsigned long long) cf.horizon);
 
-    cs_sched_start(m.sched);
+    cs_metrics_init(CS_VERSION, cf.id);
+    if (cs_sched_start(m.sched, err, sizeof(err)) != 0) {
+        fprintf(stderr, "campaign-scheduler: %s\n", err);
+        log_error("event=cannot_start reason=%s", log_esc(err));
+        return 1;
+    }
     rc = cs_loop_run(loop);
 
     /* a reload still reading the file: what it reads is not taken */
@@ -286,6 +292,7 @@ main(int argc, char **argv)
     close(sfd);
     log_info("event=stopped");
     cs_config_free(&cf);
+    cs_metrics_free();
     cs_hmac_free();
     curl_global_cleanup();
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 
 typedef enum {
@@ -34,6 +35,9 @@ struct cs_pg_s {
     cs_pg_events_t     events;
     void              *data;
     char               setup[160];
+    int                kind;        /* the query's, for its metrics */
+    uint64_t           sent_us;
+    int                was_up;      /* a connect after it is a reconnect */
 };
 
 static void pg_event(int fd, int events, void *data);
@@ -249,6 +253,8 @@ cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
 
     pg->done = done;
     pg->done_data = data;
+    pg->kind = cs_metrics_query_kind(sql);
+    pg->sent_us = cs_loop_mono_us();
     cs_timers_in(pg->timers, &pg->timer, pg->timeout);
 
     return 0;
@@ -355,6 +361,8 @@ pg_read(cs_pg_t *pg)
                     pg->result = NULL;
                 }
                 pg->state = CS_PG_IDLE;
+                cs_metrics_connected(pg->name, pg->was_up);
+                pg->was_up = 1;
                 pg->events.up(pg->data);
                 return;
             }
@@ -364,6 +372,8 @@ pg_read(cs_pg_t *pg)
             done = pg->done;
             pg->done = NULL;
             pg->state = CS_PG_IDLE;
+            cs_metrics_query(pg->kind,
+                             (double) (cs_loop_mono_us() - pg->sent_us) / 1e6);
 
             keep = done ? done(res, pg->failed ? CS_PG_ERROR : CS_PG_OK,
                                pg->done_data)

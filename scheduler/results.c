@@ -4,6 +4,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "results.h"
 
 #define CS_RESULTS_BATCH    256     /* results worth a write of their own */
@@ -398,6 +399,7 @@ results_written(PGresult *res, cs_pg_status_e st, void *data)
     r->writing = NULL;
 
     if (st == CS_PG_OK) {
+        cs_metrics_batch(b->n);
         for (i = 0; i < b->n; i++) {
             r->committed(b->items[i].job, b->items[i].recipient, r->owner);
         }

@@ -8,6 +8,8 @@
 #include "dispatch.h"
 #include "hash.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "pg.h"
 #include "sched.h"
@@ -22,9 +24,11 @@
 #define CS_WANT_JOBS     0x10
 #define CS_WANT_LOCK     0x20
 #define CS_WANT_PURGE    0x40
+#define CS_WANT_RETAIN   0x80
 
 #define CS_HOUSEKEEPING_MS  60000   /* how often old keys are purged */
 #define CS_PURGE_BATCH      1000
+#define CS_RETAIN_BATCH     5000    /* recipients per retention query */
 
 #define CS_DRAIN_MS      10000      /* SIGTERM waits this for deliveries */
 
@@ -63,6 +67,7 @@ struct cs_sched_s {
     cs_own_timer_t   housekeeping;
     uint64_t         watchdog_ms;   /* 0: systemd does not watch us */
     cs_dispatch_t   *dispatch;
+    cs_metrics_http_t *metrics;
     uint64_t         backoff;
     uint64_t         writer_backoff;
     uint64_t         jobs_asked;    /* when my_running() was sent */
@@ -233,8 +238,9 @@ resync_done(PGresult *res, cs_pg_status_e st, void *data)
 static int
 tick_done(PGresult *res, cs_pg_status_e st, void *data)
 {
-    cs_sched_t  *s = data;
-    int          i;
+    cs_sched_t         *s = data;
+    int                 i;
+    cs_metrics_type_t  *mt;
 
     if (st != CS_PG_OK) {
         sched_again(s, st, CS_WANT_TICK);
@@ -242,9 +248,21 @@ tick_done(PGresult *res, cs_pg_status_e st, void *data)
     }
 
     for (i = 0; i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 2), "taken") == 0) {
+            log_info("event=taken_over campaign=%s type=%s from=%s",
+                     PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                     log_esc(PQgetvalue(res, i, 4)));
+            cs_metrics_takeovers(1);
+            continue;
+        }
         log_info("event=started campaign=%s type=%s lateness_ms=%s",
                  PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                  PQgetvalue(res, i, 3));
+        mt = cs_metrics_type(PQgetvalue(res, i, 1));
+        if (mt) {
+            cs_hist_observe(&mt->lateness, &cs_prom_lateness,
+                            strtod(PQgetvalue(res, i, 3), NULL) / 1000);
+        }
     }
 
     /* started, renewed, taken over, or gone: the jobs say which */
@@ -315,11 +333,36 @@ purge_done(PGresult *res, cs_pg_status_e st, void *data)
 
 
 static int
-plain_done(PGresult *res, cs_pg_status_e st, void *data)
+retain_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    long         campaigns, recipients;
+    cs_sched_t  *s = data;
+
+    if (st == CS_PG_OK) {
+        campaigns = atol(PQgetvalue(res, 0, 0));
+        recipients = atol(PQgetvalue(res, 0, 1));
+        cs_metrics_retention(campaigns, recipients);
+        if (campaigns > 0) {
+            log_info("event=retention_deleted campaigns=%ld", campaigns);
+        }
+        /* something went: there may be more, after what else there is */
+        if (campaigns + recipients > 0) {
+            s->want |= CS_WANT_RETAIN;
+        }
+    }
+    sched_kick(s);
+    return 0;
+}
+
+
+static int
+beat_done(PGresult *res, cs_pg_status_e st, void *data)
 {
     (void) res;
-    (void) st;
 
+    if (st == CS_PG_OK) {
+        cs_metrics_heartbeat();
+    }
     sched_kick(data);
     return 0;
 }
@@ -447,7 +490,7 @@ sched_kick(cs_sched_t *s)
         /* before claims: those never starve the heartbeat */
         s->want &= ~CS_WANT_BEAT;
         cs_pg_query(s->pg, "SELECT campaign.scheduler_beat($1)", 1, values,
-                    plain_done, s);
+                    beat_done, s);
 
     } else if (s->want & CS_WANT_JOBS) {
         s->want &= ~CS_WANT_JOBS;
@@ -464,6 +507,19 @@ sched_kick(cs_sched_t *s)
         values[0] = horizon;
         cs_pg_query(s->pg, "SELECT campaign.purge_keys($1)", 1, values,
                     purge_done, s);
+
+    } else if (s->want & CS_WANT_RETAIN) {
+        s->want &= ~CS_WANT_RETAIN;
+        if (s->cf->retention > 0) {
+            snprintf(horizon, sizeof(horizon), "%llu",
+                     (unsigned long long) s->cf->retention);
+            snprintf(lease, sizeof(lease), "%d", CS_RETAIN_BATCH);
+            values[0] = horizon;
+            values[1] = lease;
+            cs_pg_query(s->pg, "SELECT campaigns, recipients FROM "
+                        "campaign.purge_finished($1, $2)", 2, values,
+                        retain_done, s);
+        }
     }
 }
 
@@ -602,7 +658,7 @@ own_timer(cs_timer_t *t)
         cs_timers_in(s->mono, t, s->cf->horizon / 2);
 
     } else if (o == &s->housekeeping) {
-        s->want |= CS_WANT_PURGE;
+        s->want |= CS_WANT_PURGE | CS_WANT_RETAIN;
         cs_timers_in(s->mono, t, CS_HOUSEKEEPING_MS);
 
     } else if (o == &s->watchdog) {
@@ -646,6 +702,17 @@ own_timer_init(cs_sched_t *s, cs_own_timer_t *o)
 /* ---------------------------------------------------------------- life */
 
 
+/* the gauges, just before /metrics is written */
+static void
+sched_collect(void *data)
+{
+    cs_sched_t  *s = data;
+
+    cs_dispatch_collect(s->dispatch);
+    cs_metrics_wheel(s->cached);
+}
+
+
 cs_sched_t *
 cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 {
@@ -686,8 +753,12 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     }
 
     s->dispatch = cs_dispatch_create(loop, s->mono, cf, sched_wake, s);
+    s->metrics = cs_metrics_http_create(loop, s->mono);
+    cs_metrics_collector(sched_collect, s);
 
-    if (s->pg == NULL || s->writer == NULL || s->dispatch == NULL) {
+    if (s->pg == NULL || s->writer == NULL || s->dispatch == NULL
+        || s->metrics == NULL)
+    {
         cs_sched_free(s);
         return NULL;
     }
@@ -697,12 +768,18 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 
 
 int
-cs_sched_start(cs_sched_t *s)
+cs_sched_start(cs_sched_t *s, char *err, size_t errlen)
 {
+    if (cs_metrics_http_listen(s->metrics, &s->cf->metrics_addr,
+                               s->cf->metrics_len, err, errlen) != 0)
+    {
+        return -1;
+    }
+
     cs_timers_in(s->mono, &s->sweep.timer, s->cf->sweep);
     cs_timers_in(s->mono, &s->resync.timer, s->cf->horizon / 2);
     cs_timers_in(s->mono, &s->housekeeping.timer, CS_HOUSEKEEPING_MS);
-    s->want |= CS_WANT_PURGE;
+    s->want |= CS_WANT_PURGE | CS_WANT_RETAIN;
     if (s->watchdog_ms) {
         sd_notify(0, "WATCHDOG=1");
         cs_timers_in(s->mono, &s->watchdog.timer, s->watchdog_ms);
@@ -726,8 +803,18 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
 {
     int  reconnect = strcmp(s->cf->database, cf->database) != 0;
 
+    char  err[256];
+
     cs_config_free(s->cf);
     *s->cf = *cf;
+
+    if (cs_metrics_http_listen(s->metrics, &s->cf->metrics_addr,
+                               s->cf->metrics_len, err, sizeof(err)) != 0)
+    {
+        log_error("event=reload_metrics_failed reason=%s "
+                  "action=\"serving the metrics where they were\"",
+                  log_esc(err));
+    }
 
     if (reconnect) {
         cs_pg_reset(s->pg, "the database setting changed");
@@ -752,6 +839,8 @@ cs_sched_stop(cs_sched_t *s)
 void
 cs_sched_free(cs_sched_t *s)
 {
+    cs_metrics_collector(NULL, NULL);
+    cs_metrics_http_free(s->metrics);
     if (s->dispatch) {
         cs_dispatch_free(s->dispatch);
     }

@@ -9,6 +9,8 @@
 #ifndef CS_SCHED_H
 #define CS_SCHED_H
 
+#include <stddef.h>
+
 #include "config.h"
 #include "loop.h"
 
@@ -16,7 +18,8 @@ typedef struct cs_sched_s cs_sched_t;
 
 cs_sched_t *cs_sched_create(cs_loop_t *loop, cs_config_t *cf);
 void cs_sched_free(cs_sched_t *s);
-int cs_sched_start(cs_sched_t *s);
+/* 0, or -1 with why in err (the metrics address cannot be bound) */
+int cs_sched_start(cs_sched_t *s, char *err, size_t errlen);
 
 /* takes the new configuration; the old one is freed */
 void cs_sched_reload(cs_sched_t *s, cs_config_t *cf);

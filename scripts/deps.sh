@@ -12,6 +12,7 @@ packages=(
     clang libclang-rt-14-dev valgrind
     libfaketime pgbouncer
     libssl-dev openssl python3 python3-botocore
+    prometheus debhelper lintian fakeroot
 )
 
 missing=()
@@ -37,4 +38,5 @@ if command -v service >/dev/null; then
     service nginx stop >/dev/null 2>&1 || true
     service postgresql stop >/dev/null 2>&1 || true
     service pgbouncer stop >/dev/null 2>&1 || true
+    service prometheus stop >/dev/null 2>&1 || true
 fi

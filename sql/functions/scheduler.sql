@@ -112,10 +112,13 @@ $$;
 -- is dead, i.e. took its lock on this server's life and no longer holds
 -- it. (A lock lost with its connection, the holder alive, looks the same:
 -- the holder stops sending the moment its connection goes, and asks again
--- which campaigns are its own.) Returns what it started.
+-- which campaigns are its own.) Returns what it started (status running,
+-- with its lateness) and what it took over (status taken, with the
+-- scheduler it took it from).
 CREATE OR REPLACE FUNCTION campaign.scheduler_tick(p_owner text,
     p_lease_ms integer)
-RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision)
+RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision,
+               previous_owner text)
 LANGUAGE plpgsql AS $$
 DECLARE
     t        record;
@@ -152,7 +155,8 @@ BEGIN
                -- queued_at is when it became due: its time, its start or
                -- its resume
                (extract(epoch FROM clock_timestamp() - s.queued_at)
-                * 1000)::double precision
+                * 1000)::double precision,
+               NULL::text
           FROM campaign.apply_transition('run', ARRAY(
                    SELECT q.id FROM campaign.campaigns q
                     WHERE q.type = ANY (t.members) AND q.status = 'queued'
@@ -182,10 +186,15 @@ BEGIN
                             AND l.objsubid = 2 AND l.granted);
     END IF;
 
+    -- the old row's owner, read beside the row the update locks
+    RETURN QUERY
+    WITH taken AS (
     UPDATE campaign.campaigns c
        SET lease_owner = p_owner,
            lease_expires_at = clock_timestamp() + v_lease
-     WHERE c.status = 'running'
+      FROM campaign.campaigns was
+     WHERE was.id = c.id
+       AND c.status = 'running'
        AND (c.lease_owner IS NULL
             OR c.lease_expires_at < clock_timestamp()
             OR (c.lease_owner = p_owner
@@ -197,7 +206,12 @@ BEGIN
                 AND EXISTS (SELECT 1 FROM campaign.schedulers s
                              WHERE s.id = c.lease_owner
                                AND s.server_started
-                                   = pg_postmaster_start_time())));
+                                   = pg_postmaster_start_time())))
+    RETURNING c.id, c.type, was.lease_owner)
+    SELECT tk.id, tk.type, 'taken'::text, NULL::double precision,
+           tk.lease_owner
+      FROM taken tk
+     WHERE tk.lease_owner IS NOT NULL AND tk.lease_owner <> p_owner;
 END
 $$;
 
@@ -217,4 +231,45 @@ RETURNS integer LANGUAGE sql AS $$
          WHERE k.tenant = old.tenant AND k.key = old.key
         RETURNING 1)
     SELECT count(*)::integer FROM gone
+$$;
+
+-- Retention, off the request path: one finished campaign at a time (the
+-- oldest finished before p_older_ms ago), its recipients p_limit at a
+-- time, the campaign itself once none is left. A campaign another
+-- scheduler is deleting, or a client is touching, is skipped. Returns
+-- what went: 0, 0 when nothing is old enough.
+CREATE OR REPLACE FUNCTION campaign.purge_finished(p_older_ms bigint,
+    p_limit integer)
+RETURNS TABLE (campaigns integer, recipients integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id  uuid;
+    v_r   integer;
+BEGIN
+    SELECT c.id INTO v_id FROM campaign.campaigns c
+     WHERE c.status IN ('completed', 'cancelled', 'failed')
+       AND c.finished_at < now() - p_older_ms * interval '1 ms'
+     ORDER BY c.finished_at
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 0, 0;
+        RETURN;
+    END IF;
+
+    WITH gone AS (
+        DELETE FROM campaign.recipients r
+         WHERE r.id IN (SELECT x.id FROM campaign.recipients x
+                         WHERE x.campaign_id = v_id
+                         LIMIT p_limit)
+        RETURNING 1)
+    SELECT count(*)::integer INTO v_r FROM gone;
+
+    IF v_r < p_limit THEN
+        DELETE FROM campaign.campaigns c WHERE c.id = v_id;
+        RETURN QUERY SELECT 1, v_r;
+    ELSE
+        RETURN QUERY SELECT 0, v_r;
+    END IF;
+END
 $$;

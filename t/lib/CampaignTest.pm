@@ -292,6 +292,9 @@ http {
             campaign_api;
             $self->{loc_extra}
         }
+        location = /metrics {
+            campaign_metrics;
+        }
         $self->{srv_extra}
     }
 }
@@ -362,10 +365,17 @@ sub start_scheduler {
     my ($self, %o) = @_;
     my $n = ++$self->{nsched};
     my $conf = "$self->{dir}/scheduler$n.conf";
+    # every scheduler of this build serves /metrics (done() lints it)
+    my $metrics;
+    if (!$o{bin} && ($o{conf} // '') !~ /^\s*metrics\s/m) {
+        $metrics = free_port();
+    }
     open(my $fh, '>', $conf) or die $!;
     print $fh 'database "' . ($o{database} // $self->{database}
                               // $self->conninfo) . "\";\n"
-            . "id sched$n;\n" . ($o{conf} // '');
+            . "id sched$n;\n"
+            . ($metrics ? "metrics 127.0.0.1:$metrics;\n" : '')
+            . ($o{conf} // '');
     close $fh;
     my $bin = $o{bin} // ($ENV{CAMPAIGN_ASAN}
                           ? "$ROOT/build/asan/campaign-scheduler"
@@ -382,7 +392,8 @@ sub start_scheduler {
         exec @{ $o{wrap} // [] }, $bin, '-c', $conf;
         exit 127;
     }
-    my $h = { pid => $pid, log => $log, conf => $conf, id => "sched$n" };
+    my $h = { pid => $pid, log => $log, conf => $conf, id => "sched$n",
+              metrics => $metrics && "http://127.0.0.1:$metrics/metrics" };
     push @{ $self->{schedulers} }, $h;
     my $ready = eval {
         wait_for(sub { -e $log && `cat $log` =~ /event=ready/ },
@@ -574,8 +585,33 @@ sub stop_standby {
                 '-w', 'stop'));
 }
 
+# What nginx's and each live scheduler's /metrics say now, each run
+# through promtool's linter (Debian's prometheus package): its complaints.
+sub lint_metrics {
+    my ($self) = @_;
+    my @urls = grep { $_ } ($self->{nginx_pid} ? $self->url('/metrics') : ()),
+        map { $_->{pid} ? $_->{metrics} : () } @{ $self->{schedulers} // [] };
+    my $out = '';
+    for my $url (@urls) {
+        my $r = HTTP::Tiny->new(timeout => 10)->get($url);
+        if ($r->{status} != 200) {
+            $out .= "$url: $r->{status}\n";
+            next;
+        }
+        my $f = "$self->{dir}/metrics.txt";
+        open(my $fh, '>', $f) or die $!;
+        print $fh $r->{content};
+        close $fh;
+        my $lint = `promtool check metrics < $f 2>&1`;
+        $out .= "$url: $lint" if $? != 0 || $lint ne '';
+    }
+    return $out;
+}
+
 sub done {
     my ($self, %o) = @_;
+    is($self->lint_metrics, '', 'promtool check metrics passes on every '
+       . '/metrics') unless $o{no_metrics};
     $self->stop_scheduler($_) for @{ $self->{schedulers} // [] };
     $self->stop_provider;
     $self->stop_nginx;

@@ -1,0 +1,307 @@
+#define _GNU_SOURCE                 /* accept4() */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
+
+#define CS_HTTP_HEAD_MAX    4096    /* a request's line and headers */
+#define CS_HTTP_IDLE_MS     5000
+#define CS_HTTP_MAX_CONNS   32
+
+typedef struct cs_mconn_s cs_mconn_t;
+
+struct cs_mconn_s {
+    cs_timer_t          timer;      /* first: idle time-out */
+    cs_mconn_t         *next;
+    cs_metrics_http_t  *h;
+    int                 fd;
+    char                in[CS_HTTP_HEAD_MAX];
+    size_t              inlen;
+    cs_prom_t           out;        /* the answer, head and body */
+    size_t              sent;
+};
+
+struct cs_metrics_http_s {
+    cs_loop_t                *loop;
+    cs_timers_t              *timers;
+    int                       fd;
+    struct sockaddr_storage   addr;
+    socklen_t                 addrlen;
+    cs_mconn_t               *conns;
+    size_t                    nconns;
+};
+
+
+cs_metrics_http_t *
+cs_metrics_http_create(cs_loop_t *loop, cs_timers_t *timers)
+{
+    cs_metrics_http_t  *h = calloc(1, sizeof(cs_metrics_http_t));
+
+    if (h != NULL) {
+        h->loop = loop;
+        h->timers = timers;
+        h->fd = -1;
+    }
+    return h;
+}
+
+
+static void
+conn_close(cs_mconn_t *c)
+{
+    cs_mconn_t  **p;
+
+    for (p = &c->h->conns; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    c->h->nconns--;
+    cs_timers_del(c->h->timers, &c->timer);
+    cs_loop_unwatch(c->h->loop, c->fd);
+    close(c->fd);
+    cs_prom_free(&c->out);
+    free(c);
+}
+
+
+static void
+conn_timeout(cs_timer_t *t)
+{
+    conn_close((cs_mconn_t *) t);
+}
+
+
+static void conn_event(int fd, int events, void *data);
+
+
+/* the head and the body into c->out */
+static void
+conn_answer(cs_mconn_t *c, int status, const char *reason, cs_prom_t *body,
+    int head)
+{
+    char  hdr[256];
+    int   n;
+
+    n = snprintf(hdr, sizeof(hdr),
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                 status, reason,
+                 status == 200 ? CS_PROM_CONTENT_TYPE : "text/plain",
+                 body->len);
+
+    cs_prom_init(&c->out);
+    c->out.data = malloc((size_t) n + (head ? 0 : body->len) + 1);
+    if (c->out.data == NULL) {
+        return;
+    }
+    memcpy(c->out.data, hdr, (size_t) n);
+    if (!head && body->len) {
+        memcpy(c->out.data + n, body->data, body->len);
+    }
+    c->out.len = (size_t) n + (head ? 0 : body->len);
+    c->out.cap = c->out.len + 1;
+}
+
+
+static void
+conn_request(cs_mconn_t *c)
+{
+    int         head = 0;
+    char       *sp, *path, *end;
+    cs_prom_t   body;
+
+    cs_prom_init(&body);
+    c->in[c->inlen] = '\0';
+    sp = strchr(c->in, ' ');
+    path = sp ? sp + 1 : NULL;
+    end = path ? strpbrk(path, " ?\r\n") : NULL;
+
+    if (path == NULL || end == NULL) {
+        body.data = strdup("bad request\n");
+        body.len = body.data ? strlen(body.data) : 0;
+        conn_answer(c, 400, "Bad Request", &body, 0);
+
+    } else if (!((sp - c->in == 3 && memcmp(c->in, "GET", 3) == 0)
+                 || (head = sp - c->in == 4 && memcmp(c->in, "HEAD", 4) == 0)))
+    {
+        body.data = strdup("only GET\n");
+        body.len = body.data ? strlen(body.data) : 0;
+        conn_answer(c, 405, "Method Not Allowed", &body, 0);
+
+    } else if (end - path != 8 || memcmp(path, "/metrics", 8) != 0) {
+        body.data = strdup("not found: the metrics are at /metrics\n");
+        body.len = body.data ? strlen(body.data) : 0;
+        conn_answer(c, 404, "Not Found", &body, head);
+
+    } else {
+        cs_metrics_write(&body);
+        if (body.failed) {
+            cs_prom_free(&body);
+            body.data = strdup("out of memory\n");
+            body.len = body.data ? strlen(body.data) : 0;
+            conn_answer(c, 500, "Internal Server Error", &body, head);
+        } else {
+            conn_answer(c, 200, "OK", &body, head);
+        }
+    }
+    cs_prom_free(&body);
+
+    if (c->out.data == NULL) {
+        conn_close(c);
+        return;
+    }
+    cs_loop_unwatch(c->h->loop, c->fd);
+    if (cs_loop_watch(c->h->loop, c->fd, CS_WRITE, conn_event, c) != 0) {
+        conn_close(c);
+    }
+}
+
+
+static void
+conn_event(int fd, int events, void *data)
+{
+    ssize_t      n;
+    cs_mconn_t  *c = data;
+
+    if (c->out.data == NULL) {
+        n = read(fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn_close(c);
+            return;
+        }
+        if (n < 0) {
+            return;
+        }
+        c->inlen += (size_t) n;
+        c->in[c->inlen] = '\0';
+        if (strstr(c->in, "\r\n\r\n") == NULL
+            && strstr(c->in, "\n\n") == NULL)
+        {
+            if (c->inlen == sizeof(c->in) - 1) {
+                conn_close(c);      /* no head is that long */
+            }
+            return;
+        }
+        conn_request(c);
+        return;
+    }
+
+    (void) events;
+
+    n = write(fd, c->out.data + c->sent, c->out.len - c->sent);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0) {
+        conn_close(c);
+        return;
+    }
+    c->sent += (size_t) n;
+    if (c->sent == c->out.len) {
+        conn_close(c);
+    }
+}
+
+
+static void
+on_accept(int fd, int events, void *data)
+{
+    int                 cfd;
+    cs_mconn_t         *c;
+    cs_metrics_http_t  *h = data;
+
+    (void) events;
+
+    while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC))
+           >= 0)
+    {
+        if (h->nconns >= CS_HTTP_MAX_CONNS
+            || (c = calloc(1, sizeof(cs_mconn_t))) == NULL)
+        {
+            close(cfd);             /* a scraper asks once in a while */
+            continue;
+        }
+        c->h = h;
+        c->fd = cfd;
+        cs_timer_init(&c->timer);
+        c->timer.handler = conn_timeout;
+        if (cs_loop_watch(h->loop, cfd, CS_READ, conn_event, c) != 0) {
+            close(cfd);
+            free(c);
+            continue;
+        }
+        c->next = h->conns;
+        h->conns = c;
+        h->nconns++;
+        cs_timers_in(h->timers, &c->timer, CS_HTTP_IDLE_MS);
+    }
+}
+
+
+int
+cs_metrics_http_listen(cs_metrics_http_t *h,
+    const struct sockaddr_storage *addr, socklen_t len, char *err,
+    size_t errlen)
+{
+    int  fd, one = 1;
+
+    if (len == h->addrlen && (len == 0 || memcmp(addr, &h->addr, len) == 0))
+    {
+        return 0;
+    }
+
+    fd = -1;
+    if (len > 0) {
+        fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK
+                                     | SOCK_CLOEXEC, 0);
+        if (fd < 0
+            || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
+               != 0
+            || bind(fd, (const struct sockaddr *) addr, len) != 0
+            || listen(fd, 16) != 0
+            || cs_loop_watch(h->loop, fd, CS_READ, on_accept, h) != 0)
+        {
+            snprintf(err, errlen, "metrics: cannot listen: %s",
+                     strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+            }
+            return -1;
+        }
+    }
+
+    if (h->fd >= 0) {
+        cs_loop_unwatch(h->loop, h->fd);
+        close(h->fd);
+    }
+    h->fd = fd;
+    memcpy(&h->addr, addr, len);
+    h->addrlen = len;
+    return 0;
+}
+
+
+void
+cs_metrics_http_free(cs_metrics_http_t *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    while (h->conns) {
+        conn_close(h->conns);
+    }
+    if (h->fd >= 0) {
+        cs_loop_unwatch(h->loop, h->fd);
+        close(h->fd);
+    }
+    free(h);
+}
