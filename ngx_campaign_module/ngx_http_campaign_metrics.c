@@ -66,6 +66,7 @@ typedef struct {
     ngx_atomic_t                   key_hits;
     ngx_atomic_t                   key_misses;
     ngx_http_campaign_m_worker_t   workers[NGX_HTTP_CAMPAIGN_M_WORKERS];
+    ngx_atomic_t                   refreshes;   /* gauge queries run */
     ngx_atomic_t                   refreshing;  /* ms it began, 0: not */
     ngx_atomic_t                   gauges_at;   /* ms of the text, 0: none */
     size_t                         gauges_len;
@@ -418,6 +419,16 @@ ngx_http_campaign_m_write(cs_prom_t *p)
                    "API keys a worker had to ask Postgres about.");
     cs_prom_value(p, "campaign_key_cache_misses_total",
                   (double) sh->key_misses, 0);
+
+    cs_prom_family(p, "campaign_gauges_queries_total", "counter",
+                   "Reads of the campaign gauges from Postgres (one per 5 s "
+                   "at most, however often /metrics is asked).");
+    cs_prom_value(p, "campaign_gauges_queries_total",
+                  (double) sh->refreshes, 0);
+    cs_prom_family(p, "campaign_gauges_timestamp_seconds", "gauge",
+                   "When the campaign gauges below were read (0: never).");
+    cs_prom_value(p, "campaign_gauges_timestamp_seconds",
+                  sh->gauges_at / 1000.0, 0);
 }
 
 
@@ -513,6 +524,8 @@ ngx_http_campaign_m_refresh(ngx_http_request_t *r)
     q->data = r;
     q->timer.log = r->connection->log;
 
+    (void) ngx_atomic_fetch_add(&sh->refreshes, 1);
+    /* this location's context is its query (campaign_api's is its own) */
     ngx_http_set_ctx(r, q, ngx_http_campaign_module);
     ngx_http_campaign_pg_query(q);
     return 1;

@@ -224,10 +224,16 @@ on_accept(int fd, int events, void *data)
     while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC))
            >= 0)
     {
-        if (h->nconns >= CS_HTTP_MAX_CONNS
-            || (c = calloc(1, sizeof(cs_mconn_t))) == NULL)
-        {
-            close(cfd);             /* a scraper asks once in a while */
+        if (h->nconns >= CS_HTTP_MAX_CONNS) {
+            /* the oldest goes: idle peers cannot lock a scraper out */
+            for (c = h->conns; c->next; c = c->next) {
+                /* void */
+            }
+            conn_close(c);
+        }
+        c = calloc(1, sizeof(cs_mconn_t));
+        if (c == NULL) {
+            close(cfd);
             continue;
         }
         c->h = h;

@@ -702,6 +702,19 @@ own_timer_init(cs_sched_t *s, cs_own_timer_t *o)
 /* ---------------------------------------------------------------- life */
 
 
+/* the file's types have series from the start, at 0: a rate() over a
+ * counter that appears mid-window reads low */
+static void
+sched_metrics_types(cs_config_t *cf)
+{
+    size_t  i;
+
+    for (i = 0; i < cf->ntypes; i++) {
+        (void) cs_metrics_type(cf->types[i].name);
+    }
+}
+
+
 /* the gauges, just before /metrics is written */
 static void
 sched_collect(void *data)
@@ -755,6 +768,7 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     s->dispatch = cs_dispatch_create(loop, s->mono, cf, sched_wake, s);
     s->metrics = cs_metrics_http_create(loop, s->mono);
     cs_metrics_collector(sched_collect, s);
+    sched_metrics_types(cf);
 
     if (s->pg == NULL || s->writer == NULL || s->dispatch == NULL
         || s->metrics == NULL)
@@ -807,6 +821,7 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
 
     cs_config_free(s->cf);
     *s->cf = *cf;
+    sched_metrics_types(s->cf);
 
     if (cs_metrics_http_listen(s->metrics, &s->cf->metrics_addr,
                                s->cf->metrics_len, err, sizeof(err)) != 0)
@@ -822,7 +837,7 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
     }
 
     s->pools_sent = 0;
-    s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK;
+    s->want |= CS_WANT_POOLS | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_RETAIN;
     sched_kick(s);
 }
 

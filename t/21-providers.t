@@ -262,7 +262,7 @@ ok($got && $got->{client_cert}, 'with the client certificate');
 sub reload {
     my ($text) = @_;
     my ($head) = do { local (@ARGV, $/) = ($sched->{conf}); <> } =~
-        /\A(database [^\n]*\nid [^\n]*\n)/;
+        /\A(database [^\n]*\nid [^\n]*\n(?:metrics [^\n]*\n)?)/;
     spew("$sched->{conf}.new", $head . $text);
     rename "$sched->{conf}.new", $sched->{conf};
     my $n = () = `cat $sched->{log}` =~ /event=reloaded/g;

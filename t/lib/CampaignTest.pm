@@ -38,6 +38,16 @@ sub iso_in {
                    $g[4] + 1, @g[3, 2, 1, 0], ($t - int $t) * 1000);
 }
 
+# seconds since the epoch of the API's "2026-12-02T06:23:03.262Z"
+sub epoch_of {
+    my ($iso) = @_;
+    my ($y, $mo, $d, $h, $mi, $s, $f) =
+        $iso =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)(\.\d+)?Z$/
+        or croak "not a timestamp: $iso";
+    require Time::Local;
+    return Time::Local::timegm($s, $mi, $h, $d, $mo - 1, $y) + ($f // 0);
+}
+
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
                                   LocalPort => 0, ReuseAddr => 1) or die $!;
@@ -359,7 +369,8 @@ sub conninfo {
 }
 
 # A campaign-scheduler on this bench's Postgres: start_scheduler(conf =>
-# "extra directives", database => conninfo, env => { NAME => value })
+# "extra directives", database => conninfo, env => { NAME => value },
+# id => "the id directive's argument, as written in the file")
 # returns a handle; its log is $h->{log}.
 sub start_scheduler {
     my ($self, %o) = @_;
@@ -373,7 +384,7 @@ sub start_scheduler {
     open(my $fh, '>', $conf) or die $!;
     print $fh 'database "' . ($o{database} // $self->{database}
                               // $self->conninfo) . "\";\n"
-            . "id sched$n;\n"
+            . "id " . ($o{id} // "sched$n") . ";\n"
             . ($metrics ? "metrics 127.0.0.1:$metrics;\n" : '')
             . ($o{conf} // '');
     close $fh;
@@ -589,8 +600,11 @@ sub stop_standby {
 # through promtool's linter (Debian's prometheus package): its complaints.
 sub lint_metrics {
     my ($self) = @_;
+    # a scheduler whose file a test rewrote (and reloaded) may serve none
     my @urls = grep { $_ } ($self->{nginx_pid} ? $self->url('/metrics') : ()),
-        map { $_->{pid} ? $_->{metrics} : () } @{ $self->{schedulers} // [] };
+        map { $_->{pid} && `cat $_->{conf}` =~ /^metrics /m ? $_->{metrics}
+                                                          : () }
+            @{ $self->{schedulers} // [] };
     my $out = '';
     for my $url (@urls) {
         my $r = HTTP::Tiny->new(timeout => 10)->get($url);
