@@ -21,7 +21,7 @@ SCHED_DEPS := $(wildcard scheduler/*.[ch] common/*.[ch])
 # the scheduler's HTTP side alone, a reference t/bench/dispatch measures
 HTTP_ONLY  := $(BUILD)/bench/http_only
 
-.PHONY: all deps build asan test test-release test-asan run bench clean \
+.PHONY: all deps build asan test test-release test-asan run bench clean deb \
         fuzz fuzz-build test-fuzz test-valgrind chaos test-chaos
 
 all: build
@@ -36,9 +36,10 @@ build: deps $(MODULE) $(SCHED) $(UNIT) $(HTTP_ONLY)
 
 asan: deps $(ASAN) $(SCHED_ASAN) $(UNIT_ASAN)
 
+# EXTRA_*: a package build's hardening flags (debian/rules)
 $(SCHED): $(SCHED_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(COMMON) $(SCHED_LIBS)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(COMMON) $(EXTRA_LDFLAGS) $(SCHED_LIBS)
 
 $(HTTP_ONLY): t/bench/http_only.c scheduler/http.c scheduler/loop.c \
               scheduler/log.c $(wildcard scheduler/*.h)
@@ -104,6 +105,11 @@ test-fuzz:
 
 run: build
 	@scripts/run.sh
+
+# libnginx-mod-http-campaign and campaign-scheduler, into build/deb/,
+# checked by lintian
+deb: deps
+	@scripts/build-deb.sh
 
 bench: build
 	@t/bench/api

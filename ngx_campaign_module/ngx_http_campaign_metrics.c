@@ -54,7 +54,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_shmtx_sh_t                 lock;
     ngx_atomic_t                   requests[NGX_HTTP_CAMPAIGN_M_ROUTES]
                                        [NGX_HTTP_CAMPAIGN_M_NCODES + 1];
     ngx_atomic_t                   duration[NGX_HTTP_CAMPAIGN_M_ROUTES]
@@ -75,7 +74,7 @@ typedef struct {
 
 
 static ngx_http_campaign_shm_t       *ngx_http_campaign_shm;
-static ngx_shmtx_t                    ngx_http_campaign_shm_mutex;
+static ngx_shmtx_t                   *ngx_http_campaign_shm_mutex;
 static ngx_http_campaign_m_worker_t  *ngx_http_campaign_m_me;
 
 
@@ -102,9 +101,11 @@ ngx_http_campaign_metrics_zone(ngx_conf_t *cf)
     ngx_str_t        name = ngx_string("campaign_metrics");
     ngx_shm_zone_t  *zone;
 
+    /* a slab pool, as nginx makes every zone: what it needs, and room
+     * for the slab's own pages */
     zone = ngx_shared_memory_add(cf, &name,
                    ngx_align(sizeof(ngx_http_campaign_shm_t), ngx_pagesize)
-                   + ngx_pagesize, &ngx_http_campaign_module);
+                   + 16 * ngx_pagesize, &ngx_http_campaign_module);
     if (zone == NULL) {
         return NGX_ERROR;
     }
@@ -117,26 +118,28 @@ ngx_http_campaign_metrics_zone(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_campaign_metrics_zone_init(ngx_shm_zone_t *zone, void *data)
 {
+    ngx_slab_pool_t          *sp;
     ngx_http_campaign_shm_t  *sh;
+
+    sp = (ngx_slab_pool_t *) zone->shm.addr;
 
     if (data != NULL) {
         sh = data;
-    } else {
-        sh = (ngx_http_campaign_shm_t *) ngx_align_ptr(zone->shm.addr,
-                                                       ngx_pagesize);
-        if (!zone->shm.exists) {
-            ngx_memzero(sh, sizeof(ngx_http_campaign_shm_t));
-        }
-    }
 
-    if (ngx_shmtx_create(&ngx_http_campaign_shm_mutex, &sh->lock, NULL)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    } else if (zone->shm.exists) {
+        sh = sp->data;
+
+    } else {
+        sh = ngx_slab_calloc(sp, sizeof(ngx_http_campaign_shm_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+        sp->data = sh;
     }
 
     zone->data = sh;
     ngx_http_campaign_shm = sh;
+    ngx_http_campaign_shm_mutex = &sp->mutex;
     return NGX_OK;
 }
 
@@ -549,11 +552,11 @@ ngx_http_campaign_metrics_refreshed(ngx_http_campaign_query_t *q,
         ngx_http_campaign_m_gauges(&p, res);
 
         if (!p.failed && p.len <= NGX_HTTP_CAMPAIGN_M_GAUGES) {
-            ngx_shmtx_lock(&ngx_http_campaign_shm_mutex);
+            ngx_shmtx_lock(ngx_http_campaign_shm_mutex);
             ngx_memcpy(sh->gauges, p.data, p.len);
             sh->gauges_len = p.len;
             sh->gauges_at = ngx_http_campaign_m_now();
-            ngx_shmtx_unlock(&ngx_http_campaign_shm_mutex);
+            ngx_shmtx_unlock(ngx_http_campaign_shm_mutex);
         } else {
             ngx_log_error(NGX_LOG_WARN, c->log, 0,
                           "campaign: metrics gauges of %uz bytes not kept",
@@ -611,14 +614,14 @@ ngx_http_campaign_metrics_send(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_shmtx_lock(&ngx_http_campaign_shm_mutex);
+    ngx_shmtx_lock(ngx_http_campaign_shm_mutex);
     len = p.len + sh->gauges_len;
     data = ngx_pnalloc(r->pool, len + 1);
     if (data != NULL) {
         ngx_memcpy(data, p.data, p.len);
         ngx_memcpy(data + p.len, sh->gauges, sh->gauges_len);
     }
-    ngx_shmtx_unlock(&ngx_http_campaign_shm_mutex);
+    ngx_shmtx_unlock(ngx_http_campaign_shm_mutex);
     cs_prom_free(&p);
 
     if (data == NULL) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings the database psql reaches with the given arguments up to date:
 #   scripts/migrate.sh -h HOST -p PORT -U USER -d DB
+# (installed by the package as campaign-migrate; see its man page)
 # sql/migrations/*.sql (tables, indexes, data: history) are applied in name
 # order, each once; then every file of sql/functions/ (the live functions,
 # triggers and views, written with CREATE OR REPLACE) whose content is new
@@ -8,7 +9,21 @@
 # leaves the database as it was.
 set -euo pipefail
 
-sql=$(cd "$(dirname "$0")/../sql" && pwd)
+# the repo's sql/ beside scripts/, or the package's (campaign-migrate)
+here=$(dirname "$(readlink -f "$0")")
+if [ -n "${CAMPAIGN_SQL_DIR:-}" ]; then
+    sql=$CAMPAIGN_SQL_DIR
+elif [ -d "$here/../sql/migrations" ]; then
+    sql=$(cd "$here/../sql" && pwd)
+else
+    sql=/usr/share/campaign/sql
+fi
+case "${1:-}" in
+    --help)
+        echo "usage: ${0##*/} [psql connection options: -h HOST -p PORT" \
+             "-U USER -d DB]"
+        exit 0 ;;
+esac
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 psql=(psql -X -q -v ON_ERROR_STOP=1 "$@")
 

@@ -354,6 +354,30 @@ cmp_ok($after - $before, '<=', time - $s0 < 5 ? 2 : 3,
        'the campaign gauges: one query per 5 s at most, not one per scrape');
 cmp_ok($after, '>=', 1, 'and they were read');
 
+# a worker killed: the master (which walks every zone when one dies)
+# carries on, a new worker takes the dead one's slot, nothing is counted
+# twice or lost
+sub conns_total {
+    my $v = samples(scrape($t->url('/metrics'))->{content},
+                    'campaign_db_connections');
+    my $sum = 0;
+    $sum += $_ for values %$v;
+    return $sum;
+}
+is(conns_total(), 2 * 4, 'connections by state: two workers of a pool of 4');
+my $hits = value(scrape($t->url('/metrics'))->{content},
+                 'campaign_http_requests_total', '{route="create",code="201"}');
+my ($worker) = grep { $_ } map { /^\s*(\d+)\s+$t->{nginx_pid}\s/ ? $1 : () }
+               `ps -eo pid,ppid`;
+ok($worker, "a worker of nginx ($worker)");
+kill 'KILL', $worker;
+CampaignTest::wait_for(sub {
+    my @w = map { /^\s*(\d+)\s+$t->{nginx_pid}\s/ ? $1 : () } `ps -eo pid,ppid`;
+    @w == 2 && !grep { $_ == $worker } @w }, 20, 'a new worker');
+is(conns_total(), 2 * 4, 'the dead worker\'s slot is taken by its successor');
+is(value(scrape($t->url('/metrics'))->{content}, 'campaign_http_requests_total',
+         '{route="create",code="201"}'), $hits, 'the counters are intact');
+
 # ----------------------------------------------------------- retention
 
 my @old = map { create(type => 'email', recipients => emails(3, $_ * 10)) }
@@ -399,5 +423,5 @@ is(value($text, 'campaign_scheduler_retention_deleted_recipients_total'),
 like(`cat $s->{log}`, qr/event=retention_deleted campaigns=1/,
      'each deletion is logged');
 
-$t->done;
+$t->done(expected => qr/exited on signal 9/);
 done_testing;

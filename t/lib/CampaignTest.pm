@@ -98,6 +98,9 @@ sub new {
         pgbouncer  => $o{pgbouncer} // $ENV{CAMPAIGN_PGBOUNCER},
         module     => $ENV{CAMPAIGN_MODULE}
                       // "$ROOT/build/release/ngx_http_campaign_module.so",
+        # how nginx.conf loads the module: Debian's way is
+        # "include /etc/nginx/modules-enabled/*.conf;"
+        load       => $o{load},
     }, $class;
 
     $self->{dir} = tempdir('campaign-test-XXXXXX', TMPDIR => 1,
@@ -279,10 +282,13 @@ sub start_nginx {
     $self->{port} //= free_port();
     mkdir "$d/logs";
     mkdir "$d/asan";
+    # "load_module modules/..." is relative to the prefix (-p): Debian's
+    # prefix has this link too
+    symlink '/usr/lib/nginx/modules', "$d/modules" unless -e "$d/modules";
     chmod 01777, "$d/asan";
     open(my $fh, '>', "$d/nginx.conf") or die $!;
     print $fh <<"CONF";
-load_module $self->{module};
+@{[ $self->{load} // "load_module $self->{module};" ]}
 daemon off;
 master_process on;
 worker_processes $self->{workers};
