@@ -77,6 +77,10 @@ Add "start": true (or "scheduled_at", RFC 3339) to see it run: the
 scheduler starts it, the provider stub on port 9001 prints each delivery
 below, and GET /v1/campaigns/<id> shows it completed with its stats.
 
+Metrics (Prometheus's text format): http://127.0.0.1:8080/metrics (nginx)
+and http://127.0.0.1:9464/metrics (the scheduler); example alert rules in
+conf/prometheus-rules.yml.
+
 Logs: .run/nginx/logs/error.log, .run/scheduler.log. Ctrl-C stops everything.
 MSG
 
