@@ -114,6 +114,7 @@ deb: deps
 bench: build
 	@t/bench/api
 	@t/bench/timing
+	@t/bench/metrics
 	@t/bench/dispatch
 	@t/bench/recipients
 	@t/bench/failover

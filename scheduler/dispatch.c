@@ -230,6 +230,27 @@ job_release(cs_dispatch_t *d, cs_job_t *job)
 }
 
 
+/* a job's state, and its type's gauges with it */
+static void
+job_active(cs_job_t *job, int active)
+{
+    if (job->metrics && job->active != active) {
+        CS_METRIC_ADD(job->metrics->jobs, active ? 1 : -1);
+    }
+    job->active = active;
+}
+
+
+static void
+job_in_flight(cs_job_t *job, long n)
+{
+    job->in_flight += n;
+    if (job->metrics) {
+        CS_METRIC_ADD(job->metrics->in_flight, n);
+    }
+}
+
+
 static void
 job_free(cs_dispatch_t *d, cs_job_t *job)
 {
@@ -242,6 +263,8 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
         }
     }
     job_release(d, job);
+    job_active(job, 0);
+    job_in_flight(job, -(long) job->in_flight);
     cs_timers_del(d->timers, &job->timer);
     cs_render_template_free(job->message);
     free(job->message_json);
@@ -258,20 +281,6 @@ job_maybe_free(cs_dispatch_t *d, cs_job_t *job)
         && d->claiming != job)
     {
         job_free(d, job);
-    }
-}
-
-
-void
-cs_dispatch_collect(cs_dispatch_t *d)
-{
-    cs_job_t  *job;
-
-    for (job = d->jobs; job; job = job->next) {
-        if (job->metrics) {
-            job->metrics->jobs += job->active;
-            job->metrics->in_flight += (long) job->in_flight;
-        }
     }
 }
 
@@ -359,7 +368,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
             /* dropped while requests were still out, and back (resumed,
              * or taken again): one job, one window. What it had read
              * ahead was let go: it walks the campaign from the start */
-            job->active = 1;
+            job_active(job, 1);
             job->cursor = 0;
             log_info("event=delivering campaign=%s type=%s", job->id,
                      job->type);
@@ -389,7 +398,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
                 free(job);
                 continue;
             }
-            job->active = 1;
+            job_active(job, 1);
             job->next = d->jobs;
             d->jobs = job;
             log_info("event=delivering campaign=%s type=%s", job->id,
@@ -408,7 +417,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
     for (job = d->jobs; job; job = next) {
         next = job->next;
         if (!job->seen && job->active) {
-            job->active = 0;
+            job_active(job, 0);
             job_release(d, job);
             log_info("event=dropped campaign=%s in_flight=%zu", job->id,
                      job->in_flight);
@@ -513,10 +522,10 @@ job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
     len = rq.len;
     snprintf(dl->answer_id, sizeof(dl->answer_id), "%s",
              type->provider->answer_id);
-    job->in_flight++;
+    job_in_flight(job, 1);
     if (cs_http_send(d->http, &rq, delivered, dl) != 0) {
         /* the body is gone; the recipient stays owned until written */
-        job->in_flight--;
+        job_in_flight(job, -1);
         job_result(d, job, dl->recipient, "retry", NULL, "cannot send",
                    cs_backoff_ms(d->cf, dl->attempts, -1));
         free(dl);
@@ -614,7 +623,7 @@ delivered(const cs_http_answer_t *a, void *data)
 
     if (a->curl_code == 0 && a->status >= 200 && a->status < 300) {
         if (mt) {
-            mt->sent++;
+            CS_METRIC_ADD(mt->sent, 1);
         }
         provider_id = cs_render_provider_id(a->body, a->body_len,
                                             dl->answer_id);
@@ -633,20 +642,20 @@ delivered(const cs_http_answer_t *a, void *data)
 
         if (retryable && dl->attempts < d->cf->retry_attempts) {
             if (mt) {
-                mt->retried++;
+                CS_METRIC_ADD(mt->retried, 1);
             }
             job_result(d, job, dl->recipient, "retry", NULL, error,
                        cs_backoff_ms(d->cf, dl->attempts,
                                      a->retry_after_ms));
         } else {
             if (mt) {
-                mt->failed++;
+                CS_METRIC_ADD(mt->failed, 1);
             }
             job_result(d, job, dl->recipient, "failed", NULL, error, 0);
         }
     }
 
-    job->in_flight--;
+    job_in_flight(job, -1);
     free(dl);
     d->pump = 1;
     job_maybe_free(d, job);
@@ -735,7 +744,7 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         if (type && type->rate > 0 && n == 0) {
             wait = cs_rate_wait_ms(type);
             if (job->metrics) {
-                job->metrics->rate_wait += (double) wait / 1000;
+                CS_METRIC_ADD(job->metrics->rate_wait_us, wait * 1000);
             }
         } else {
             wait = CS_IDLE_MS;
@@ -813,7 +822,7 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
         if (type == NULL || type->provider == NULL) {
             snprintf(reason, sizeof(reason), "no provider for type %s",
                      job->type);
-            job->active = 0;
+            job_active(job, 0);
             job_release(d, job);
             values[0] = d->cf->id;
             values[1] = job->id;

@@ -47,9 +47,6 @@ int cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg);
  */
 void cs_dispatch_db_lost(cs_dispatch_t *d);
 
-/* adds its jobs and requests in flight to their types' gauges */
-void cs_dispatch_collect(cs_dispatch_t *d);
-
 /* stop claiming; 1 once nothing is in flight or unwritten */
 int cs_dispatch_drain(cs_dispatch_t *d);
 

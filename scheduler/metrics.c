@@ -29,13 +29,15 @@ static struct {
     uint64_t              takeovers;
     uint64_t              batches;
     cs_hist_t             batch_rows;
-    double                heartbeat;        /* wall clock, 0: none yet */
+    uint64_t              heartbeat_ms;     /* wall clock, 0: none yet */
     uint64_t              retained_campaigns;
     uint64_t              retained_recipients;
     uint64_t              wheel;
-    cs_metrics_collect_pt collect;
-    void                 *collect_data;
 } m;
+
+/* entries are filled, then published (release) to the writer's thread */
+#define PUBLISH(x, v)  __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#define READ(x)        __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 
 /* a result batch's rows: up to the largest batch (CS_RESULTS_BATCH) */
 static const double  rows_le[] = { 1, 2, 5, 10, 25, 50, 100, 128, 200, 256 };
@@ -99,28 +101,16 @@ cs_metrics_type(const char *name)
         return NULL;
     }
     snprintf(t->name, sizeof(t->name), "%s", name);
-    *last = t;
+    PUBLISH(*last, t);
     return t;
-}
-
-
-void
-cs_metrics_types_clear(void)
-{
-    cs_metrics_type_t  *t;
-
-    for (t = m.types; t; t = t->next) {
-        t->jobs = 0;
-        t->in_flight = 0;
-    }
 }
 
 
 void
 cs_hist_observe(cs_hist_t *h, const cs_prom_buckets_t *b, double v)
 {
-    h->counts[cs_prom_bucket(b, v)]++;
-    h->sum += v;
+    CS_METRIC_ADD(h->counts[cs_prom_bucket(b, v)], 1);
+    CS_METRIC_ADD(h->sum_us, (uint64_t) (v > 0 ? v * 1e6 : 0));
 }
 
 
@@ -161,7 +151,7 @@ cs_metrics_query_kind(const char *sql)
         return -1;                  /* the statements are the code's own */
     }
     snprintf(m.queries[i].kind, sizeof(m.queries[i].kind), "%s", kind);
-    m.nqueries++;
+    PUBLISH(m.nqueries, i + 1);
     return (int) i;
 }
 
@@ -190,10 +180,10 @@ cs_metrics_connected(const char *name, int again)
             return;
         }
         snprintf(m.conns[i].name, sizeof(m.conns[i].name), "%s", name);
-        m.nconns++;
+        PUBLISH(m.nconns, i + 1);
     }
     if (again) {
-        m.conns[i].reconnects++;
+        CS_METRIC_ADD(m.conns[i].reconnects, 1);
     }
 }
 
@@ -201,14 +191,14 @@ cs_metrics_connected(const char *name, int again)
 void
 cs_metrics_takeovers(long n)
 {
-    m.takeovers += (uint64_t) n;
+    CS_METRIC_ADD(m.takeovers, (uint64_t) n);
 }
 
 
 void
 cs_metrics_batch(size_t n)
 {
-    m.batches++;
+    CS_METRIC_ADD(m.batches, 1);
     cs_hist_observe(&m.batch_rows, &rows, (double) n);
 }
 
@@ -216,48 +206,55 @@ cs_metrics_batch(size_t n)
 void
 cs_metrics_heartbeat(void)
 {
-    m.heartbeat = wall_now();
+    __atomic_store_n(&m.heartbeat_ms, (uint64_t) (wall_now() * 1000),
+                     __ATOMIC_RELAXED);
 }
 
 
 void
 cs_metrics_retention(long campaigns, long recipients)
 {
-    m.retained_campaigns += (uint64_t) campaigns;
-    m.retained_recipients += (uint64_t) recipients;
+    CS_METRIC_ADD(m.retained_campaigns, (uint64_t) campaigns);
+    CS_METRIC_ADD(m.retained_recipients, (uint64_t) recipients);
 }
 
 
 void
 cs_metrics_wheel(uint64_t timers)
 {
-    m.wheel = timers;
-}
-
-
-void
-cs_metrics_collector(cs_metrics_collect_pt collect, void *data)
-{
-    m.collect = collect;
-    m.collect_data = data;
+    __atomic_store_n(&m.wheel, timers, __ATOMIC_RELAXED);
 }
 
 
 #define FAMILY(p, name, type, help)                                           \
     cs_prom_family(p, "campaign_scheduler_" name, type, help)
 #define NAME(name)  "campaign_scheduler_" name
+#define N(x)        ((double) CS_METRIC_GET(x))
+
+
+/* a histogram's counts and sum, loaded */
+static void
+hist_write(cs_prom_t *p, const char *name, const cs_prom_buckets_t *b,
+    cs_hist_t *h, const char *label, const char *value)
+{
+    size_t    i;
+    uint64_t  counts[CS_PROM_MAX_BUCKETS + 1];
+
+    for (i = 0; i <= b->n; i++) {
+        counts[i] = CS_METRIC_GET(h->counts[i]);
+    }
+    cs_prom_histogram(p, name, b, counts, N(h->sum_us) / 1e6, label ? 1 : 0,
+                      label, value);
+}
 
 
 void
 cs_metrics_write(cs_prom_t *p)
 {
-    size_t              i;
-    cs_metrics_type_t  *t;
+    size_t              i, nq, nc;
+    cs_metrics_type_t  *t, *types = READ(m.types);
 
-    if (m.collect) {
-        cs_metrics_types_clear();
-        m.collect(m.collect_data);
-    }
+#define TYPES(t)  for (t = types; t; t = READ(t->next))
 
     FAMILY(p, "build_info", "gauge",
            "The scheduler's version and id; always 1.");
@@ -269,94 +266,94 @@ cs_metrics_write(cs_prom_t *p)
     FAMILY(p, "heartbeat_timestamp_seconds", "gauge",
            "When the scheduler last recorded its heartbeat in Postgres "
            "(0: not yet).");
-    cs_prom_value(p, NAME("heartbeat_timestamp_seconds"), m.heartbeat, 0);
+    cs_prom_value(p, NAME("heartbeat_timestamp_seconds"),
+                  N(m.heartbeat_ms) / 1000, 0);
 
     FAMILY(p, "deliveries_total", "counter",
            "Provider requests answered, by type and result.");
-    for (t = m.types; t; t = t->next) {
-        cs_prom_value(p, NAME("deliveries_total"), (double) t->sent, 2,
+    TYPES(t) {
+        cs_prom_value(p, NAME("deliveries_total"), N(t->sent), 2,
                       "type", t->name, "result", "sent");
-        cs_prom_value(p, NAME("deliveries_total"), (double) t->retried, 2,
+        cs_prom_value(p, NAME("deliveries_total"), N(t->retried), 2,
                       "type", t->name, "result", "retried");
-        cs_prom_value(p, NAME("deliveries_total"), (double) t->failed, 2,
+        cs_prom_value(p, NAME("deliveries_total"), N(t->failed), 2,
                       "type", t->name, "result", "failed");
     }
 
     FAMILY(p, "delivery_duration_seconds", "histogram",
            "Time from a provider request's start to its answer, by type.");
-    for (t = m.types; t; t = t->next) {
-        cs_prom_histogram(p, NAME("delivery_duration_seconds"),
-                          &cs_prom_seconds, t->duration.counts,
-                          t->duration.sum, 1, "type", t->name);
+    TYPES(t) {
+        hist_write(p, NAME("delivery_duration_seconds"), &cs_prom_seconds,
+                   &t->duration, "type", t->name);
     }
 
     FAMILY(p, "start_lateness_seconds", "histogram",
            "Campaigns started by this scheduler: started_at minus "
            "scheduled_at (or minus when it became due), by type.");
-    for (t = m.types; t; t = t->next) {
-        cs_prom_histogram(p, NAME("start_lateness_seconds"),
-                          &cs_prom_lateness, t->lateness.counts,
-                          t->lateness.sum, 1, "type", t->name);
+    TYPES(t) {
+        hist_write(p, NAME("start_lateness_seconds"), &cs_prom_lateness,
+                   &t->lateness, "type", t->name);
     }
 
     FAMILY(p, "jobs_running", "gauge",
            "Running campaigns this scheduler delivers, by type.");
-    for (t = m.types; t; t = t->next) {
-        cs_prom_value(p, NAME("jobs_running"), (double) t->jobs, 1,
-                      "type", t->name);
+    TYPES(t) {
+        cs_prom_value(p, NAME("jobs_running"), N(t->jobs), 1, "type",
+                      t->name);
     }
     FAMILY(p, "requests_in_flight", "gauge",
            "Provider requests sent and not yet answered, by type.");
-    for (t = m.types; t; t = t->next) {
-        cs_prom_value(p, NAME("requests_in_flight"), (double) t->in_flight,
-                      1, "type", t->name);
+    TYPES(t) {
+        cs_prom_value(p, NAME("requests_in_flight"), N(t->in_flight), 1,
+                      "type", t->name);
     }
     FAMILY(p, "rate_wait_seconds_total", "counter",
            "Time jobs waited for their type's rate to allow more, by type.");
-    for (t = m.types; t; t = t->next) {
-        cs_prom_value(p, NAME("rate_wait_seconds_total"), t->rate_wait, 1,
-                      "type", t->name);
+    TYPES(t) {
+        cs_prom_value(p, NAME("rate_wait_seconds_total"),
+                      N(t->rate_wait_us) / 1e6, 1, "type", t->name);
     }
 
     FAMILY(p, "db_query_duration_seconds", "histogram",
            "Round trip of a query to Postgres, by the function it calls.");
-    for (i = 0; i < m.nqueries; i++) {
-        cs_prom_histogram(p, NAME("db_query_duration_seconds"),
-                          &cs_prom_seconds, m.queries[i].hist.counts,
-                          m.queries[i].hist.sum, 1, "query",
-                          m.queries[i].kind);
+    nq = READ(m.nqueries);
+    for (i = 0; i < nq; i++) {
+        hist_write(p, NAME("db_query_duration_seconds"), &cs_prom_seconds,
+                   &m.queries[i].hist, "query", m.queries[i].kind);
     }
     FAMILY(p, "db_reconnects_total", "counter",
            "Connections to Postgres made again after the first, by "
            "connection.");
-    for (i = 0; i < m.nconns; i++) {
+    nc = READ(m.nconns);
+    for (i = 0; i < nc; i++) {
         cs_prom_value(p, NAME("db_reconnects_total"),
-                      (double) m.conns[i].reconnects, 1, "connection",
+                      N(m.conns[i].reconnects), 1, "connection",
                       m.conns[i].name);
     }
 
     FAMILY(p, "leases_taken_over_total", "counter",
            "Running campaigns this scheduler took from another.");
-    cs_prom_value(p, NAME("leases_taken_over_total"), (double) m.takeovers,
-                  0);
+    cs_prom_value(p, NAME("leases_taken_over_total"), N(m.takeovers), 0);
     FAMILY(p, "result_batches_total", "counter",
            "Batches of delivery results committed to Postgres.");
-    cs_prom_value(p, NAME("result_batches_total"), (double) m.batches, 0);
+    cs_prom_value(p, NAME("result_batches_total"), N(m.batches), 0);
     FAMILY(p, "result_batch_rows", "histogram",
            "Results per committed batch.");
-    cs_prom_histogram(p, NAME("result_batch_rows"), &rows,
-                      m.batch_rows.counts, m.batch_rows.sum, 0);
+    hist_write(p, NAME("result_batch_rows"), &rows, &m.batch_rows, NULL,
+               NULL);
 
     FAMILY(p, "wheel_timers", "gauge",
            "Campaigns due within the horizon, waiting in the timing wheel.");
-    cs_prom_value(p, NAME("wheel_timers"), (double) m.wheel, 0);
+    cs_prom_value(p, NAME("wheel_timers"), N(m.wheel), 0);
 
     FAMILY(p, "retention_deleted_campaigns_total", "counter",
            "Finished campaigns deleted by the retention directive.");
     cs_prom_value(p, NAME("retention_deleted_campaigns_total"),
-                  (double) m.retained_campaigns, 0);
+                  N(m.retained_campaigns), 0);
     FAMILY(p, "retention_deleted_recipients_total", "counter",
            "Recipients deleted with those campaigns.");
     cs_prom_value(p, NAME("retention_deleted_recipients_total"),
-                  (double) m.retained_recipients, 0);
+                  N(m.retained_recipients), 0);
+
+#undef TYPES
 }

@@ -1,8 +1,10 @@
 /*
  * The scheduler's metrics: one registry for the process, never reset, so
  * counters survive a reload (SIGHUP) and a type dropped from the file
- * keeps what it counted. Updating one is a few additions on the loop's
- * thread; the text is written only when /metrics is asked for.
+ * keeps what it counted. The loop's thread updates them with relaxed
+ * atomic additions; /metrics is written on a thread of its own
+ * (metrics_http.c), which only loads them: a scrape never waits for a
+ * turn of the delivery loop, nor holds one up.
  */
 
 #ifndef CS_METRICS_H
@@ -14,9 +16,12 @@
 #include "../common/prom.h"
 #include "config.h"
 
+#define CS_METRIC_ADD(x, n)  __atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
+#define CS_METRIC_GET(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 typedef struct {
     uint64_t   counts[CS_PROM_MAX_BUCKETS + 1];
-    double     sum;
+    uint64_t   sum_us;              /* the sum, in millionths */
 } cs_hist_t;
 
 typedef struct cs_metrics_type_s cs_metrics_type_t;
@@ -27,24 +32,19 @@ struct cs_metrics_type_s {
     uint64_t            sent;
     uint64_t            failed;
     uint64_t            retried;
-    double              rate_wait;          /* seconds */
+    uint64_t            rate_wait_us;
     cs_hist_t           duration;           /* of a provider's request */
     cs_hist_t           lateness;           /* started_at - scheduled_at */
-    /* gauges, filled in just before they are written */
-    long                jobs;
-    long                in_flight;
+    int64_t             jobs;               /* gauges */
+    int64_t             in_flight;
 };
-
-/* what the loop's owners fill in when the text is written */
-typedef void (*cs_metrics_collect_pt)(void *data);
 
 void cs_metrics_init(const char *version, const char *id);
 void cs_metrics_free(void);
 
-/* a type's counters, made the first time it is named (NULL: no memory) */
+/* a type's counters, made the first time it is named (NULL: no memory);
+ * the loop's thread only */
 cs_metrics_type_t *cs_metrics_type(const char *name);
-/* every type's gauges to 0: a collector then counts them again */
-void cs_metrics_types_clear(void);
 
 void cs_hist_observe(cs_hist_t *h, const cs_prom_buckets_t *b, double v);
 
@@ -60,9 +60,7 @@ void cs_metrics_heartbeat(void);
 void cs_metrics_retention(long campaigns, long recipients);
 void cs_metrics_wheel(uint64_t timers);
 
-void cs_metrics_collector(cs_metrics_collect_pt collect, void *data);
-
-/* the whole text, into p */
+/* the whole text, into p: any thread */
 void cs_metrics_write(cs_prom_t *p);
 
 #endif

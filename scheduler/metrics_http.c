@@ -1,15 +1,19 @@
 #define _GNU_SOURCE                 /* accept4() */
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "timers.h"
 
 #define CS_HTTP_HEAD_MAX    4096    /* a request's line and headers */
 #define CS_HTTP_IDLE_MS     5000
@@ -28,28 +32,112 @@ struct cs_mconn_s {
     size_t              sent;
 };
 
+#define CS_HTTP_NO_FD   (-2)        /* nothing handed over */
+
 struct cs_metrics_http_s {
+    /* the thread's own */
     cs_loop_t                *loop;
     cs_timers_t              *timers;
-    int                       fd;
-    struct sockaddr_storage   addr;
-    socklen_t                 addrlen;
+    int                       fd;       /* listening, or -1 */
     cs_mconn_t               *conns;
     size_t                    nconns;
+    pthread_t                 thread;
+    int                       started;
+    int                       wake;     /* eventfd: something handed over */
+    /* handed over under the lock */
+    pthread_mutex_t           lock;
+    int                       next_fd;  /* CS_HTTP_NO_FD, -1 (none), a fd */
+    int                       stop;
+    /* the loop's thread's own: what is bound now */
+    struct sockaddr_storage   addr;
+    socklen_t                 addrlen;
 };
 
 
+static void on_wake(int fd, int events, void *data);
+static void on_accept(int fd, int events, void *data);
+
+
+static void *
+metrics_thread(void *data)
+{
+    cs_metrics_http_t  *h = data;
+
+    cs_loop_run(h->loop);
+    return NULL;
+}
+
+
 cs_metrics_http_t *
-cs_metrics_http_create(cs_loop_t *loop, cs_timers_t *timers)
+cs_metrics_http_create(void)
 {
     cs_metrics_http_t  *h = calloc(1, sizeof(cs_metrics_http_t));
 
-    if (h != NULL) {
-        h->loop = loop;
-        h->timers = timers;
-        h->fd = -1;
+    if (h == NULL) {
+        return NULL;
     }
+    h->fd = -1;
+    h->next_fd = CS_HTTP_NO_FD;
+    h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&h->lock, NULL);
+    h->loop = cs_loop_create();
+    h->timers = h->loop ? cs_timers_create(h->loop, CLOCK_MONOTONIC, NULL,
+                                           NULL)
+                        : NULL;
+
+    /* the signals the loop's thread reads stay blocked here (inherited) */
+    if (h->wake < 0 || h->timers == NULL
+        || cs_loop_watch(h->loop, h->wake, CS_READ, on_wake, h) != 0
+        || pthread_create(&h->thread, NULL, metrics_thread, h) != 0)
+    {
+        cs_metrics_http_free(h);
+        return NULL;
+    }
+    h->started = 1;
     return h;
+}
+
+
+/* the listener and the stop handed over, on the thread */
+static void
+on_wake(int fd, int events, void *data)
+{
+    int                 next, stop;
+    uint64_t            n;
+    cs_metrics_http_t  *h = data;
+
+    (void) events;
+
+    if (read(fd, &n, sizeof(n)) != sizeof(n)) {
+        return;
+    }
+
+    pthread_mutex_lock(&h->lock);
+    next = h->next_fd;
+    h->next_fd = CS_HTTP_NO_FD;
+    stop = h->stop;
+    pthread_mutex_unlock(&h->lock);
+
+    if (next != CS_HTTP_NO_FD || stop) {
+        if (h->fd >= 0) {
+            cs_loop_unwatch(h->loop, h->fd);
+            close(h->fd);
+            h->fd = -1;
+        }
+        if (next >= 0) {
+            if (stop || cs_loop_watch(h->loop, next, CS_READ, on_accept, h)
+                        != 0)
+            {
+                close(next);
+            } else {
+                h->fd = next;
+            }
+        }
+    }
+
+    if (stop) {
+        cs_loop_stop(h->loop);
+    }
 }
 
 
@@ -253,6 +341,27 @@ on_accept(int fd, int events, void *data)
 }
 
 
+static void
+handover(cs_metrics_http_t *h, int fd, int stop)
+{
+    uint64_t  one = 1;
+
+    pthread_mutex_lock(&h->lock);
+    if (fd != CS_HTTP_NO_FD) {
+        if (h->next_fd >= 0) {
+            close(h->next_fd);      /* never taken: a newer one came */
+        }
+        h->next_fd = fd;
+    }
+    h->stop |= stop;
+    pthread_mutex_unlock(&h->lock);
+
+    if (write(h->wake, &one, sizeof(one)) != sizeof(one)) {
+        /* the counter is already due to wake the thread */
+    }
+}
+
+
 int
 cs_metrics_http_listen(cs_metrics_http_t *h,
     const struct sockaddr_storage *addr, socklen_t len, char *err,
@@ -273,8 +382,7 @@ cs_metrics_http_listen(cs_metrics_http_t *h,
             || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
                != 0
             || bind(fd, (const struct sockaddr *) addr, len) != 0
-            || listen(fd, 16) != 0
-            || cs_loop_watch(h->loop, fd, CS_READ, on_accept, h) != 0)
+            || listen(fd, 16) != 0)
         {
             snprintf(err, errlen, "metrics: cannot listen: %s",
                      strerror(errno));
@@ -285,11 +393,7 @@ cs_metrics_http_listen(cs_metrics_http_t *h,
         }
     }
 
-    if (h->fd >= 0) {
-        cs_loop_unwatch(h->loop, h->fd);
-        close(h->fd);
-    }
-    h->fd = fd;
+    handover(h, fd, 0);
     memcpy(&h->addr, addr, len);
     h->addrlen = len;
     return 0;
@@ -302,12 +406,31 @@ cs_metrics_http_free(cs_metrics_http_t *h)
     if (h == NULL) {
         return;
     }
+    if (h->started) {
+        handover(h, CS_HTTP_NO_FD, 1);
+        pthread_join(h->thread, NULL);
+    }
     while (h->conns) {
         conn_close(h->conns);
     }
+    if (h->next_fd >= 0) {
+        close(h->next_fd);
+    }
     if (h->fd >= 0) {
-        cs_loop_unwatch(h->loop, h->fd);
         close(h->fd);
     }
+    if (h->timers) {
+        cs_timers_free(h->timers);
+    }
+    if (h->loop) {
+        if (h->wake >= 0) {
+            cs_loop_unwatch(h->loop, h->wake);
+        }
+        cs_loop_free(h->loop);
+    }
+    if (h->wake >= 0) {
+        close(h->wake);
+    }
+    pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -1,8 +1,11 @@
 /*
- * GET /metrics over HTTP/1.x on the scheduler's own loop: one request per
- * connection, answered from memory in one write, or a few when the peer
- * reads slowly; a connection idle 5 s, or sending more than a request's
- * head, is closed. Nothing here waits on Postgres or a provider.
+ * GET /metrics over HTTP/1.x, on a thread with an event loop of its own:
+ * a scrape never waits for a turn of the delivery loop (which may be busy
+ * for milliseconds at 20,000 deliveries a second), and never holds one
+ * up. One request per connection, answered from memory in one write, or a
+ * few when the peer reads slowly; a connection idle 5 s, or sending more
+ * than a request's head, is closed. The loop's thread binds the sockets
+ * (a bind that fails is its error to report) and hands them over.
  */
 
 #ifndef CS_METRICS_HTTP_H
@@ -11,13 +14,11 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "loop.h"
-#include "timers.h"
 
 typedef struct cs_metrics_http_s cs_metrics_http_t;
 
-cs_metrics_http_t *cs_metrics_http_create(cs_loop_t *loop,
-    cs_timers_t *timers);
+/* starts the thread; NULL if it cannot */
+cs_metrics_http_t *cs_metrics_http_create(void);
 void cs_metrics_http_free(cs_metrics_http_t *h);
 
 /*

@@ -127,6 +127,7 @@ campaign_forget(cs_sched_t *s, const char *id)
     cs_timers_del(s->wall, &c->timer);
     free(c);
     s->cached--;
+    cs_metrics_wheel(s->cached);
 }
 
 
@@ -165,6 +166,7 @@ campaign_arm(cs_sched_t *s, const char *id, uint64_t due)
         c->next = s->buckets[bucket_of(id)];
         s->buckets[bucket_of(id)] = c;
         s->cached++;
+        cs_metrics_wheel(s->cached);
     }
 
     cs_timers_at(s->wall, &c->timer, due);
@@ -186,6 +188,7 @@ campaigns_clear(cs_sched_t *s)
         s->buckets[i] = NULL;
     }
     s->cached = 0;
+    cs_metrics_wheel(0);
 }
 
 
@@ -715,17 +718,6 @@ sched_metrics_types(cs_config_t *cf)
 }
 
 
-/* the gauges, just before /metrics is written */
-static void
-sched_collect(void *data)
-{
-    cs_sched_t  *s = data;
-
-    cs_dispatch_collect(s->dispatch);
-    cs_metrics_wheel(s->cached);
-}
-
-
 cs_sched_t *
 cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 {
@@ -766,8 +758,7 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     }
 
     s->dispatch = cs_dispatch_create(loop, s->mono, cf, sched_wake, s);
-    s->metrics = cs_metrics_http_create(loop, s->mono);
-    cs_metrics_collector(sched_collect, s);
+    s->metrics = cs_metrics_http_create();
     sched_metrics_types(cf);
 
     if (s->pg == NULL || s->writer == NULL || s->dispatch == NULL
@@ -854,7 +845,6 @@ cs_sched_stop(cs_sched_t *s)
 void
 cs_sched_free(cs_sched_t *s)
 {
-    cs_metrics_collector(NULL, NULL);
     cs_metrics_http_free(s->metrics);
     if (s->dispatch) {
         cs_dispatch_free(s->dispatch);
