@@ -85,22 +85,68 @@ put(cs_prom_t *p, const char *fmt, ...)
 }
 
 
-/* a label value: backslash, double quote and line feed escaped */
+/* the length of the well-formed UTF-8 sequence at s (1 to 4), or 0 */
+static size_t
+utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80) {
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    }
+    if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80
+            || (s[0] == 0xe0 && s[1] < 0xa0)        /* overlong */
+            || (s[0] == 0xed && s[1] >= 0xa0))      /* a surrogate */
+        {
+            return 0;
+        }
+        return 3;
+    }
+    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80
+            || (s[3] & 0xc0) != 0x80
+            || (s[0] == 0xf0 && s[1] < 0x90)
+            || (s[0] == 0xf4 && s[1] >= 0x90))      /* past U+10FFFF */
+        {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+
+/*
+ * A label value: backslash, double quote and line feed escaped; a byte
+ * that is not well-formed UTF-8 (Prometheus refuses the whole scrape for
+ * one) becomes U+FFFD.
+ */
 static void
 put_escaped(cs_prom_t *p, const char *s)
 {
-    for (; *s; s++) {
-        if (room(p, 2) != 0) {
+    size_t  n;
+
+    while (*s) {
+        if (room(p, 4) != 0) {
             return;
         }
         if (*s == '\\' || *s == '"') {
             p->data[p->len++] = '\\';
-            p->data[p->len++] = *s;
+            p->data[p->len++] = *s++;
         } else if (*s == '\n') {
             p->data[p->len++] = '\\';
             p->data[p->len++] = 'n';
+            s++;
+        } else if ((n = utf8_len((const unsigned char *) s)) == 0) {
+            memcpy(p->data + p->len, "\xef\xbf\xbd", 3);
+            p->len += 3;
+            s++;
         } else {
-            p->data[p->len++] = *s;
+            memcpy(p->data + p->len, s, n);
+            p->len += n;
+            s += n;
         }
     }
     if (p->data) {
@@ -146,7 +192,7 @@ put_number(cs_prom_t *p, double v)
         put(p, " NaN\n");
     } else if (isinf(v)) {
         put(p, v > 0 ? " +Inf\n" : " -Inf\n");
-    } else if (v == (double) (long long) v && fabs(v) < 1e15) {
+    } else if (fabs(v) < 1e15 && v == (double) (long long) v) {
         put(p, " %lld\n", (long long) v);
     } else {
         /* the shortest of 15 or 17 digits that reads back as v */

@@ -66,8 +66,11 @@ typedef struct {
     ngx_atomic_t                   key_misses;
     ngx_http_campaign_m_worker_t   workers[NGX_HTTP_CAMPAIGN_M_WORKERS];
     ngx_atomic_t                   refreshes;   /* gauge queries run */
-    ngx_atomic_t                   refreshing;  /* ms it began, 0: not */
-    ngx_atomic_t                   gauges_at;   /* ms of the text, 0: none */
+    ngx_atomic_t                   refreshing;  /* ngx_current_msec it began
+                                                 * (+1: never 0), 0: not */
+    ngx_atomic_t                   gauges_mono; /* ngx_current_msec of the
+                                                 * text (+1), 0: none */
+    ngx_atomic_t                   gauges_at;   /* wall-clock ms of it */
     size_t                         gauges_len;
     u_char                         gauges[NGX_HTTP_CAMPAIGN_M_GAUGES];
 } ngx_http_campaign_shm_t;
@@ -156,7 +159,11 @@ ngx_http_campaign_metrics_worker(ngx_uint_t pool_size)
     ngx_atomic_uint_t              pid;
     ngx_http_campaign_m_worker_t  *w;
 
-    if (ngx_http_campaign_shm == NULL) {
+    /* the cache manager and loader have no pool to show */
+    if (ngx_http_campaign_shm == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
         return;
     }
 
@@ -325,11 +332,22 @@ ngx_http_campaign_m_counts(ngx_atomic_t *a, uint64_t *counts, ngx_uint_t n)
 }
 
 
+/* a slot whose worker is alive (a killed one's waits for a successor) */
+static ngx_flag_t
+ngx_http_campaign_m_alive(ngx_http_campaign_m_worker_t *w)
+{
+    ngx_atomic_uint_t  pid = w->pid;
+
+    return pid != 0 && !(kill((pid_t) pid, 0) == -1 && ngx_errno == ESRCH);
+}
+
+
 static void
 ngx_http_campaign_m_write(cs_prom_t *p)
 {
     char                      code[NGX_INT_T_LEN + 1];
     uint64_t                  counts[NGX_HTTP_CAMPAIGN_M_BUCKETS];
+    ngx_flag_t                alive[NGX_HTTP_CAMPAIGN_M_WORKERS];
     ngx_uint_t                i, j, nroutes, sum;
     ngx_http_campaign_shm_t  *sh = ngx_http_campaign_shm;
 
@@ -380,11 +398,15 @@ ngx_http_campaign_m_write(cs_prom_t *p)
                           ngx_http_campaign_m_route_name(i));
     }
 
+    for (i = 0; i < NGX_HTTP_CAMPAIGN_M_WORKERS; i++) {
+        alive[i] = ngx_http_campaign_m_alive(&sh->workers[i]);
+    }
+
     cs_prom_family(p, "campaign_db_connections", "gauge",
                    "The workers' Postgres connections, by state.");
     for (j = 0; j < NGX_HTTP_CAMPAIGN_M_STATES; j++) {
         for (i = 0, sum = 0; i < NGX_HTTP_CAMPAIGN_M_WORKERS; i++) {
-            if (sh->workers[i].pid != 0) {
+            if (alive[i]) {
                 sum += sh->workers[i].conns[j];
             }
         }
@@ -395,7 +417,7 @@ ngx_http_campaign_m_write(cs_prom_t *p)
     cs_prom_family(p, "campaign_db_queries_waiting", "gauge",
                    "Queries waiting for a pool connection, all workers.");
     for (i = 0, sum = 0; i < NGX_HTTP_CAMPAIGN_M_WORKERS; i++) {
-        if (sh->workers[i].pid != 0) {
+        if (alive[i]) {
             sum += sh->workers[i].waiting;
         }
     }
@@ -500,8 +522,12 @@ ngx_http_campaign_m_refresh(ngx_http_request_t *r)
         return 0;                   /* no campaign_database */
     }
 
-    now = ngx_http_campaign_m_now();
-    if (now - sh->gauges_at < NGX_HTTP_CAMPAIGN_M_REFRESH) {
+    /* CLOCK_MONOTONIC, the same in every worker: a step of the wall
+     * clock neither stops the cache nor stops refreshes */
+    now = ngx_current_msec + 1;
+    if (sh->gauges_mono != 0
+        && now - sh->gauges_mono < NGX_HTTP_CAMPAIGN_M_REFRESH)
+    {
         return 0;
     }
 
@@ -519,8 +545,8 @@ ngx_http_campaign_m_refresh(ngx_http_request_t *r)
         sh->refreshing = 0;
         return 0;
     }
-    q->stmt = NGX_HTTP_CAMPAIGN_STMT_METRICS;
     q->sql = NGX_HTTP_CAMPAIGN_SQL_METRICS;
+    q->unprepared = 1;
     q->nparams = 0;
     q->pool = cmcf->pool;
     q->handler = ngx_http_campaign_metrics_refreshed;
@@ -556,6 +582,7 @@ ngx_http_campaign_metrics_refreshed(ngx_http_campaign_query_t *q,
             ngx_memcpy(sh->gauges, p.data, p.len);
             sh->gauges_len = p.len;
             sh->gauges_at = ngx_http_campaign_m_now();
+            sh->gauges_mono = ngx_current_msec + 1;
             ngx_shmtx_unlock(ngx_http_campaign_shm_mutex);
         } else {
             ngx_log_error(NGX_LOG_WARN, c->log, 0,
@@ -660,8 +687,16 @@ ngx_http_campaign_metrics_handler(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t  *cln;
 
+    static ngx_str_t  allow = ngx_string("GET, HEAD");
+
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
+        if (ngx_http_discard_request_body(r) != NGX_OK
+            || ngx_http_campaign_add_header(r, "Allow", &allow) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return ngx_http_campaign_send_error(r,
+                                            NGX_HTTP_CAMPAIGN_ERR_METHOD, 0);
     }
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

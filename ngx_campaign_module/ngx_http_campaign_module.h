@@ -37,8 +37,8 @@
 #define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
 #define NGX_HTTP_CAMPAIGN_SQL_GET                                             \
     "SELECT * FROM campaign.api_get($1::uuid, $2)"
-/* and the one /metrics runs, at most every 5 s */
-#define NGX_HTTP_CAMPAIGN_STMT_METRICS  "campaign_metrics"
+/* and the one /metrics runs, at most every 5 s: never prepared, so that
+ * a database not migrated yet fails /metrics alone, not every connection */
 #define NGX_HTTP_CAMPAIGN_SQL_METRICS                                         \
     "SELECT metric, label, label2, value FROM campaign.metrics_gauges()"
 
@@ -116,6 +116,7 @@ struct ngx_http_campaign_query_s {
     void                                *data;
     unsigned                             waiting:1;
     unsigned                             large:1;
+    unsigned                             unprepared:1;  /* sent as sql */
 };
 
 

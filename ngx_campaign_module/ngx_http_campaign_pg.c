@@ -111,9 +111,7 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
         "text, text, text, text, text, text, text, text, text) AS "
         NGX_HTTP_CAMPAIGN_SQL_API "; "
         "PREPARE " NGX_HTTP_CAMPAIGN_STMT_GET " (text, text) AS "
-        NGX_HTTP_CAMPAIGN_SQL_GET "; "
-        "PREPARE " NGX_HTTP_CAMPAIGN_STMT_METRICS " AS "
-        NGX_HTTP_CAMPAIGN_SQL_METRICS;
+        NGX_HTTP_CAMPAIGN_SQL_GET;
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_campaign_pg_pool_t));
     if (pool == NULL) {
@@ -831,7 +829,7 @@ ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
     q->conn = conn;
 
     if (PQstatus(conn->pg) != CONNECTION_OK
-        || !(conn->pool->cmcf->prepare
+        || !(conn->pool->cmcf->prepare && !q->unprepared
              ? PQsendQueryPrepared(conn->pg, q->stmt, q->nparams, q->values,
                                    NULL, NULL, 0)
              : PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL,

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE                 /* accept4() */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct cs_mconn_s {
 };
 
 #define CS_HTTP_NO_FD   (-2)        /* nothing handed over */
+#define CS_HTTP_CACHE_US  100000    /* a text is reused this long */
 
 struct cs_metrics_http_s {
     /* the thread's own */
@@ -44,6 +46,9 @@ struct cs_metrics_http_s {
     pthread_t                 thread;
     int                       started;
     int                       wake;     /* eventfd: something handed over */
+    int                       reserve;  /* a spare fd, for EMFILE */
+    cs_prom_t                 text;     /* the last text written */
+    uint64_t                  text_at;  /* when, monotonic us */
     /* handed over under the lock */
     pthread_mutex_t           lock;
     int                       next_fd;  /* CS_HTTP_NO_FD, -1 (none), a fd */
@@ -78,6 +83,8 @@ cs_metrics_http_create(void)
     }
     h->fd = -1;
     h->next_fd = CS_HTTP_NO_FD;
+    cs_prom_init(&h->text);
+    h->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
     h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&h->lock, NULL);
     h->loop = cs_loop_create();
@@ -181,10 +188,10 @@ conn_answer(cs_mconn_t *c, int status, const char *reason, cs_prom_t *body,
 
     n = snprintf(hdr, sizeof(hdr),
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                 "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
                  status, reason,
                  status == 200 ? CS_PROM_CONTENT_TYPE : "text/plain",
-                 body->len);
+                 body->len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
 
     cs_prom_init(&c->out);
     c->out.data = malloc((size_t) n + (head ? 0 : body->len) + 1);
@@ -203,9 +210,11 @@ conn_answer(cs_mconn_t *c, int status, const char *reason, cs_prom_t *body,
 static void
 conn_request(cs_mconn_t *c)
 {
-    int         head = 0;
-    char       *sp, *path, *end;
-    cs_prom_t   body;
+    int                 head = 0;
+    char               *sp, *path, *end;
+    uint64_t            now;
+    cs_prom_t           body;
+    cs_metrics_http_t  *h;
 
     cs_prom_init(&body);
     c->in[c->inlen] = '\0';
@@ -231,14 +240,21 @@ conn_request(cs_mconn_t *c)
         conn_answer(c, 404, "Not Found", &body, head);
 
     } else {
-        cs_metrics_write(&body);
-        if (body.failed) {
-            cs_prom_free(&body);
+        /* a flood of scrapes costs one text per 100 ms */
+        h = c->h;
+        now = cs_loop_mono_us();
+        if (h->text.data == NULL || now - h->text_at >= CS_HTTP_CACHE_US) {
+            cs_prom_free(&h->text);
+            cs_metrics_write(&h->text);
+            h->text_at = now;
+        }
+        if (h->text.failed) {
+            cs_prom_free(&h->text);
             body.data = strdup("out of memory\n");
             body.len = body.data ? strlen(body.data) : 0;
             conn_answer(c, 500, "Internal Server Error", &body, head);
         } else {
-            conn_answer(c, 200, "OK", &body, head);
+            conn_answer(c, 200, "OK", &h->text, head);
         }
     }
     cs_prom_free(&body);
@@ -300,6 +316,21 @@ conn_event(int fd, int events, void *data)
 }
 
 
+/* the oldest connection still reading its request, or NULL */
+static cs_mconn_t *
+oldest_reading(cs_metrics_http_t *h)
+{
+    cs_mconn_t  *c, *found = NULL;
+
+    for (c = h->conns; c; c = c->next) {
+        if (c->out.data == NULL) {
+            found = c;              /* the list is newest first */
+        }
+    }
+    return found;
+}
+
+
 static void
 on_accept(int fd, int events, void *data)
 {
@@ -309,13 +340,30 @@ on_accept(int fd, int events, void *data)
 
     (void) events;
 
-    while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC))
-           >= 0)
-    {
+    for ( ;; ) {
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if ((errno == EMFILE || errno == ENFILE) && h->reserve >= 0) {
+                /* out of descriptors: the peer is told so by a close,
+                 * not left in the backlog for a level-triggered spin */
+                close(h->reserve);
+                cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+                if (cfd >= 0) {
+                    close(cfd);
+                }
+                h->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                continue;
+            }
+            break;                  /* EAGAIN, or nothing to be done */
+        }
+
         if (h->nconns >= CS_HTTP_MAX_CONNS) {
-            /* the oldest goes: idle peers cannot lock a scraper out */
-            for (c = h->conns; c->next; c = c->next) {
-                /* void */
+            /* idle peers cannot lock a scraper out; an answer being
+             * written is never cut */
+            c = oldest_reading(h);
+            if (c == NULL) {
+                close(cfd);
+                continue;
             }
             conn_close(c);
         }
@@ -431,6 +479,10 @@ cs_metrics_http_free(cs_metrics_http_t *h)
     if (h->wake >= 0) {
         close(h->wake);
     }
+    if (h->reserve >= 0) {
+        close(h->reserve);
+    }
+    cs_prom_free(&h->text);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -28,7 +28,8 @@
 
 #define CS_HOUSEKEEPING_MS  60000   /* how often old keys are purged */
 #define CS_PURGE_BATCH      1000
-#define CS_RETAIN_BATCH     5000    /* recipients per retention query */
+#define CS_RETAIN_BATCH     1000    /* recipients per retention query */
+#define CS_RETAIN_PACE_MS   100     /* between two that deleted something */
 
 #define CS_DRAIN_MS      10000      /* SIGTERM waits this for deliveries */
 
@@ -65,6 +66,7 @@ struct cs_sched_s {
     cs_own_timer_t   drain;
     cs_own_timer_t   watchdog;
     cs_own_timer_t   housekeeping;
+    cs_own_timer_t   retain;        /* the next retention batch */
     uint64_t         watchdog_ms;   /* 0: systemd does not watch us */
     cs_dispatch_t   *dispatch;
     cs_metrics_http_t *metrics;
@@ -348,9 +350,10 @@ retain_done(PGresult *res, cs_pg_status_e st, void *data)
         if (campaigns > 0) {
             log_info("event=retention_deleted campaigns=%ld", campaigns);
         }
-        /* something went: there may be more, after what else there is */
+        /* something went: there may be more, a moment later (each
+         * batch holds this connection from starts and claims) */
         if (campaigns + recipients > 0) {
-            s->want |= CS_WANT_RETAIN;
+            cs_timers_in(s->mono, &s->retain.timer, CS_RETAIN_PACE_MS);
         }
     }
     sched_kick(s);
@@ -485,7 +488,7 @@ sched_kick(cs_sched_t *s)
                  (unsigned long long) s->cf->lease);
         values[1] = lease;
         cs_pg_query(s->pg, "SELECT id, type, status, "
-                    "round(lateness_ms::numeric, 1) "
+                    "round(lateness_ms::numeric, 1), previous_owner "
                     "FROM campaign.scheduler_tick($1, $2)", 2, values,
                     tick_done, s);
 
@@ -501,6 +504,19 @@ sched_kick(cs_sched_t *s)
         cs_pg_query(s->pg, "SELECT id, type, message, lease_ms, metadata FROM "
                     "campaign.my_running($1)", 1, values, jobs_done, s);
 
+    } else if ((s->want & CS_WANT_RETAIN) && s->cf->retention > 0) {
+        /* before claims, which would starve it, but paced: one batch per
+         * CS_RETAIN_PACE_MS at most */
+        s->want &= ~CS_WANT_RETAIN;
+        snprintf(horizon, sizeof(horizon), "%llu",
+                 (unsigned long long) s->cf->retention);
+        snprintf(lease, sizeof(lease), "%d", CS_RETAIN_BATCH);
+        values[0] = horizon;
+        values[1] = lease;
+        cs_pg_query(s->pg, "SELECT campaigns, recipients FROM "
+                    "campaign.purge_finished($1, $2)", 2, values,
+                    retain_done, s);
+
     } else if (cs_dispatch_claim(s->dispatch, s->pg)) {
         /* a claim is on its way */
 
@@ -511,18 +527,6 @@ sched_kick(cs_sched_t *s)
         cs_pg_query(s->pg, "SELECT campaign.purge_keys($1)", 1, values,
                     purge_done, s);
 
-    } else if (s->want & CS_WANT_RETAIN) {
-        s->want &= ~CS_WANT_RETAIN;
-        if (s->cf->retention > 0) {
-            snprintf(horizon, sizeof(horizon), "%llu",
-                     (unsigned long long) s->cf->retention);
-            snprintf(lease, sizeof(lease), "%d", CS_RETAIN_BATCH);
-            values[0] = horizon;
-            values[1] = lease;
-            cs_pg_query(s->pg, "SELECT campaigns, recipients FROM "
-                        "campaign.purge_finished($1, $2)", 2, values,
-                        retain_done, s);
-        }
     }
 }
 
@@ -660,6 +664,9 @@ own_timer(cs_timer_t *t)
         s->want |= CS_WANT_RESYNC;
         cs_timers_in(s->mono, t, s->cf->horizon / 2);
 
+    } else if (o == &s->retain) {
+        s->want |= CS_WANT_RETAIN;
+
     } else if (o == &s->housekeeping) {
         s->want |= CS_WANT_PURGE | CS_WANT_RETAIN;
         cs_timers_in(s->mono, t, CS_HOUSEKEEPING_MS);
@@ -750,6 +757,7 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     own_timer_init(s, &s->drain);
     own_timer_init(s, &s->watchdog);
     own_timer_init(s, &s->housekeeping);
+    own_timer_init(s, &s->retain);
 
     /* systemd's WatchdogSec: pinged every 40 % of it, so that a late
      * wake-up still keeps within the half systemd asks for */

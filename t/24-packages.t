@@ -18,7 +18,13 @@ my @PKGS = qw(libnginx-mod-http-campaign campaign-scheduler);
 # the ASan pass runs the same files again: the packages are release builds
 plan skip_all => 'the packages are built and installed in the release pass'
     if $ENV{CAMPAIGN_ASAN};
-BAIL_OUT('installing packages needs root') if $> != 0;
+if ($> != 0) {
+    fail('installing packages needs root (make test runs as root)');
+    done_testing;
+    exit 1;
+}
+# a prove time-out or Ctrl-C still runs the END blocks below
+$SIG{$_} = sub { exit 1 } for qw(INT TERM HUP);
 
 sub installed {
     my ($p) = @_;
@@ -26,16 +32,26 @@ sub installed {
     return $s eq 'installed' || $s eq 'config-files' || $s eq 'half-configured'
         || $s eq 'unpacked' || $s eq 'half-installed';
 }
-BAIL_OUT("$_ is already on this machine: not touching it") for grep { installed($_) } @PKGS;
+if (my @there = grep { installed($_) } @PKGS) {
+    fail("@there already on this machine: not touching it");
+    done_testing;
+    exit 1;
+}
 my $had_user = defined getpwnam('campaign');
 my $we_installed = 0;
+my $t;
 
-# the machine as it was: whatever happens below
+# the machine as it was: whatever happens below (this END runs before
+# CampaignTest's: the servers using the packages are stopped first)
 END {
     local $?;
+    if ($t) {
+        $t->stop_scheduler($_) for @{ $t->{schedulers} // [] };
+        $t->stop_nginx;
+    }
     if ($we_installed) {
         system('dpkg', '--purge', @PKGS) if grep { installed($_) } @PKGS;
-        system('deluser', '--system', '--quiet', 'campaign')
+        system('deluser --system --quiet campaign >/dev/null 2>&1')
             if !$had_user && defined getpwnam('campaign');
         unlink '/etc/nginx/modules-enabled/50-mod-http-campaign.conf.removed';
     }
@@ -97,7 +113,7 @@ like(`man -P cat campaign-scheduler 2>/dev/null`, qr/campaign-scheduler/,
      'man campaign-scheduler');
 
 # ------------------------------------------- Debian's nginx, end to end
-my $t = CampaignTest->new(migrate => 0,
+$t = CampaignTest->new(migrate => 0,
                           load => 'include /etc/nginx/modules-enabled/*.conf;');
 my @db = ('-h', '127.0.0.1', '-p', $t->{pg_port}, '-U', 'campaign', '-d',
           'campaigns');
@@ -125,18 +141,37 @@ is(join(",", sort map { $_->{body}{message}{body} } $t->deliveries), "Hi 1,Hi 2,
    'the packaged scheduler delivered each recipient once');
 $t->done;
 
-# -------------------------------------------------------------- purge
+# ------------------------------------------------ upgrade, remove, purge
+$out = `dpkg -i @debs 2>&1`;
+is($?, 0, 'installing them again (an upgrade\'s path) works') or diag($out);
+@st = stat('/etc/campaign/scheduler.conf');
+is(sprintf('%04o %s', $st[2] & 07777, scalar getgrgid($st[5])), '0640 campaign',
+   'the file keeps its mode through it (dpkg-statoverride)');
+ok(-l '/etc/nginx/modules-enabled/50-mod-http-campaign.conf',
+   'the module stays enabled');
+
+$out = `dpkg -r @PKGS 2>&1`;
+is($?, 0, 'dpkg -r removes both') or diag($out);
+ok(!-e '/usr/sbin/campaign-scheduler' && !-e
+   '/usr/lib/nginx/modules/ngx_http_campaign_module.so', 'the programs go');
+ok(-e '/etc/campaign/scheduler.conf', 'the conffile stays until a purge');
+ok(!-e '/etc/nginx/modules-enabled/50-mod-http-campaign.conf',
+   'the module is no longer enabled');
+
 $out = `dpkg --purge @PKGS 2>&1`;
 is($?, 0, 'dpkg --purge removes both') or diag($out);
 ok(!installed($_), "$_ is gone") for @PKGS;
 my @left = grep { -e $_ && !-d $_ } map { @$_ } values %list;
 is(join(' ', @left), '', 'no file of theirs is left');
 ok(!-e '/etc/campaign', '/etc/campaign is gone with its conffile');
-ok(!-l '/etc/nginx/modules-enabled/50-mod-http-campaign.conf'
-   && !-e '/etc/nginx/modules-enabled/50-mod-http-campaign.conf.removed',
-   'the module is no longer enabled');
+ok(!-e '/etc/nginx/modules-enabled/50-mod-http-campaign.conf'
+   && !-l '/etc/nginx/modules-enabled/50-mod-http-campaign.conf.removed',
+   'nothing of it in modules-enabled');
 ok(!-e '/usr/share/campaign', '/usr/share/campaign is gone');
+is(`dpkg-statoverride --list /etc/campaign/scheduler.conf`, '',
+   'its statoverride is gone');
 ok(defined getpwnam('campaign'),
-   'the system user stays, as Debian policy keeps it (removed by this test)');
+   'the system user stays, as Debian keeps system users'
+   . ($had_user ? '' : ' (this test then removes the one it made)'));
 
 done_testing;

@@ -1,15 +1,23 @@
 -- The gauges nginx's /metrics shows for the whole service (not a
 -- tenant's): campaigns by type and status, each pool's limit, running and
 -- queued, and when each scheduler seen in the last hour last beat. One
--- query, run by one worker at most every 5 s and cached in shared memory:
--- it counts over campaigns, which retention keeps bounded.
+-- query, run by one worker at most every 5 s and cached in shared memory.
+-- It counts over all campaigns (one scan of the table),
+-- which the scheduler's retention keeps bounded.
 CREATE OR REPLACE FUNCTION campaign.metrics_gauges()
 RETURNS TABLE (metric text, label text, label2 text,
                value double precision)
 LANGUAGE sql STABLE AS $$
-    SELECT 'campaigns', c.type, c.status, count(*)::double precision
-      FROM campaign.campaigns c
-     GROUP BY c.type, c.status
+    -- every type and status, 0 too: a series that vanished would read as
+    -- "no data", not as none
+    SELECT 'campaigns', ty.name, st.name,
+           coalesce(n.n, 0)::double precision
+      FROM campaign.types ty
+     CROSS JOIN campaign.statuses st
+      LEFT JOIN (SELECT c.type, c.status, count(*) AS n
+                   FROM campaign.campaigns c
+                  GROUP BY c.type, c.status) n
+        ON n.type = ty.name AND n.status = st.name
     UNION ALL
     SELECT x.metric, x.pool, NULL, x.value
       FROM (SELECT p.name AS pool, p.pool_limit AS lim,
