@@ -44,7 +44,7 @@ $(SCHED): $(SCHED_DEPS)
 $(HTTP_ONLY): t/bench/http_only.c scheduler/http.c scheduler/loop.c \
               scheduler/log.c $(wildcard scheduler/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ischeduler -o $@ $(filter %.c,$^) -lcurl
+	$(CC) $(CFLAGS) -iquote scheduler -o $@ $(filter %.c,$^) -lcurl
 
 $(SCHED_ASAN): $(SCHED_DEPS)
 	@mkdir -p $(@D)

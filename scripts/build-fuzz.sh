@@ -43,7 +43,7 @@ sched_srcs="$(ls "$repo"/scheduler/*.c | grep -v '/main.c$')
             $repo/common/pg_conninfo.c $repo/common/hmac.c $repo/common/prom.c"
 for t in "$repo"/t/fuzz/sched_*.c "$repo"/t/fuzz/sql_*.c; do
     name=$(basename "$t" .c)
-    clang $cflags -fsanitize=fuzzer -I"$repo/scheduler" -I"$pginc" \
+    clang $cflags -fsanitize=fuzzer -iquote "$repo/scheduler" -I"$pginc" \
         -o "$out/$name" "$t" $sched_srcs -lpq -lyajl -lcurl -lsystemd \
         -lcrypto -lm
 done
