@@ -8,6 +8,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
+use HTTP::Tiny;
 use CampaignTest;
 
 my $t = CampaignTest->new(timeout => '20s');
@@ -114,6 +115,12 @@ cmp_ok($gap, '<', 2, sprintf('the holder killed: the other goes on %.2f s '
                              . 'after', $gap));
 like(`cat $alive->{log}`, qr/event=delivering campaign=\Q$id\E/,
      'the survivor took the campaign over');
+like(`cat $alive->{log}`,
+     qr/event=taken_over campaign=\Q$id\E type=sms from="\Q$dead->{id}\E"/,
+     'and logged from whom');
+my $m = HTTP::Tiny->new->get($alive->{metrics})->{content};
+like($m, qr/^campaign_scheduler_leases_taken_over_total [1-9]/m,
+     'and counted it in its metrics');
 check_campaign($id, 5000, 'the holder killed');
 
 # --- the holder stalled past its lease ---------------------------------------
