@@ -66,6 +66,7 @@ ngx_http_campaign_args(ngx_http_request_t *r, const char **values)
         { ngx_string("type"), NGX_HTTP_CAMPAIGN_P_TYPE },
         { ngx_string("limit"), NGX_HTTP_CAMPAIGN_P_LIMIT },
         { ngx_string("cursor"), NGX_HTTP_CAMPAIGN_P_CURSOR },
+        { ngx_string("after"), NGX_HTTP_CAMPAIGN_P_CURSOR },  /* the feed's */
         { ngx_string("delivery"), NGX_HTTP_CAMPAIGN_P_DELIVERY }
     };
 

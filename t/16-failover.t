@@ -118,6 +118,11 @@ like(`cat $alive->{log}`, qr/event=delivering campaign=\Q$id\E/,
 like(`cat $alive->{log}`,
      qr/event=taken_over campaign=\Q$id\E type=sms from="\Q$dead->{id}\E"/,
      'and logged from whom');
+is($t->psql("SELECT actor || ' ' || (detail ->> 'from') || ' '"
+            . " || (detail ->> 'to') FROM campaign.events WHERE campaign_id"
+            . " = '$id' AND action = 'lease_takeover'"),
+   "scheduler:$alive->{id} $dead->{id} $alive->{id}",
+   'and its audit trail has the takeover, from whom to whom');
 my $m = HTTP::Tiny->new->get($alive->{metrics})->{content};
 like($m, qr/^campaign_scheduler_leases_taken_over_total [1-9]/m,
      'and counted it in its metrics');

@@ -788,6 +788,13 @@ BEGIN
         END IF;
     END IF;
 
+    -- who acts, for the audit trail: only a change needs to know
+    IF p_route NOT IN ('get', 'list', 'recipients_list', 'status',
+                       'events', 'feed')
+    THEN
+        PERFORM campaign.act_as_key(p_key, p_auth);
+    END IF;
+
     r := campaign.api_route(v_tenant, p_route, p_id, p_body, p_idem,
                             p_if_match, p_status, p_type, p_limit, p_cursor,
                             p_delivery);
@@ -868,6 +875,10 @@ BEGIN
                                                 p_delivery);
         WHEN 'status' THEN
             RETURN campaign.api_status(v_tenant);
+        WHEN 'events' THEN
+            RETURN campaign.api_events(v_tenant, v_id, p_limit, p_cursor);
+        WHEN 'feed' THEN
+            RETURN campaign.api_feed(v_tenant, p_limit, p_cursor);
         ELSE
             RETURN campaign.error('not_found', 'no such route');
         END CASE;

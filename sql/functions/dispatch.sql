@@ -118,6 +118,7 @@ DECLARE
     v_ids   uuid[] := ARRAY(SELECT DISTINCT (x ->> 'campaign')::uuid
                               FROM jsonb_array_elements(p_results) x);
 BEGIN
+    PERFORM campaign.act_as_scheduler(p_owner);
     PERFORM 1 FROM campaign.campaigns c
      WHERE c.id = ANY (v_ids)
      ORDER BY c.id
@@ -197,6 +198,7 @@ $$;
 CREATE OR REPLACE FUNCTION campaign.fail_campaign(p_owner text,
     p_campaign uuid, p_reason text) RETURNS void
 LANGUAGE sql AS $$
+    SELECT campaign.act_as_scheduler(p_owner);
     SELECT count(*) FROM campaign.apply_transition('fail',
         ARRAY(SELECT c.id FROM campaign.campaigns c
                WHERE c.id = p_campaign AND c.lease_owner = p_owner

@@ -77,7 +77,9 @@ LANGUAGE sql STABLE AS $$
         'updated_at', campaign.ts(c.updated_at),
         'started_at', campaign.ts(c.started_at),
         'finished_at', campaign.ts(c.finished_at),
-        'failure', c.failure)
+        'failure', c.failure,
+        'created_by', c.created_by,
+        'scheduled_by', c.scheduled_by)
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.campaign_result(c campaign.campaigns,

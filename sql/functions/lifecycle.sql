@@ -22,6 +22,8 @@ DECLARE
     v_now      timestamptz := clock_timestamp();
     v_changed  uuid[];
 BEGIN
+    -- what the audit trail calls the change (events.sql)
+    PERFORM set_config('campaign.action', p_action, true);
     WITH moved AS (
         UPDATE campaign.campaigns c SET
             status = tr.to_status,
@@ -200,6 +202,14 @@ BEGIN
                    count(*) FILTER (WHERE status = 'cancelled') AS cancelled
               FROM new_rows GROUP BY campaign_id) n
      WHERE c.id = n.campaign_id;
+    -- one event per campaign and statement, with the count
+    INSERT INTO campaign.events (tenant, campaign_id, actor, action,
+                                 from_status, to_status, detail)
+    SELECT c.tenant, c.id, campaign.actor(), 'recipients_added', c.status,
+           c.status, jsonb_build_object('added', n.added, 'total', c.total)
+      FROM (SELECT campaign_id, count(*) AS added FROM new_rows
+             GROUP BY campaign_id) n
+      JOIN campaign.campaigns c ON c.id = n.campaign_id;
     RETURN NULL;
 END
 $$;

@@ -125,6 +125,7 @@ DECLARE
     v_lease  interval := p_lease_ms * interval '1 ms';
     v_alive  oid[] := '{}';
 BEGIN
+    PERFORM campaign.act_as_scheduler(p_owner);
     -- locked as chosen: apply_transition checks only the status, and a
     -- reschedule committed meanwhile must be seen (FOR UPDATE reads the
     -- row again; one locked by an edit waits for the next tick)
