@@ -84,8 +84,6 @@ ok($ev[5]{detail}{old_scheduled_at} && $ev[5]{detail}{new_scheduled_at}
    && $ev[5]{detail}{old_scheduled_at} ne $ev[5]{detail}{new_scheduled_at},
    'a reschedule has the old and the new time');
 like($ev[0]{at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'at in ms');
-is(join(',', map { $_->{campaign_id} eq $id ? 1 : 0 } @ev), join(',', (1) x 9),
-   'each names its campaign');
 my $c = campaign($alice, $id);
 is($c->{created_by}, 'key:alice', 'created_by');
 is($c->{scheduled_by}, 'key:bob', 'scheduled_by: the last schedule\'s');
@@ -110,10 +108,33 @@ is(trail($alice, $v), join("\n",
     'key:bob cancel queued cancelled'), 'start, pause, resume, cancel');
 is(campaign($alice, $v)->{scheduled_by}, 'key:bob', 'a start is a schedule');
 
+# --- created scheduled, or started; unscheduled ---------------------------------
+my $cs = create($alice, scheduled_at => CampaignTest::iso_in(3600));
+my $cq = create($bob, type => 'voice', start => JSON::PP::true);
+is($t->req(PATCH => "/v1/campaigns/$cs", key => $bob,
+           json => { scheduled_at => undef })->{status}, 200, 'unschedule');
+is(trail($alice, $cs), join("\n",
+    'key:alice create - draft',
+    'key:alice schedule draft scheduled',
+    'key:bob unschedule scheduled draft'), 'created scheduled, unscheduled');
+is(trail($alice, $cq), join("\n",
+    'key:bob create - draft',
+    'key:bob start draft queued'), 'created started');
+is(campaign($alice, $cs)->{scheduled_by}, 'key:alice',
+   'scheduled_by stays the last schedule\'s');
+
 # --- what fails records nothing -----------------------------------------------
 my $before = count_events();
 is($t->req(POST => "/v1/campaigns/$v/pause", key => $alice)->{status}, 409,
    'a 409');
+is(count_events(), $before, 'a 409 records nothing');
+# the campaign and its create event are written, then the second
+# recipient fails the request: all of it rolls back
+is($t->req(POST => '/v1/campaigns', key => $alice, json => {
+    name => 'x', type => 'sms', message => { body => 'Hi' },
+    recipients => [ { to => '+15550000077' }, { to => 'nope' } ] })->{status},
+   400, 'a create that fails at its second recipient');
+is(count_events(), $before, 'leaves no event of what it had written');
 my $d = create($alice);
 $before = count_events();
 is($t->req(POST => "/v1/campaigns/$d/recipients", key => $alice,
@@ -140,6 +161,10 @@ is(scalar @{ $feed->{data} }, 0, 'another tenant\'s feed has none of them');
 ok($feed->{next_cursor}, 'and still a cursor to poll with');
 is($t->req(GET => '/v1/events?after=bogus', key => $alice)->{status}, 400,
    'a bad cursor is a 400');
+is($t->req(GET => '/v1/events?after=999999999999.1', key => $alice)->{status},
+   400, 'so is one from the future (it would never move)');
+is($t->req(GET => '/v1/events?after=1.9999999999999999999', key => $alice)
+   ->{status}, 400, 'and one past any event id');
 
 # --- the feed, followed while four writers work --------------------------------
 my $done = "$t->{dir}/writers-done";
@@ -188,12 +213,15 @@ CampaignTest::wait_for(sub {
 my ($ids, $cursor) = split /\|/, $out[4];
 my @seen = split /,/, $ids // '';
 cmp_ok(scalar @seen, '>=', 4 * 8 * 2, 'the follower saw the writers\' events');
-for (1 .. 1000) {
+# (a scheduler's transaction still open may hold the last ones back a
+# moment: drain until the feed has given as many as the table holds)
+my $total = sub { $t->psql("SELECT count(*) FROM campaign.events "
+                           . "WHERE tenant = 'acme'") };
+CampaignTest::wait_for(sub {
     my $r = $t->req(GET => "/v1/events?limit=50&after=$cursor", key => $alice);
-    last unless @{ $r->{json}{data} };
     push @seen, map { $_->{id} } @{ $r->{json}{data} };
     $cursor = $r->{json}{next_cursor};
-}
+    @seen >= $total->() }, 30, 'the feed to give every event');
 diag(sprintf('feed: the follower took %d events while the writers ran, '
              . '%d in all', scalar(split /,/, $ids // ''), scalar @seen));
 my %n;

@@ -78,10 +78,18 @@ DECLARE
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM campaign.event(NEW.tenant, NEW.id, 'create', NULL,
-                               NEW.status,
+                               'draft',
                                jsonb_build_object('name', NEW.name,
-                                   'type', NEW.type, 'scheduled_at',
-                                   campaign.ts(NEW.scheduled_at)));
+                                   'type', NEW.type));
+        -- created scheduled or started: that is a second change
+        IF NEW.status = 'scheduled' THEN
+            PERFORM campaign.event(NEW.tenant, NEW.id, 'schedule', 'draft',
+                'scheduled', jsonb_build_object('old_scheduled_at', NULL,
+                    'new_scheduled_at', campaign.ts(NEW.scheduled_at)));
+        ELSIF NEW.status = 'queued' THEN
+            PERFORM campaign.event(NEW.tenant, NEW.id, 'start', 'draft',
+                                   'queued');
+        END IF;
         RETURN NULL;
     END IF;
     IF TG_OP = 'DELETE' THEN
@@ -106,7 +114,7 @@ BEGIN
        OR NEW.scheduled_at IS DISTINCT FROM OLD.scheduled_at
     THEN
         PERFORM campaign.event(NEW.tenant, NEW.id,
-            CASE coalesce(v_action, 'edit')
+            CASE coalesce(nullif(v_action, ''), 'edit')
                 WHEN 'due' THEN 'queued'
                 WHEN 'run' THEN 'running'
                 WHEN 'complete' THEN 'completed'
@@ -114,7 +122,7 @@ BEGIN
                 WHEN 'schedule' THEN CASE WHEN OLD.status = 'scheduled'
                                           THEN 'reschedule'
                                           ELSE 'schedule' END
-                ELSE coalesce(v_action, 'edit') END,
+                ELSE coalesce(nullif(v_action, ''), 'edit') END,
             OLD.status, NEW.status,
             CASE WHEN NEW.scheduled_at IS DISTINCT FROM OLD.scheduled_at
                  THEN jsonb_build_object(
@@ -222,7 +230,11 @@ DECLARE
     v_nid    bigint;
 BEGIN
     IF p_after IS NOT NULL THEN
-        IF p_after !~ '^[0-9]{1,19}\.[0-9]{1,19}$' THEN
+        -- a cursor this feed gave: no transaction id still to come
+        IF p_after !~ '^[0-9]{1,19}\.[0-9]{1,18}$'
+           OR split_part(p_after, '.', 1)::numeric
+              >= pg_snapshot_xmax(pg_current_snapshot())::text::numeric
+        THEN
             PERFORM campaign.fail('validation_failed', 'after is not a '
                                   || 'cursor of this feed',
                                   jsonb_build_object('field', 'after'));

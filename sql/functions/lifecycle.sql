@@ -57,6 +57,8 @@ BEGIN
                     AND c.scheduled_at IS DISTINCT FROM p_at))
         RETURNING c.id)
     SELECT array_agg(id) INTO v_changed FROM moved;
+    -- its triggers have run: a later change of this transaction is not it
+    PERFORM set_config('campaign.action', '', true);
 
     IF v_changed IS NULL THEN
         RETURN;
