@@ -293,10 +293,11 @@ sub log_of {
         $max = $i - $j + 1 if $i - $j + 1 > $max;
     }
     # 200 and the bucket's tenth of a second: 220. The stub stamps each
-    # request when it reads it; under the sanitizers a stall of the stub or
-    # the loop lets requests sent apart arrive together, so there the bound
-    # allows a tenth of a second more of them.
-    my $bound = $ENV{CAMPAIGN_ASAN} ? 240 : 220;
+    # request when it reads it; a stall of the stub or the loop (under the
+    # sanitizers, or beside another test's full-speed delivery: prove -j2)
+    # lets requests sent apart arrive together, so the bound allows a tenth
+    # of a second more of them (seen: 223 beside t/23's full-speed phase).
+    my $bound = 240;
     cmp_ok($max, '<=', $bound, "two schedulers with rate sms 200: at most "
                                . "$max deliveries in any second (<= $bound)");
     my $secs = $at[-1] - $at[0];
