@@ -627,9 +627,7 @@ ngx_http_campaign_metrics_send(ngx_http_request_t *r)
     u_char                   *data;
     size_t                    len;
     cs_prom_t                 p;
-    ngx_int_t                 rc;
-    ngx_buf_t                *b;
-    ngx_chain_t               out;
+    ngx_str_t                 text;
     ngx_http_campaign_shm_t  *sh = ngx_http_campaign_shm;
 
     static ngx_str_t  type = ngx_string(CS_PROM_CONTENT_TYPE);
@@ -655,30 +653,10 @@ ngx_http_campaign_metrics_send(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_type = type;
-    r->headers_out.content_type_len = type.len;
-    r->headers_out.content_length_n = len;
+    text.data = data;
+    text.len = len;
 
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-    b->pos = data;
-    b->last = data + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_campaign_send_as(r, NGX_HTTP_OK, &type, &text);
 }
 
 

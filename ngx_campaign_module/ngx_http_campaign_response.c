@@ -104,11 +104,20 @@ ngx_int_t
 ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
+    static ngx_str_t  json = ngx_string("application/json");
+
+    return ngx_http_campaign_send_as(r, status, &json, body);
+}
+
+
+/* A body of the given media type; none (NULL) is an empty answer. */
+ngx_int_t
+ngx_http_campaign_send_as(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
-
-    static ngx_str_t  json = ngx_string("application/json");
 
     r->headers_out.status = status;
 
@@ -118,8 +127,8 @@ ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
         return ngx_http_send_header(r);
     }
 
-    r->headers_out.content_type = json;
-    r->headers_out.content_type_len = json.len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_length_n = body->len;
 
     rc = ngx_http_send_header(r);

@@ -180,8 +180,8 @@ static void conn_event(int fd, int events, void *data);
 
 /* the head and the body into c->out */
 static void
-conn_answer(cs_mconn_t *c, int status, const char *reason, cs_prom_t *body,
-    int head)
+conn_answer(cs_mconn_t *c, int status, const char *reason, const char *body,
+    size_t len, int head)
 {
     char  hdr[256];
     int   n;
@@ -191,20 +191,24 @@ conn_answer(cs_mconn_t *c, int status, const char *reason, cs_prom_t *body,
                  "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
                  status, reason,
                  status == 200 ? CS_PROM_CONTENT_TYPE : "text/plain",
-                 body->len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+                 len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
 
     cs_prom_init(&c->out);
-    c->out.data = malloc((size_t) n + (head ? 0 : body->len) + 1);
+    c->out.data = malloc((size_t) n + (head ? 0 : len) + 1);
     if (c->out.data == NULL) {
         return;
     }
     memcpy(c->out.data, hdr, (size_t) n);
-    if (!head && body->len) {
-        memcpy(c->out.data + n, body->data, body->len);
+    if (!head && len) {
+        memcpy(c->out.data + n, body, len);
     }
-    c->out.len = (size_t) n + (head ? 0 : body->len);
+    c->out.len = (size_t) n + (head ? 0 : len);
     c->out.cap = c->out.len + 1;
 }
+
+
+#define ANSWER(c, status, reason, text, head)                                 \
+    conn_answer(c, status, reason, text, sizeof(text) - 1, head)
 
 
 static void
@@ -213,35 +217,27 @@ conn_request(cs_mconn_t *c)
     int                 head = 0;
     char               *sp, *path, *end;
     uint64_t            now;
-    cs_prom_t           body;
-    cs_metrics_http_t  *h;
+    cs_metrics_http_t  *h = c->h;
 
-    cs_prom_init(&body);
     c->in[c->inlen] = '\0';
     sp = strchr(c->in, ' ');
     path = sp ? sp + 1 : NULL;
     end = path ? strpbrk(path, " ?\r\n") : NULL;
 
     if (path == NULL || end == NULL) {
-        body.data = strdup("bad request\n");
-        body.len = body.data ? strlen(body.data) : 0;
-        conn_answer(c, 400, "Bad Request", &body, 0);
+        ANSWER(c, 400, "Bad Request", "bad request\n", 0);
 
     } else if (!((sp - c->in == 3 && memcmp(c->in, "GET", 3) == 0)
                  || (head = sp - c->in == 4 && memcmp(c->in, "HEAD", 4) == 0)))
     {
-        body.data = strdup("only GET\n");
-        body.len = body.data ? strlen(body.data) : 0;
-        conn_answer(c, 405, "Method Not Allowed", &body, 0);
+        ANSWER(c, 405, "Method Not Allowed", "only GET\n", 0);
 
     } else if (end - path != 8 || memcmp(path, "/metrics", 8) != 0) {
-        body.data = strdup("not found: the metrics are at /metrics\n");
-        body.len = body.data ? strlen(body.data) : 0;
-        conn_answer(c, 404, "Not Found", &body, head);
+        ANSWER(c, 404, "Not Found",
+               "not found: the metrics are at /metrics\n", head);
 
     } else {
         /* a flood of scrapes costs one text per 100 ms */
-        h = c->h;
         now = cs_loop_mono_us();
         if (h->text.data == NULL || now - h->text_at >= CS_HTTP_CACHE_US) {
             cs_prom_free(&h->text);
@@ -250,21 +246,18 @@ conn_request(cs_mconn_t *c)
         }
         if (h->text.failed) {
             cs_prom_free(&h->text);
-            body.data = strdup("out of memory\n");
-            body.len = body.data ? strlen(body.data) : 0;
-            conn_answer(c, 500, "Internal Server Error", &body, head);
+            ANSWER(c, 500, "Internal Server Error", "out of memory\n", head);
         } else {
-            conn_answer(c, 200, "OK", &h->text, head);
+            conn_answer(c, 200, "OK", h->text.data, h->text.len, head);
         }
     }
-    cs_prom_free(&body);
 
     if (c->out.data == NULL) {
         conn_close(c);
         return;
     }
-    cs_loop_unwatch(c->h->loop, c->fd);
-    if (cs_loop_watch(c->h->loop, c->fd, CS_WRITE, conn_event, c) != 0) {
+    cs_loop_unwatch(h->loop, c->fd);
+    if (cs_loop_watch(h->loop, c->fd, CS_WRITE, conn_event, c) != 0) {
         conn_close(c);
     }
 }

@@ -1,5 +1,5 @@
 -- The audit trail. Who acts is a transaction-local setting: the API's
--- request sets it from its key (campaign.act_as_key), the scheduler's
+-- request sets it from its key (campaign.api), the scheduler's
 -- functions from their owner; anything else is "system". What a
 -- transition is called is set by apply_transition. Triggers on campaigns
 -- and recipients write the events, so no change goes unrecorded and a
@@ -11,22 +11,16 @@ LANGUAGE sql STABLE AS $$
                     'system')
 $$;
 
--- key:<name>: the key's note, or a prefix of its hash (never the key)
-CREATE OR REPLACE FUNCTION campaign.act_as_key(p_key text, p_auth boolean)
+-- for the rest of the transaction: key:<name> (campaign.api, from
+-- campaign.key_of), scheduler:<id>
+CREATE OR REPLACE FUNCTION campaign.act_as(p_actor text)
 RETURNS void LANGUAGE sql AS $$
-    SELECT set_config('campaign.actor',
-        CASE WHEN NOT p_auth THEN 'key:anonymous'
-             ELSE 'key:' || coalesce(
-                 (SELECT coalesce(nullif(k.note, ''),
-                                  left(encode(k.key_hash, 'hex'), 12))
-                    FROM campaign.api_keys k
-                   WHERE k.key_hash = campaign.key_hash(p_key)),
-                 'unknown') END, true)
+    SELECT set_config('campaign.actor', p_actor, true)
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.act_as_scheduler(p_owner text)
 RETURNS void LANGUAGE sql AS $$
-    SELECT set_config('campaign.actor', 'scheduler:' || p_owner, true)
+    SELECT campaign.act_as('scheduler:' || p_owner)
 $$;
 
 -- created_by, and scheduled_by: the actor of the last schedule or start

@@ -28,8 +28,13 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION campaign.tenant_of(p_key text) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT tenant FROM campaign.api_keys
-     WHERE key_hash = campaign.key_hash(p_key) AND revoked_at IS NULL
+-- A live key's tenant, and its name for the audit trail: its note, or a
+-- prefix of its hash (never the key); no row for an unknown or revoked key.
+CREATE OR REPLACE FUNCTION campaign.key_of(p_key text,
+    OUT tenant text, OUT name text)
+RETURNS SETOF record LANGUAGE sql STABLE AS $$
+    SELECT k.tenant, coalesce(nullif(k.note, ''),
+                              left(encode(k.key_hash, 'hex'), 12))
+      FROM campaign.api_keys k
+     WHERE k.key_hash = campaign.key_hash(p_key) AND k.revoked_at IS NULL
 $$;

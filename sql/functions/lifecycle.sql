@@ -190,28 +190,31 @@ CREATE OR REPLACE TRIGGER campaigns_delete AFTER DELETE
 CREATE OR REPLACE FUNCTION campaign.recipients_count_insert()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE campaign.campaigns c SET
-        total = c.total + n.total,
-        pending = c.pending + n.pending,
-        sent = c.sent + n.sent,
-        failed = c.failed + n.failed,
-        cancelled = c.cancelled + n.cancelled
-      FROM (SELECT campaign_id,
-                   count(*) AS total,
-                   count(*) FILTER (WHERE status = 'pending') AS pending,
-                   count(*) FILTER (WHERE status = 'sent') AS sent,
-                   count(*) FILTER (WHERE status = 'failed') AS failed,
-                   count(*) FILTER (WHERE status = 'cancelled') AS cancelled
-              FROM new_rows GROUP BY campaign_id) n
-     WHERE c.id = n.campaign_id;
-    -- one event per campaign and statement, with the count
+    -- the counts, and one event per campaign and statement with them:
+    -- the new rows are grouped once
+    WITH n AS (
+        SELECT campaign_id,
+               count(*) AS total,
+               count(*) FILTER (WHERE status = 'pending') AS pending,
+               count(*) FILTER (WHERE status = 'sent') AS sent,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+          FROM new_rows GROUP BY campaign_id),
+    counted AS (
+        UPDATE campaign.campaigns c SET
+            total = c.total + n.total,
+            pending = c.pending + n.pending,
+            sent = c.sent + n.sent,
+            failed = c.failed + n.failed,
+            cancelled = c.cancelled + n.cancelled
+          FROM n
+         WHERE c.id = n.campaign_id
+        RETURNING c.tenant, c.id, c.status, c.total, n.total AS added)
     INSERT INTO campaign.events (tenant, campaign_id, actor, action,
                                  from_status, to_status, detail)
-    SELECT c.tenant, c.id, campaign.actor(), 'recipients_added', c.status,
-           c.status, jsonb_build_object('added', n.added, 'total', c.total)
-      FROM (SELECT campaign_id, count(*) AS added FROM new_rows
-             GROUP BY campaign_id) n
-      JOIN campaign.campaigns c ON c.id = n.campaign_id;
+    SELECT tenant, id, campaign.actor(), 'recipients_added', status, status,
+           jsonb_build_object('added', added, 'total', total)
+      FROM counted;
     RETURN NULL;
 END
 $$;
