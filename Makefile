@@ -6,7 +6,8 @@ MODULE  := $(BUILD)/release/ngx_http_campaign_module.so
 SCHED   := $(BUILD)/campaign-scheduler
 SCHED_ASAN := $(BUILD)/asan/campaign-scheduler
 ASAN    := $(BUILD)/asan/ngx_http_campaign_module.so
-SOURCES := config $(wildcard ngx_campaign_module/*.[ch] common/*.[ch])
+SOURCES := config docs/openapi.json \
+           $(wildcard ngx_campaign_module/*.[ch] common/*.[ch])
 
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
@@ -21,7 +22,7 @@ SCHED_DEPS := $(wildcard scheduler/*.[ch] common/*.[ch])
 # the scheduler's HTTP side alone, a reference t/bench/dispatch measures
 HTTP_ONLY  := $(BUILD)/bench/http_only
 
-.PHONY: all deps build asan test test-release test-asan run bench clean deb \
+.PHONY: all deps build asan npm-tools test test-release test-asan run bench clean deb \
         fuzz fuzz-build test-fuzz test-valgrind chaos test-chaos
 
 all: build
@@ -64,7 +65,17 @@ $(MODULE): $(SOURCES) scripts/build-module.sh
 $(ASAN): $(SOURCES) scripts/build-module.sh
 	@scripts/build-module.sh $(BUILD)/asan "$(SANITIZE) -O1" "$(SANITIZE)"
 
-test: build asan fuzz-build
+# the npm tools of the tests (redocly's OpenAPI linter), from the lockfile
+REDOCLY := $(BUILD)/npm/node_modules/.bin/redocly
+
+$(REDOCLY): t/openapi/package.json t/openapi/package-lock.json \
+            scripts/npm-tools.sh
+	@scripts/npm-tools.sh $(BUILD)/npm
+	@touch $@
+
+npm-tools: deps $(REDOCLY)
+
+test: build asan fuzz-build npm-tools
 	$(MAKE) --no-print-directory test-release test-asan test-fuzz \
 	    test-valgrind test-chaos
 

@@ -104,6 +104,9 @@ ngx_http_campaign_handler(ngx_http_request_t *r)
         break;
 
     case NGX_HTTP_OK:
+        if (ngx_strcmp(ctx->route->name, "openapi") == 0) {
+            return ngx_http_campaign_openapi_send(r);
+        }
         return ngx_http_campaign_send(r, NGX_HTTP_OK, &ok);
 
     case NGX_HTTP_NOT_ALLOWED:

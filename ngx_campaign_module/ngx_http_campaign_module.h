@@ -210,6 +210,8 @@ ngx_int_t ngx_http_campaign_json_check(ngx_str_t *body,
 ngx_int_t ngx_http_campaign_csv_to_rows(ngx_pool_t *pool, ngx_str_t *text,
     ngx_http_campaign_err_e *err, ngx_uint_t *index);
 
+/* docs/openapi.json, with its ETag */
+ngx_int_t ngx_http_campaign_openapi_send(ngx_http_request_t *r);
 ngx_int_t ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
 ngx_int_t ngx_http_campaign_send_as(ngx_http_request_t *r, ngx_uint_t status,

@@ -60,6 +60,8 @@ const ngx_http_campaign_route_t  ngx_http_campaign_routes[] = {
       NGX_HTTP_CAMPAIGN_BODY_NONE, 1, 1, 0 },
     { NGX_HTTP_GET, ngx_string("readyz"), "readyz",
       NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 1, 0 },
+    { NGX_HTTP_GET, ngx_string("openapi.json"), "openapi",
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 1, 1, 0 },
 
     { 0, ngx_null_string, NULL, 0, 0, 0, 0 }
 };

@@ -11,7 +11,7 @@ packages=(
     wrk
     clang libclang-rt-14-dev valgrind
     libfaketime pgbouncer
-    libssl-dev openssl python3 python3-botocore
+    libssl-dev openssl python3 python3-botocore python3-jsonschema
     prometheus debhelper lintian fakeroot
 )
 
@@ -20,6 +20,10 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
         || missing+=("$p")
 done
+
+# npm (for the linter the tests install from t/openapi's lockfile): Debian's
+# unless a Node.js of another source already brings one
+command -v npm >/dev/null || missing+=(nodejs npm)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

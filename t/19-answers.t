@@ -207,7 +207,7 @@ $t->done(db_errors_expected => 1);
     my $csv = "to\n" . join('', map { sprintf("+1555%07d\n", $_) }
                                 1 .. 100000);
     $rv = $v->req(POST => "/v1/campaigns/$id2/recipients", %vk, body => $csv,
-                  headers => { 'Content-Type' => 'text/csv' });
+                  headers => { 'Content-Type' => 'text/csv' }, by_nginx => 1);
     is($rv->{status}, 413, 'and it holds: 1.3 MB over its 1m is a 413');
     $v->done;
 }
@@ -223,7 +223,8 @@ $t->done(db_errors_expected => 1);
     my $csv = "to\n" . join('', map { sprintf("+1555%07d\n", $_) }
                                 1 .. 100000);
     my $rv = $v->req(POST => "/v1/campaigns/$id2/recipients", %vk,
-                     body => $csv, headers => { 'Content-Type' => 'text/csv' });
+                     body => $csv, headers => { 'Content-Type' => 'text/csv' },
+                     by_nginx => 1);
     is($rv->{status}, 413, 'client_max_body_size 1m in the server: the '
                            . 'location inherits it, 1.3 MB is a 413');
     $rv = $v->req(GET => "/v1/campaigns/$id2", %vk,
@@ -298,11 +299,12 @@ $t->done(db_errors_expected => 1);
     $reload->($broken, 'a broken file');
     $reload->($plain, 'a file without the module');
     CampaignTest::wait_for(sub {
-        $w->req(GET => '/v1/status', fresh => 1)->{status} == 204 }, 10,
+        $w->req(GET => '/v1/status', fresh => 1, by_nginx => 1)->{status}
+            == 204 }, 10,
         'the file without the module to serve');
     $reload->($good, 'the module again');
     CampaignTest::wait_for(sub { kill(0, $w->{nginx_pid})
-        && $w->req(GET => '/v1/status', fresh => 1,
+        && $w->req(GET => '/v1/status', fresh => 1, by_nginx => 1,
                    key => $w->key('acme'))->{status} == 200 }, 10,
         'the module to serve again');
     ok(kill(0, $w->{nginx_pid}), 'a failed reload, one without the module '

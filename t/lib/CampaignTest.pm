@@ -483,7 +483,9 @@ sub url {
     return "http://127.0.0.1:$self->{port}$path";
 }
 
-# req(METHOD, PATH, json => DATA | body => RAW, key => KEY, headers => {...})
+# req(METHOD, PATH, json => DATA | body => RAW, key => KEY, headers => {...},
+#     by_nginx => 1 where nginx itself may answer instead of the module, as
+#     limit_req or client_max_body_size do: such an answer is not the API's)
 sub req {
     my ($self, $method, $path, %o) = @_;
     my %h = %{ $o{headers} // {} };
@@ -498,8 +500,36 @@ sub req {
     my $http = $o{fresh} ? HTTP::Tiny->new(timeout => 30) : $self->{http};
     my $r = $http->request($method, $self->url($path), \%args);
     my $json = eval { $JSON->decode($r->{content}) } if length($r->{content} // '');
+    $self->record_answer($method, $path, $r) unless $o{by_nginx};
     return { status => $r->{status}, headers => $r->{headers},
              body => $r->{content}, json => $json };
+}
+
+# Every answer req() receives goes to answers.jsonl, for done() to check
+# against docs/openapi.json (t/tools/openapi-check). Appended a line at a
+# time, so the children of parallel() may write too.
+my $ANSWER_JSON = JSON::PP->new->canonical->ascii;
+sub record_answer {
+    my ($self, $method, $path, $r) = @_;
+    return if $r->{status} == 599;      # HTTP::Tiny's own: nothing answered
+    my %h = %{ $r->{headers} // {} };
+    delete @h{qw(date server connection keep-alive)};
+    my $line = $ANSWER_JSON->encode({
+        method => $method, path => $path, status => $r->{status} + 0,
+        headers => \%h, body => $r->{content} // '' }) . "\n";
+    open(my $fh, '>>:raw', "$self->{dir}/answers.jsonl") or die $!;
+    syswrite($fh, $line) == length($line) or die $!;
+    close $fh;
+}
+
+# What t/tools/openapi-check says of the answers received: '' when
+# docs/openapi.json describes every one.
+sub check_answers {
+    my ($self) = @_;
+    my $f = "$self->{dir}/answers.jsonl";
+    return '' unless -s $f;
+    my $out = `$ROOT/t/tools/openapi-check $ROOT/docs/openapi.json $f 2>&1`;
+    return $? == 0 ? '' : ($out || "openapi-check failed: $?\n");
 }
 
 # Sends raw bytes on a fresh connection; returns all the server answered.
@@ -630,6 +660,8 @@ sub lint_metrics {
 
 sub done {
     my ($self, %o) = @_;
+    is($self->check_answers, '', 'docs/openapi.json describes every answer '
+       . 'received');
     is($self->lint_metrics, '', 'promtool check metrics passes on every '
        . '/metrics') unless $o{no_metrics};
     $self->stop_scheduler($_) for @{ $self->{schedulers} // [] };
