@@ -32,6 +32,7 @@ static struct {
     uint64_t              heartbeat_ms;     /* wall clock, 0: none yet */
     uint64_t              retained_campaigns;
     uint64_t              retained_recipients;
+    uint64_t              retained_events;
     uint64_t              wheel;
 } m;
 
@@ -212,10 +213,11 @@ cs_metrics_heartbeat(void)
 
 
 void
-cs_metrics_retention(long campaigns, long recipients)
+cs_metrics_retention(long campaigns, long recipients, long events)
 {
     CS_METRIC_ADD(m.retained_campaigns, (uint64_t) campaigns);
     CS_METRIC_ADD(m.retained_recipients, (uint64_t) recipients);
+    CS_METRIC_ADD(m.retained_events, (uint64_t) events);
 }
 
 
@@ -354,6 +356,10 @@ cs_metrics_write(cs_prom_t *p)
            "Recipients deleted with those campaigns.");
     cs_prom_value(p, NAME("retention_deleted_recipients_total"),
                   N(m.retained_recipients), 0);
+    FAMILY(p, "retention_deleted_events_total", "counter",
+           "Events of campaigns deleted longer ago than the retention.");
+    cs_prom_value(p, NAME("retention_deleted_events_total"),
+                  N(m.retained_events), 0);
 
 #undef TYPES
 }

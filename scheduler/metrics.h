@@ -57,7 +57,7 @@ void cs_metrics_connected(const char *name, int again);
 void cs_metrics_takeovers(long n);
 void cs_metrics_batch(size_t rows);
 void cs_metrics_heartbeat(void);
-void cs_metrics_retention(long campaigns, long recipients);
+void cs_metrics_retention(long campaigns, long recipients, long events);
 void cs_metrics_wheel(uint64_t timers);
 
 /* the whole text, into p: any thread */

@@ -340,19 +340,20 @@ purge_done(PGresult *res, cs_pg_status_e st, void *data)
 static int
 retain_done(PGresult *res, cs_pg_status_e st, void *data)
 {
-    long         campaigns, recipients;
+    long         campaigns, recipients, events;
     cs_sched_t  *s = data;
 
     if (st == CS_PG_OK) {
         campaigns = atol(PQgetvalue(res, 0, 0));
         recipients = atol(PQgetvalue(res, 0, 1));
-        cs_metrics_retention(campaigns, recipients);
+        events = atol(PQgetvalue(res, 0, 2));
+        cs_metrics_retention(campaigns, recipients, events);
         if (campaigns > 0) {
             log_info("event=retention_deleted campaigns=%ld", campaigns);
         }
         /* something went: there may be more, a moment later (each
          * batch holds this connection from starts and claims) */
-        if (campaigns + recipients > 0) {
+        if (campaigns + recipients + events > 0) {
             cs_timers_in(s->mono, &s->retain.timer, CS_RETAIN_PACE_MS);
         }
     }
@@ -513,7 +514,7 @@ sched_kick(cs_sched_t *s)
         snprintf(lease, sizeof(lease), "%d", CS_RETAIN_BATCH);
         values[0] = horizon;
         values[1] = lease;
-        cs_pg_query(s->pg, "SELECT campaigns, recipients FROM "
+        cs_pg_query(s->pg, "SELECT campaigns, recipients, events FROM "
                     "campaign.purge_finished($1, $2)", 2, values,
                     retain_done, s);
 

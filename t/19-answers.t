@@ -302,6 +302,7 @@ $t->done(db_errors_expected => 1);
         $w->req(GET => '/v1/status', fresh => 1, by_nginx => 1)->{status}
             == 204 }, 10,
         'the file without the module to serve');
+    my @plain_workers = split ' ', `ps -o pid= --ppid $w->{nginx_pid}`;
     $reload->($good, 'the module again');
     CampaignTest::wait_for(sub { kill(0, $w->{nginx_pid})
         && $w->req(GET => '/v1/status', fresh => 1, by_nginx => 1,
@@ -309,6 +310,10 @@ $t->done(db_errors_expected => 1);
         'the module to serve again');
     ok(kill(0, $w->{nginx_pid}), 'a failed reload, one without the module '
        . 'and one with it: the master lives and serves the API');
+    # until the workers of the file without the module are gone, one of
+    # them may still take a connection (done() scrapes /metrics)
+    CampaignTest::wait_for(sub { !grep { kill(0, $_) } @plain_workers }, 20,
+        'the old workers to exit');
     $w->done(db_errors_expected => 1,
              expected => qr/\[emerg\].*unknown directive "no_such_directive"/);
 }

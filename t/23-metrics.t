@@ -504,5 +504,33 @@ is(value($text, 'campaign_scheduler_retention_deleted_recipients_total'),
 like(`cat $s->{log}`, qr/event=retention_deleted campaigns=1/,
      'each deletion is logged');
 
+# their trails stay for the retention period, then go with it
+my $trail = sub {
+    my $r = $t->req(GET => "/v1/campaigns/$_[0]/events?limit=1000", %k);
+    return $r->{status} == 200 ? @{ $r->{json}{data} } : ();
+};
+my @last = map { ($trail->($_))[-1] } @old, $big;
+is_deeply([map { "$_->{actor} $_->{action}" } @last],
+          [('system delete') x 4], 'retention\'s deletions are in the trails, '
+          . 'by system');
+my $gone = $t->psql("SELECT count(*) FROM campaign.events WHERE campaign_id "
+                    . "IN (" . join(',', map { "'$_'" } @old, $big) . ")");
+my $kept = scalar $trail->($keep);
+cmp_ok($kept, '>', 0, 'the campaign kept has its trail');
+is(value(scrape($murl)->{content},
+         'campaign_scheduler_retention_deleted_events_total'), 0,
+   'no event is old enough yet');
+$t->psql("UPDATE campaign.events SET at = at - interval '2 days' "
+         . "WHERE campaign_id IN (" . join(',', map { "'$_'" } @old, $big)
+         . ")");
+kill 'HUP', $s->{pid};
+CampaignTest::wait_for(sub {
+    value(scrape($murl)->{content},
+          'campaign_scheduler_retention_deleted_events_total') == $gone },
+    60, 'retention to delete the trails of those deleted two days ago');
+is(scalar(map { $trail->($_) } @old, $big), 0,
+   'the trails of the campaigns deleted two days ago are gone');
+is(scalar $trail->($keep), $kept, 'the kept campaign\'s trail is whole');
+
 $t->done(expected => qr/exited on signal 9/);
 done_testing;

@@ -113,9 +113,10 @@ CREATE OR REPLACE FUNCTION campaign.record_results(p_owner text,
     p_results jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    n       integer;
-    v_sent  jsonb;
-    v_ids   uuid[] := ARRAY(SELECT DISTINCT (x ->> 'campaign')::uuid
+    n         integer;
+    v_sent    jsonb;
+    v_counts  jsonb;
+    v_ids     uuid[] := ARRAY(SELECT DISTINCT (x ->> 'campaign')::uuid
                               FROM jsonb_array_elements(p_results) x);
 BEGIN
     PERFORM campaign.act_as_scheduler(p_owner);
@@ -156,9 +157,26 @@ BEGIN
            coalesce(jsonb_agg(jsonb_build_object('id', u.id,
                         'campaign', u.campaign_id, 'pid', u.provider_id))
                     FILTER (WHERE u.outcome = 'sent'
-                              AND u.provider_id <> ''), '[]')
-      INTO n, v_sent
+                              AND u.provider_id <> ''), '[]'),
+           (SELECT coalesce(jsonb_agg(g), '[]')
+              FROM (SELECT x.campaign_id,
+                           count(*) FILTER (WHERE x.outcome = 'sent') AS sent,
+                           count(*) FILTER (WHERE x.outcome = 'failed')
+                               AS failed,
+                           count(*) FILTER (WHERE x.outcome = 'retry')
+                               AS retried
+                      FROM upd x GROUP BY x.campaign_id) g)
+      INTO n, v_sent, v_counts
       FROM upd u;
+
+    -- the audit trail has the batch, summed per campaign: one event, not
+    -- one per recipient
+    PERFORM campaign.event(c.tenant, c.id, 'results', c.status, c.status,
+                           jsonb_build_object('sent', (g ->> 'sent')::int,
+                               'failed', (g ->> 'failed')::int,
+                               'retried', (g ->> 'retried')::int))
+       FROM jsonb_array_elements(v_counts) g
+       JOIN campaign.campaigns c ON c.id = (g ->> 'campaign_id')::uuid;
 
     -- a receipt finds its recipient by the provider's id, per type; one
     -- that came first is applied now (its campaign is locked above). A
