@@ -115,7 +115,7 @@ RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     n         integer;
     v_sent    jsonb;
-    v_counts  jsonb;
+    v_events  integer;
     v_ids     uuid[] := ARRAY(SELECT DISTINCT (x ->> 'campaign')::uuid
                               FROM jsonb_array_elements(p_results) x);
 BEGIN
@@ -152,31 +152,36 @@ BEGIN
            AND r.campaign_id = res.campaign_id  -- a result names its campaign
            AND (r.status = 'pending'
                 OR (res.outcome = 'sent' AND r.status = 'cancelled'))
-        RETURNING r.id, r.campaign_id, res.outcome, res.provider_id)
+        RETURNING r.id, r.campaign_id, res.outcome, res.provider_id),
+    -- the audit trail has the campaign's progress, not each recipient:
+    -- at most one results event a second per campaign (its latest event,
+    -- one step back its index), with the totals after this batch (the
+    -- counters, read before the statement moves them, plus the batch's)
+    ev AS (
+        INSERT INTO campaign.events (tenant, campaign_id, actor, action,
+                                     from_status, to_status, detail)
+        SELECT c.tenant, c.id, campaign.actor(), 'results', c.status,
+               c.status, jsonb_build_object('sent', c.sent + g.sent,
+                   'failed', c.failed + g.failed)
+          FROM (SELECT x.campaign_id,
+                       count(*) FILTER (WHERE x.outcome = 'sent') AS sent,
+                       count(*) FILTER (WHERE x.outcome = 'failed') AS failed
+                  FROM upd x GROUP BY x.campaign_id) g
+          JOIN campaign.campaigns c ON c.id = g.campaign_id
+         WHERE (SELECT e.action <> 'results'
+                       OR e.at < clock_timestamp() - interval '1 second'
+                  FROM campaign.events e
+                 WHERE e.campaign_id = c.id
+                 ORDER BY e.id DESC LIMIT 1) IS NOT FALSE
+        RETURNING 1)
     SELECT count(*),
            coalesce(jsonb_agg(jsonb_build_object('id', u.id,
                         'campaign', u.campaign_id, 'pid', u.provider_id))
                     FILTER (WHERE u.outcome = 'sent'
                               AND u.provider_id <> ''), '[]'),
-           (SELECT coalesce(jsonb_agg(g), '[]')
-              FROM (SELECT x.campaign_id,
-                           count(*) FILTER (WHERE x.outcome = 'sent') AS sent,
-                           count(*) FILTER (WHERE x.outcome = 'failed')
-                               AS failed,
-                           count(*) FILTER (WHERE x.outcome = 'retry')
-                               AS retried
-                      FROM upd x GROUP BY x.campaign_id) g)
-      INTO n, v_sent, v_counts
+           (SELECT count(*) FROM ev)
+      INTO n, v_sent, v_events
       FROM upd u;
-
-    -- the audit trail has the batch, summed per campaign: one event, not
-    -- one per recipient
-    PERFORM campaign.event(c.tenant, c.id, 'results', c.status, c.status,
-                           jsonb_build_object('sent', (g ->> 'sent')::int,
-                               'failed', (g ->> 'failed')::int,
-                               'retried', (g ->> 'retried')::int))
-       FROM jsonb_array_elements(v_counts) g
-       JOIN campaign.campaigns c ON c.id = (g ->> 'campaign_id')::uuid;
 
     -- a receipt finds its recipient by the provider's id, per type; one
     -- that came first is applied now (its campaign is locked above). A
