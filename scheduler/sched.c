@@ -348,8 +348,9 @@ retain_done(PGresult *res, cs_pg_status_e st, void *data)
         recipients = atol(PQgetvalue(res, 0, 1));
         events = atol(PQgetvalue(res, 0, 2));
         cs_metrics_retention(campaigns, recipients, events);
-        if (campaigns > 0) {
-            log_info("event=retention_deleted campaigns=%ld", campaigns);
+        if (campaigns + events > 0) {
+            log_info("event=retention_deleted campaigns=%ld events=%ld",
+                     campaigns, events);
         }
         /* something went: there may be more, a moment later (each
          * batch holds this connection from starts and claims) */

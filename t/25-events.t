@@ -87,10 +87,11 @@ is(trail($alice, $id), join("\n",
 my @ev = events($alice, $id);
 my @results = grep { $_->{action} eq 'results' } @ev;
 ok(!grep({ my $d = $_->{detail};
-           join(',', sort keys %$d) ne 'failed,sent' || $d->{failed} != 0
-           || $d->{sent} < 1 || $d->{sent} > 3 } @results),
-   'each results event has the totals sent and failed so far')
+           join(',', sort keys %$d) ne 'delivered,failed,sent,undelivered'
+           || $d->{failed} != 0 || $d->{sent} < 1 || $d->{sent} > 3 }
+          @results), 'each results event has the totals so far')
     or diag explain \@results;
+is($results[-1]{detail}{sent}, 3, 'the last has all three sent');
 my $batches = @results;
 is_deeply($ev[1]{detail}, { added => 1, total => 1 }, 'recipients: counts');
 is_deeply($ev[3]{detail}, { added => 2, total => 3 }, 'and again');

@@ -137,6 +137,19 @@ like($out, qr/a 405 is due/, 'a method the path lacks must be the 405');
                             . '"message":"m"}}' });
 like($out, qr/a 405 without Allow/, 'and with Allow');
 
+($rc, $out) = check({ %ok, method => 'PUT', status => 405,
+                      headers => { 'content-type' => 'application/json',
+                                   allow => 'GET, HEAD' },
+                      body => '{"error":{"code":"method_not_allowed",'
+                            . '"message":"m"}}' });
+like($out, qr/Allow: GET, HEAD, but the path takes/,
+     'and with the methods the path takes');
+
+($rc, $out) = check({ %ok, headers => { %{ $ok{headers} },
+                                        location => '/v1/campaigns/x' } });
+like($out, qr/header location where none is described/,
+     'a Location where none is described fails');
+
 ($rc, $out) = check({ %ok, status => 503, headers => {
                           'content-type' => 'application/json' },
                       body => '{"error":{"code":"database_unavailable",'

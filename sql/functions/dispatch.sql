@@ -155,24 +155,28 @@ BEGIN
         RETURNING r.id, r.campaign_id, res.outcome, res.provider_id),
     -- the audit trail has the campaign's progress, not each recipient:
     -- at most one results event a second per campaign (its latest event,
-    -- one step back its index), with the totals after this batch (the
-    -- counters, read before the statement moves them, plus the batch's)
+    -- one step back its index), and the batch that leaves none pending;
+    -- with the totals after this batch (the counters, read before the
+    -- statement moves them, plus the batch's) and the receipts so far
     ev AS (
         INSERT INTO campaign.events (tenant, campaign_id, actor, action,
                                      from_status, to_status, detail)
         SELECT c.tenant, c.id, campaign.actor(), 'results', c.status,
                c.status, jsonb_build_object('sent', c.sent + g.sent,
-                   'failed', c.failed + g.failed)
+                   'failed', c.failed + g.failed,
+                   'delivered', c.delivered, 'undelivered', c.undelivered)
           FROM (SELECT x.campaign_id,
                        count(*) FILTER (WHERE x.outcome = 'sent') AS sent,
                        count(*) FILTER (WHERE x.outcome = 'failed') AS failed
                   FROM upd x GROUP BY x.campaign_id) g
           JOIN campaign.campaigns c ON c.id = g.campaign_id
-         WHERE (SELECT e.action <> 'results'
-                       OR e.at < clock_timestamp() - interval '1 second'
-                  FROM campaign.events e
-                 WHERE e.campaign_id = c.id
-                 ORDER BY e.id DESC LIMIT 1) IS NOT FALSE
+         WHERE g.sent + g.failed > 0
+           AND (c.pending <= g.sent + g.failed
+                OR (SELECT e.action <> 'results'
+                           OR e.at < clock_timestamp() - interval '1 second'
+                      FROM campaign.events e
+                     WHERE e.campaign_id = c.id
+                     ORDER BY e.id DESC LIMIT 1) IS NOT FALSE)
         RETURNING 1)
     SELECT count(*),
            coalesce(jsonb_agg(jsonb_build_object('id', u.id,

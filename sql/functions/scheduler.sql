@@ -236,18 +236,20 @@ $$;
 
 -- Retention, off the request path: one finished campaign at a time (the
 -- oldest finished before p_older_ms ago), its recipients p_limit at a
--- time, the campaign itself once none is left. A campaign another
--- scheduler is deleting, or a client is touching, is skipped. When no
--- campaign is old enough: the events of one campaign deleted before
--- p_older_ms ago, p_limit at a time, oldest first (its delete event,
--- which finds it, last). Returns what went: 0, 0, 0 when nothing did.
+-- time, the campaign itself once none is left; and, in the same call, the
+-- events of one campaign deleted before p_older_ms ago, p_limit at a time,
+-- oldest first (its delete event, which finds it, last). Rows another
+-- scheduler is deleting, or a client is touching, are skipped. Returns
+-- what went: 0, 0, 0 when nothing did.
 CREATE OR REPLACE FUNCTION campaign.purge_finished(p_older_ms bigint,
     p_limit integer)
 RETURNS TABLE (campaigns integer, recipients integer, events integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id      uuid;
-    v_r       integer;
+    v_c       integer := 0;
+    v_r       integer := 0;
+    v_e       integer := 0;
     v_before  timestamptz := now() - p_older_ms * interval '1 ms';
 BEGIN
     SELECT c.id INTO v_id FROM campaign.campaigns c
@@ -267,29 +269,29 @@ BEGIN
 
         IF v_r < p_limit THEN
             DELETE FROM campaign.campaigns c WHERE c.id = v_id;
-            RETURN QUERY SELECT 1, v_r, 0;
-        ELSE
-            RETURN QUERY SELECT 0, v_r, 0;
+            v_c := 1;
         END IF;
-        RETURN;
     END IF;
 
+    -- (a campaign this call deleted has its delete event now: its trail
+    -- waits the whole period)
     SELECT e.campaign_id INTO v_id FROM campaign.events e
      WHERE e.action = 'delete' AND e.at < v_before
      ORDER BY e.at
-     LIMIT 1;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT 0, 0, 0;
-        RETURN;
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED;
+    IF FOUND THEN
+        WITH gone AS (
+            DELETE FROM campaign.events e
+             WHERE e.id IN (SELECT x.id FROM campaign.events x
+                             WHERE x.campaign_id = v_id
+                             ORDER BY x.id
+                             LIMIT p_limit
+                               FOR UPDATE SKIP LOCKED)
+            RETURNING 1)
+        SELECT count(*)::integer INTO v_e FROM gone;
     END IF;
-    WITH gone AS (
-        DELETE FROM campaign.events e
-         WHERE e.id IN (SELECT x.id FROM campaign.events x
-                         WHERE x.campaign_id = v_id
-                         ORDER BY x.id
-                         LIMIT p_limit)
-        RETURNING 1)
-    SELECT count(*)::integer INTO v_r FROM gone;
-    RETURN QUERY SELECT 0, 0, v_r;
+
+    RETURN QUERY SELECT v_c, v_r, v_e;
 END
 $$;
