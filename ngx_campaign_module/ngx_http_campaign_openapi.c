@@ -1,9 +1,9 @@
 
 /*
  * GET /v1/openapi.json: docs/openapi.json as this module was built with it
- * (the config script turns the file into the bytes and ETag of
- * ngx_http_campaign_openapi_json.h),
- * so the document served always describes the binary serving it.
+ * (config turns the file into the bytes and ETag of
+ * ngx_http_campaign_openapi_json.h), so the document served always
+ * describes the binary serving it.
  */
 
 
