@@ -4,6 +4,11 @@
  * event loop. Each connection prepares campaign.api() once; queries beyond
  * the pool wait in order; every query is under a timer, and a connection
  * that times out or errs is closed, never reused.
+ *
+ * Reads that waited (GET one campaign) go out together: up to
+ * NGX_HTTP_CAMPAIGN_PG_BATCH of them in one pipeline with one Sync, so
+ * that Postgres reads them in one go and answers them in one write. A
+ * change always goes alone: its transaction is its own.
  */
 
 
@@ -24,6 +29,9 @@
  */
 #define NGX_HTTP_CAMPAIGN_PG_MARGIN  50
 
+/* reads sent in one pipeline at most */
+#define NGX_HTTP_CAMPAIGN_PG_BATCH   16
+
 
 typedef enum {
     NGX_HTTP_CAMPAIGN_PG_FREE = 0,
@@ -39,7 +47,11 @@ struct ngx_http_campaign_pg_conn_s {
     ngx_http_campaign_pg_pool_t     *pool;
     PGconn                          *pg;
     ngx_connection_t                *c;
-    ngx_http_campaign_query_t       *query;
+    /* in flight, in order; NULL where a request went away */
+    ngx_http_campaign_query_t       *queries[NGX_HTTP_CAMPAIGN_PG_BATCH];
+    ngx_uint_t                       nqueries;
+    ngx_uint_t                       current;   /* whose results come */
+    ngx_queue_t                     *requeued;  /* the last put back */
     PGresult                        *result;
     PGresult                        *error;     /* the first refusal */
     ngx_http_campaign_pg_state_e     state;
@@ -47,7 +59,9 @@ struct ngx_http_campaign_pg_conn_s {
     ngx_uint_t                       start;     /* the host list it began */
     unsigned                         flushing:1;
     unsigned                         failed:1;
+    unsigned                         aborted:1; /* behind a refusal */
     unsigned                         large:1;   /* close when done */
+    unsigned                         pipeline:1;
 };
 
 
@@ -74,8 +88,8 @@ static ngx_int_t ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool);
 static ngx_int_t ngx_http_campaign_pg_attach(
     ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_detach(ngx_http_campaign_pg_conn_t *conn);
-static ngx_http_campaign_query_t *ngx_http_campaign_pg_close(
-    ngx_http_campaign_pg_conn_t *conn);
+static ngx_uint_t ngx_http_campaign_pg_close(
+    ngx_http_campaign_pg_conn_t *conn, ngx_http_campaign_query_t **out);
 static void ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn,
     const char *why);
 static void ngx_http_campaign_pg_event(ngx_event_t *ev);
@@ -85,8 +99,10 @@ static void ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_idle(ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn);
-static void ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
+static void ngx_http_campaign_pg_take(ngx_http_campaign_pg_conn_t *conn,
     ngx_http_campaign_query_t *q);
+static void ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_next(ngx_http_campaign_pg_conn_t *conn);
 static ngx_int_t ngx_http_campaign_pg_flush(
     ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_deliver(ngx_http_campaign_query_t *q,
@@ -183,7 +199,7 @@ ngx_http_campaign_pg_pool_destroy(ngx_http_campaign_pg_pool_t *pool)
 
     for (i = 0; i < pool->cmcf->pool_size; i++) {
         if (pool->conns[i].state != NGX_HTTP_CAMPAIGN_PG_FREE) {
-            (void) ngx_http_campaign_pg_close(&pool->conns[i]);
+            (void) ngx_http_campaign_pg_close(&pool->conns[i], NULL);
         }
     }
 }
@@ -193,6 +209,7 @@ void
 ngx_http_campaign_pg_query(ngx_http_campaign_query_t *q)
 {
     ngx_queue_t                  *qe;
+    ngx_http_campaign_pg_conn_t  *conn;
     ngx_http_campaign_pg_pool_t  *pool;
 
     pool = q->pool;
@@ -208,8 +225,9 @@ ngx_http_campaign_pg_query(ngx_http_campaign_query_t *q)
     if (!ngx_queue_empty(&pool->idle)) {
         qe = ngx_queue_head(&pool->idle);
         ngx_queue_remove(qe);
-        ngx_http_campaign_pg_send(
-            ngx_queue_data(qe, ngx_http_campaign_pg_conn_t, queue), q);
+        conn = ngx_queue_data(qe, ngx_http_campaign_pg_conn_t, queue);
+        ngx_http_campaign_pg_take(conn, q);
+        ngx_http_campaign_pg_send(conn);
         return;
     }
 
@@ -234,7 +252,7 @@ ngx_http_campaign_pg_query_abort(ngx_http_campaign_query_t *q)
 
     if (q->conn) {
         /* the connection finishes the statement and drops the answer */
-        q->conn->query = NULL;
+        q->conn->queries[q->slot] = NULL;
         q->conn = NULL;
     }
 
@@ -299,7 +317,7 @@ ngx_http_campaign_pg_open(ngx_http_campaign_pg_pool_t *pool)
     pool->connecting++;
 
     if (ngx_http_campaign_pg_attach(conn) != NGX_OK) {
-        (void) ngx_http_campaign_pg_close(conn);
+        (void) ngx_http_campaign_pg_close(conn, NULL);
         return NGX_ERROR;
     }
 
@@ -391,10 +409,15 @@ ngx_http_campaign_pg_detach(ngx_http_campaign_pg_conn_t *conn)
 }
 
 
-/* Frees the slot; returns the query that was on it, if any. */
-static ngx_http_campaign_query_t *
-ngx_http_campaign_pg_close(ngx_http_campaign_pg_conn_t *conn)
+/*
+ * Frees the slot; the queries that were on it go to out (if not NULL,
+ * room for NGX_HTTP_CAMPAIGN_PG_BATCH), their number is returned.
+ */
+static ngx_uint_t
+ngx_http_campaign_pg_close(ngx_http_campaign_pg_conn_t *conn,
+    ngx_http_campaign_query_t **out)
 {
+    ngx_uint_t                    i, n;
     ngx_http_campaign_query_t    *q;
     ngx_http_campaign_pg_pool_t  *pool;
 
@@ -430,30 +453,54 @@ ngx_http_campaign_pg_close(ngx_http_campaign_pg_conn_t *conn)
     pool->active--;
     ngx_queue_insert_tail(&pool->free, &conn->queue);
 
-    q = conn->query;
-    conn->query = NULL;
-    if (q) {
-        q->conn = NULL;
+    n = 0;
+    for (i = 0; i < conn->nqueries; i++) {
+        q = conn->queries[i];
+        conn->queries[i] = NULL;
+        if (q) {
+            q->conn = NULL;
+            if (out) {
+                out[n++] = q;
+            }
+        }
+    }
+    conn->nqueries = 0;
+    conn->pipeline = 0;
+
+    return n;
+}
+
+
+/* The first request still on the connection, for its log. */
+static ngx_http_campaign_query_t *
+ngx_http_campaign_pg_first(ngx_http_campaign_pg_conn_t *conn)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < conn->nqueries; i++) {
+        if (conn->queries[i]) {
+            return conn->queries[i];
+        }
     }
 
-    return q;
+    return NULL;
 }
 
 
 static void
 ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn, const char *why)
 {
-    ngx_uint_t                    opening;
-    ngx_http_campaign_query_t    *q;
+    ngx_uint_t                    opening, i, n;
+    ngx_http_campaign_query_t    *q, *qs[NGX_HTTP_CAMPAIGN_PG_BATCH];
     ngx_http_campaign_pg_pool_t  *pool;
 
     pool = conn->pool;
     opening = (conn->state == NGX_HTTP_CAMPAIGN_PG_CONNECTING
                || conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING);
 
-    /* on the request's log, if one was on it: the line names the request */
-    ngx_log_error(NGX_LOG_ERR, conn->query ? conn->query->timer.log
-                                           : pool->log, 0,
+    /* on a request's log, if one was on it: the line names the request */
+    q = ngx_http_campaign_pg_first(conn);
+    ngx_log_error(NGX_LOG_ERR, q ? q->timer.log : pool->log, 0,
                   "campaign: database %s: %s",
                   opening ? "connection failed" : "connection lost",
                   why ? why : PQerrorMessage(conn->pg));
@@ -463,9 +510,9 @@ ngx_http_campaign_pg_fail(ngx_http_campaign_pg_conn_t *conn, const char *why)
                                       ? NGX_HTTP_CAMPAIGN_M_ERR_TIMEOUT
                                       : NGX_HTTP_CAMPAIGN_M_ERR_LOST);
 
-    q = ngx_http_campaign_pg_close(conn);
-    if (q) {
-        ngx_http_campaign_pg_deliver(q, NULL, NULL);
+    n = ngx_http_campaign_pg_close(conn, qs);
+    for (i = 0; i < n; i++) {
+        ngx_http_campaign_pg_deliver(qs[i], NULL, NULL);
     }
 
     if (opening) {
@@ -672,11 +719,29 @@ ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn)
         while (!PQisBusy(conn->pg)) {
             res = PQgetResult(conn->pg);
             if (res == NULL) {
+                if (!conn->pipeline) {
+                    ngx_http_campaign_pg_done(conn);
+                    return;
+                }
+                /* one read of the pipeline is in */
+                ngx_http_campaign_pg_next(conn);
+                continue;
+            }
+
+            st = PQresultStatus(res);
+
+            if (st == PGRES_PIPELINE_SYNC) {
+                PQclear(res);
                 ngx_http_campaign_pg_done(conn);
                 return;
             }
 
-            st = PQresultStatus(res);
+            /* a read after a refused one did not run: it goes again */
+            if (st == PGRES_PIPELINE_ABORTED) {
+                conn->aborted = 1;
+                PQclear(res);
+                continue;
+            }
 
             /* the first refusal, for the request to tell what it was */
             if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
@@ -744,8 +809,21 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
         return;
     }
 
-    q = conn->query;
-    conn->query = NULL;
+    if (conn->pipeline) {
+        /* each read was answered as its results came (pg_next) */
+        conn->pipeline = 0;
+        conn->nqueries = 0;
+        if (!PQexitPipelineMode(conn->pg)) {
+            ngx_http_campaign_pg_fail(conn, "cannot leave pipeline mode");
+            return;
+        }
+        ngx_http_campaign_pg_ready(conn);
+        return;
+    }
+
+    q = conn->queries[0];
+    conn->queries[0] = NULL;
+    conn->nqueries = 0;
     pool = conn->pool;
 
     /*
@@ -754,7 +832,7 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
      * it grew for it.
      */
     if (conn->large) {
-        (void) ngx_http_campaign_pg_close(conn);
+        (void) ngx_http_campaign_pg_close(conn, NULL);
         ngx_http_campaign_pg_grow(pool);
 
     } else {
@@ -775,6 +853,67 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
 }
 
 
+/*
+ * A read's results are in: it is answered while the pipeline goes on, or
+ * put back at the head of the queue if a refusal before it stopped it.
+ */
+static void
+ngx_http_campaign_pg_next(ngx_http_campaign_pg_conn_t *conn)
+{
+    PGresult                     *res, *err;
+    ngx_uint_t                    failed, aborted;
+    ngx_http_campaign_query_t    *q;
+    ngx_http_campaign_pg_pool_t  *pool;
+
+    pool = conn->pool;
+    res = conn->result;
+    conn->result = NULL;
+    err = conn->error;
+    conn->error = NULL;
+    failed = conn->failed;
+    conn->failed = 0;
+    aborted = conn->aborted;
+    conn->aborted = 0;
+
+    q = NULL;
+    if (conn->current < conn->nqueries) {
+        q = conn->queries[conn->current];
+        conn->queries[conn->current] = NULL;
+        conn->current++;
+    }
+
+    if (q) {
+        q->conn = NULL;
+
+        if (aborted && err == NULL) {
+            if (conn->requeued) {
+                ngx_queue_insert_after(conn->requeued, &q->queue);
+            } else {
+                ngx_queue_insert_head(&pool->waiting, &q->queue);
+            }
+            conn->requeued = &q->queue;
+            q->waiting = 1;
+            pool->nwaiting++;
+            ngx_http_campaign_metrics_waiting(pool->nwaiting);
+
+        } else {
+            ngx_http_campaign_pg_deliver(q, failed ? NULL : res, err);
+        }
+    }
+
+    if (res) {
+        PQclear(res);
+    }
+    if (err) {
+        PQclear(err);
+    }
+}
+
+
+/*
+ * Takes the next waiting query, or as many waiting reads as one pipeline
+ * holds, or goes idle.
+ */
 static void
 ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
 {
@@ -784,12 +923,20 @@ ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
 
     pool = conn->pool;
 
-    while (!ngx_queue_empty(&pool->waiting)) {
+    while (!ngx_queue_empty(&pool->waiting)
+           && conn->nqueries < NGX_HTTP_CAMPAIGN_PG_BATCH)
+    {
         qe = ngx_queue_head(&pool->waiting);
+        q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
+
+        /* a change goes alone; reads go with reads */
+        if (conn->nqueries > 0 && !q->batch) {
+            break;
+        }
+
         ngx_queue_remove(qe);
         pool->nwaiting--;
         ngx_http_campaign_metrics_waiting(pool->nwaiting);
-        q = ngx_queue_data(qe, ngx_http_campaign_query_t, queue);
         q->waiting = 0;
 
         /*
@@ -807,7 +954,15 @@ ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
             continue;
         }
 
-        ngx_http_campaign_pg_send(conn, q);
+        ngx_http_campaign_pg_take(conn, q);
+
+        if (!q->batch) {
+            break;
+        }
+    }
+
+    if (conn->nqueries > 0) {
+        ngx_http_campaign_pg_send(conn);
         return;
     }
 
@@ -817,27 +972,61 @@ ngx_http_campaign_pg_ready(ngx_http_campaign_pg_conn_t *conn)
 
 
 static void
-ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn,
+ngx_http_campaign_pg_take(ngx_http_campaign_pg_conn_t *conn,
     ngx_http_campaign_query_t *q)
 {
-    ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_BUSY);
     /* the deadline is the query's start plus campaign_timeout */
     ngx_http_campaign_metrics_wait(ngx_current_msec
                                    - (q->deadline - conn->pool->cmcf->timeout));
-    conn->query = q;
-    conn->large = q->large;
     q->conn = conn;
+    q->slot = conn->nqueries;
+    conn->queries[conn->nqueries++] = q;
+}
+
+
+/* Sends what was taken: one query as it is, or reads in one pipeline. */
+static void
+ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn)
+{
+    ngx_uint_t                  i;
+    ngx_http_campaign_query_t  *q;
+
+    ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_BUSY);
+    conn->current = 0;
+    conn->requeued = NULL;
+    conn->pipeline = (conn->nqueries > 1);
+    conn->large = !conn->pipeline && conn->queries[0]->large;
 
     if (PQstatus(conn->pg) != CONNECTION_OK
-        || !(conn->pool->cmcf->prepare && !q->unprepared
-             ? PQsendQueryPrepared(conn->pg, q->stmt, q->nparams, q->values,
-                                   NULL, NULL, 0)
-             : PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL,
-                                 q->values, NULL, NULL, 0))
+        || (conn->pipeline && !PQenterPipelineMode(conn->pg)))
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < conn->nqueries; i++) {
+        q = conn->queries[i];
+
+        if (!(conn->pool->cmcf->prepare && !q->unprepared
+              ? PQsendQueryPrepared(conn->pg, q->stmt, q->nparams, q->values,
+                                    NULL, NULL, q->binary)
+              : PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL,
+                                  q->values, NULL, NULL, q->binary)))
+        {
+            goto failed;
+        }
+    }
+
+    if ((conn->pipeline && !PQpipelineSync(conn->pg))
         || ngx_http_campaign_pg_flush(conn) != NGX_OK)
     {
-        ngx_http_campaign_pg_fail(conn, NULL);
+        goto failed;
     }
+
+    return;
+
+failed:
+
+    ngx_http_campaign_pg_fail(conn, NULL);
 }
 
 
