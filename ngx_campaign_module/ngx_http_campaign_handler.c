@@ -504,6 +504,8 @@ ngx_http_campaign_start(ngx_http_request_t *r, ngx_str_t *body)
             q->stmt = NGX_HTTP_CAMPAIGN_STMT_GET;
             q->sql = NGX_HTTP_CAMPAIGN_SQL_GET;
             q->nparams = 2;
+            q->batch = 1;
+            q->binary = 1;
             q->values[0] = q->values[NGX_HTTP_CAMPAIGN_P_ID];
             q->values[1] = q->values[NGX_HTTP_CAMPAIGN_P_TENANT];
         }
@@ -531,7 +533,11 @@ ngx_http_campaign_query_done(ngx_http_campaign_query_t *q, PGresult *res,
     r = q->data;
     c = r->connection;
 
-    if (res != NULL) {
+    /* the one binary answer is campaign_row()'s */
+    if (res != NULL && q->binary) {
+        rc = ngx_http_campaign_send_campaign(r, res);
+
+    } else if (res != NULL) {
         rc = ngx_http_campaign_send_result(r, res);
 
     } else if (err != NULL) {

@@ -36,7 +36,7 @@
     "$11, $12, $13)"
 #define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
 #define NGX_HTTP_CAMPAIGN_SQL_GET                                             \
-    "SELECT * FROM campaign.api_get($1::uuid, $2)"
+    "SELECT * FROM campaign.campaign_row($1::uuid, $2)"
 /* and the one /metrics runs, at most every 5 s: never prepared, so that
  * a database not migrated yet fails /metrics alone, not every connection */
 #define NGX_HTTP_CAMPAIGN_SQL_METRICS                                         \
@@ -114,7 +114,11 @@ struct ngx_http_campaign_query_s {
     const char                          *values[NGX_HTTP_CAMPAIGN_NPARAMS];
     ngx_http_campaign_query_handler_pt   handler;
     void                                *data;
+    ngx_uint_t                           slot;     /* its place on conn */
     unsigned                             waiting:1;
+    /* a read that may share a pipeline with other reads */
+    unsigned                             batch:1;
+    unsigned                             binary:1; /* results in binary */
     unsigned                             large:1;
     unsigned                             unprepared:1;  /* sent as sql */
 };
@@ -164,7 +168,7 @@ typedef struct {
     ngx_http_campaign_body_e             body;
     unsigned                             local:1;  /* answered without PG */
     unsigned                             open:1;   /* no key needed */
-    unsigned                             fast:1;   /* campaign.api_get() once
+    unsigned                             fast:1;   /* campaign_row() once
                                                     * the tenant is known */
 } ngx_http_campaign_route_t;
 
@@ -219,6 +223,9 @@ ngx_int_t ngx_http_campaign_send_as(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_campaign_send_error(ngx_http_request_t *r,
     ngx_http_campaign_err_e err, ngx_uint_t index);
 ngx_int_t ngx_http_campaign_send_result(ngx_http_request_t *r,
+    PGresult *res);
+/* campaign.campaign_row()'s answer (ngx_http_campaign_campaign.c) */
+ngx_int_t ngx_http_campaign_send_campaign(ngx_http_request_t *r,
     PGresult *res);
 ngx_int_t ngx_http_campaign_send_refusal(ngx_http_request_t *r,
     PGresult *err);

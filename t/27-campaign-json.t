@@ -1,0 +1,190 @@
+# GET one campaign, the hot read: the module renders campaign.campaign_row()
+# itself (ngx_http_campaign_campaign.c), and reads that wait go to Postgres
+# together in one pipeline (ngx_http_campaign_pg.c). The object must be the
+# one campaign.campaign_json() makes for every other answer, each answer
+# must reach the request that asked, a refused read in a pipeline must not
+# fail the others, and the pipelines must really be shared.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use JSON::PP;
+use HTTP::Tiny;
+use CampaignTest;
+
+# bytes both ways, as CampaignTest decodes answers
+my $JSON = JSON::PP->new->canonical->allow_nonref;
+my $UTF8 = JSON::PP->new->utf8;
+# one worker, one connection: waiting reads pile up and share pipelines
+my $t = CampaignTest->new(workers => 1, pool => 1);
+my $key = $t->key('acme');
+
+sub create {
+    my (%body) = @_;
+    my $r = $t->req(POST => '/v1/campaigns', key => $key,
+                    headers => { 'Content-Type' => 'application/json' },
+                    body => $UTF8->encode({ type => 'sms',
+                                            message => { body => 'Hi' },
+                                            %body }));
+    $r->{status} == 201 or die "create: $r->{status} $r->{body}";
+    return $r->{json}{id};
+}
+
+sub sql_json {
+    my ($id) = @_;
+    return $JSON->decode($t->psql("SELECT campaign.campaign_json(c) "
+                         . "FROM campaign.campaigns c WHERE id = '$id'"));
+}
+
+# --- the same object as campaign_json, whatever the row holds -----------
+my @cases;
+push @cases, ['a plain draft', create(name => 'plain')];
+push @cases, ['text that needs escaping', create(
+    name => "\x{dc}n\x{ef}c\x{f8}d\x{e9} \x{2603} \x{1f600} \"q\" \\ "
+            . "</script> \t tab",
+    message => { body => "{{a}} \x{2028} \"x\"", nested => [1, 2.5, undef,
+                 \1, { x => 'y' }], big => 1e100 },
+    metadata => { k => "v\n", list => [] })];
+push @cases, ['scheduled, with milliseconds', create(
+    name => 'later', scheduled_at => '2031-05-06T07:08:09.123Z')];
+my $odd = create(name => 'odd row');
+$t->psql("UPDATE campaign.campaigns SET name = E'ctrl \\x01 \\x1f end', "
+         . "status = 'failed', failure = E'provider said \"no\"\\n', "
+         . "total = 7, pending = 1, sent = 2, failed = 1, cancelled = 1, "
+         . "delivered = 1, undelivered = 1, "
+         . "created_at = '1999-12-31 23:59:59.9995+00', "
+         . "started_at = '2026-01-01 00:00:00.123999+00', "
+         . "finished_at = '9999-12-31 23:59:59.999999+00', "
+         . "updated_at = '1970-01-01 00:00:00.0005+00', "
+         . "scheduled_by = 'key:someone', created_by = NULL "
+         . "WHERE id = '$odd'");
+push @cases, ['odd values set in SQL (before 2000, year 9999, NULLs)',
+              $odd];
+my $started = create(name => 'started', start => \1);
+push @cases, ['started', $started];
+
+for my $case (@cases) {
+    my ($what, $id) = @$case;
+    # a key never seen: the first GET is campaign.api()'s (JSON in SQL),
+    # the second the module's own rendering of campaign_row()
+    my $k = $t->key('acme');
+    my $slow = $t->req(GET => "/v1/campaigns/$id", key => $k);
+    my $fast = $t->req(GET => "/v1/campaigns/$id", key => $k);
+    is($fast->{status}, 200, "$what: 200");
+    is_deeply($fast->{json}, sql_json($id),
+              "$what: the object is campaign_json's");
+    is_deeply($fast->{json}, $slow->{json},
+              "$what: and campaign.api()'s, for a key not yet known");
+    my $version = $t->psql("SELECT version FROM campaign.campaigns "
+                           . "WHERE id = '$id'");
+    is($fast->{headers}{etag}, qq{"$version"}, "$what: ETag is the version");
+    is($t->req(GET => "/v1/campaigns/$id", key => $k,
+               headers => { 'If-None-Match' => qq{"$version"} })->{status},
+       304, "$what: If-None-Match of it is 304");
+}
+
+my $other = $t->key('globex');
+is($t->req(GET => "/v1/campaigns/$started", key => $other)->{status}, 404,
+   "another tenant's key gets 404 for it");
+$t->req(GET => "/v1/campaigns/$started", key => $other);
+is($t->req(GET => "/v1/campaigns/$started", key => $other)->{json}{error}
+   {code}, 'not_found', 'and again once its tenant is known');
+
+# --- many readers at once: each answer reaches its request ----------------
+my @ids = map { create(name => "reader $_") } 0 .. 29;
+my %gkeys = (acme => $key, globex => $other);
+my @gids = map { $t->req(POST => '/v1/campaigns', key => $other,
+                         json => { name => "globex $_", type => 'sms',
+                                   message => {} })->{json}{id} } 0 .. 9;
+
+# backends flush their transaction counts when they end: a restart of
+# nginx closes its connection, so the count stands still around the burst
+sub commits {
+    $t->stop_nginx;
+    CampaignTest::wait_for(sub {
+        $t->psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                 . "backend_type = 'client backend' AND pid <> "
+                 . "pg_backend_pid()") == 0 }, 15, 'nginx\'s backends to end');
+    my $n = $t->psql("SELECT xact_commit + xact_rollback "
+                     . "FROM pg_stat_database WHERE datname = 'campaigns'");
+    $t->start_nginx;
+    return $n;
+}
+
+my $per = 25;
+my $before = commits();
+# warm the key cache first: every read is then campaign_row()'s
+$t->req(GET => "/v1/campaigns/$ids[0]", key => $key);
+$t->req(GET => "/v1/campaigns/$gids[0]", key => $other);
+my @out = CampaignTest::parallel(40, sub {
+    my ($i) = @_;
+    $t->{http} = HTTP::Tiny->new(keep_alive => 1, timeout => 30);
+    my ($id, $k, $name) = $i < 30 ? ($ids[$i], $key, "reader $i")
+                                  : ($gids[$i - 30], $other,
+                                     'globex ' . ($i - 30));
+    my $bad = 0;
+    for (1 .. $per) {
+        my $r = $t->req(GET => "/v1/campaigns/$id", key => $k);
+        $bad++ unless $r->{status} == 200 && $r->{json}{id} eq $id
+                      && $r->{json}{name} eq $name;
+    }
+    # and one of the other tenant's: never anyone else's answer
+    my $r = $t->req(GET => "/v1/campaigns/"
+                    . ($i < 30 ? $gids[0] : $ids[0]), key => $k);
+    $bad++ unless $r->{status} == 404;
+    return $bad;
+});
+is(join(',', @out), join(',', (0) x 40),
+   '40 readers at once, 26 reads each: every answer is the one asked for');
+my $reads = 40 * ($per + 1) + 2;
+my $xacts = commits() - $before;
+cmp_ok($xacts, '<', $reads / 2,
+       "$reads reads on one connection took $xacts transactions: "
+       . 'they shared pipelines');
+
+my $log = $t->error_log;
+is(join("\n", grep { /campaign: (query failed|unexpected answer)/ }
+                   split /\n/, $log), '', 'no failed query so far');
+
+# --- a refusal in a pipeline: the reads after it go again -----------------
+my $refused = create(name => 'refused');
+$t->psql(<<"SQL");
+CREATE FUNCTION campaign.test_refuse(p_id uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS \$\$
+BEGIN
+    IF p_id = '$refused' THEN
+        RAISE EXCEPTION 'refused for the test';
+    END IF;
+    RETURN true;
+END
+\$\$;
+SQL
+my $row = $t->psql("SELECT pg_get_functiondef('campaign.campaign_row"
+                   . "(uuid, text)'::regprocedure)");
+(my $refusing = $row) =~ s/(WHERE c\.id = p_id)/$1 AND campaign.test_refuse(c.id)/
+    or die 'campaign_row has no WHERE to change';
+$t->psql($refusing);
+$t->req(GET => "/v1/campaigns/$ids[0]", key => $key);
+
+@out = CampaignTest::parallel(20, sub {
+    my ($i) = @_;
+    $t->{http} = HTTP::Tiny->new(keep_alive => 1, timeout => 30);
+    my $id = $i % 5 == 0 ? $refused : $ids[$i];
+    my $want = $i % 5 == 0 ? 500 : 200;
+    my $bad = 0;
+    for (1 .. 20) {
+        my $r = $t->req(GET => "/v1/campaigns/$id", key => $key);
+        $bad++ unless $r->{status} == $want
+                      && ($want == 500 || $r->{json}{id} eq $id);
+    }
+    return $bad;
+});
+is(join(',', @out), join(',', (0) x 20),
+   'reads refused in Postgres get 500, the reads beside them their 200');
+is($t->req(GET => "/v1/campaigns/$ids[1]", key => $key)->{status}, 200,
+   'the connection serves on');
+$t->psql($row);
+
+$t->done(db_errors_expected => 1);
+done_testing();
