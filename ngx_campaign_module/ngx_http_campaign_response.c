@@ -65,7 +65,9 @@ static const ngx_http_campaign_error_t  ngx_http_campaign_errors[] = {
       "the receipt lacks MessageSid or MessageStatus, is malformed, or has "
       "over 256 parameters", NULL },
     { 413, "payload_too_large",
-      "a receipt is at most 64 KiB, with a Content-Length", NULL }
+      "a receipt is at most 64 KiB, with a Content-Length", NULL },
+    { 412, "precondition_failed",
+      "If-Match does not match the current ETag", NULL }
 };
 
 
@@ -110,6 +112,83 @@ ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * If-Match against an ETag as campaign.etag_matches() does for a change:
+ * "*" matches, a weak tag is the same version; no ETag matches only "*".
+ */
+static ngx_flag_t
+ngx_http_campaign_etag_matches(ngx_str_t *list, ngx_table_elt_t *etag)
+{
+    u_char  *p, *end, *start, *last;
+
+    p = list->data;
+    end = p + list->len;
+
+    for ( ;; ) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+        if (p == end) {
+            return 0;
+        }
+
+        start = p;
+        while (p < end && *p != ',') {
+            p++;
+        }
+        last = p;
+        while (last > start && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+
+        if (last - start == 1 && *start == '*') {
+            return 1;
+        }
+        if (last - start > 2 && start[0] == 'W' && start[1] == '/') {
+            start += 2;
+        }
+        if (etag && (size_t) (last - start) == etag->value.len
+            && ngx_strncmp(start, etag->value.data, etag->value.len) == 0)
+        {
+            return 1;
+        }
+    }
+}
+
+
+/*
+ * A read's preconditions, before nginx's not_modified filter sees them
+ * (it would answer a failed one with its HTML 412): If-Match as for a
+ * change, and If-Unmodified-Since ignored, as RFC 9110 13.1.4 asks of a
+ * resource without modification dates. If-None-Match stays the filter's.
+ */
+static ngx_int_t
+ngx_http_campaign_read_preconditions(ngx_http_request_t *r)
+{
+    r->headers_in.if_unmodified_since = NULL;
+
+    if (r->headers_in.if_match == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_campaign_etag_matches(&r->headers_in.if_match->value,
+                                       r->headers_out.etag))
+    {
+        /* the filter compares strongly: it would refuse W/"1" */
+        r->headers_in.if_match = NULL;
+        return NGX_OK;
+    }
+
+    r->headers_in.if_match = NULL;
+    if (r->headers_out.etag) {
+        r->headers_out.etag->hash = 0;
+        r->headers_out.etag = NULL;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 /* A body of the given media type; none (NULL) is an empty answer. */
 ngx_int_t
 ngx_http_campaign_send_as(ngx_http_request_t *r, ngx_uint_t status,
@@ -118,6 +197,13 @@ ngx_http_campaign_send_as(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
+
+    if (status == NGX_HTTP_OK && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && ngx_http_campaign_read_preconditions(r) == NGX_DECLINED)
+    {
+        return ngx_http_campaign_send_error(r,
+                                        NGX_HTTP_CAMPAIGN_ERR_PRECONDITION, 0);
+    }
 
     r->headers_out.status = status;
 

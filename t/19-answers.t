@@ -125,6 +125,35 @@ is($r->{status}, 200, 'after a change: 200');
 isnt($r->{headers}{etag}, $etag, 'with the new ETag');
 is($r->{json}{name}, 'etag 2', 'and the campaign as it is');
 
+# If-Match on a read: the API's JSON 412, never nginx's HTML one
+$etag = $r->{headers}{etag};
+for my $im ($etag, "W/$etag", qq{"0", $etag}, '*') {
+    is($t->req(GET => "/v1/campaigns/$id", %k,
+               headers => { 'If-Match' => $im })->{status}, 200,
+       "GET with If-Match: $im: 200");
+}
+$r = $t->req(GET => "/v1/campaigns/$id", %k,
+             headers => { 'If-Match' => '"0"' });
+is($r->{status}, 412, 'GET with If-Match of another version: 412');
+is($r->{json}{error}{code} // $r->{body}, 'precondition_failed',
+   'as the API\'s JSON error');
+is($r->{headers}{etag}, undef, 'with no ETag');
+$r = $t->req(HEAD => "/v1/campaigns/$id", %k,
+             headers => { 'If-Match' => '"0"' });
+is($r->{status}, 412, 'HEAD too');
+$r = $t->req(GET => '/v1/campaigns?limit=1', %k,
+             headers => { 'If-Match' => $etag });
+is($r->{json}{error}{code} // $r->{body}, 'precondition_failed',
+   'a list has no ETag: If-Match of one is a JSON 412');
+is($t->req(GET => '/v1/campaigns?limit=1', %k,
+           headers => { 'If-Match' => '*' })->{status}, 200,
+   'and If-Match: * a 200');
+$r = $t->req(GET => "/v1/campaigns/$id", %k,
+             headers => { 'If-Unmodified-Since' =>
+                          'Mon, 01 Jan 2001 00:00:00 GMT' });
+is($r->{status}, 200, 'If-Unmodified-Since is ignored (no modification '
+   . 'dates): 200, not 412');
+
 # --- Idempotency-Keys a day old ------------------------------------------------
 $t->psql("INSERT INTO campaign.idempotency_keys (tenant, key, body_hash, "
          . "campaign_id, response, created_at) SELECT 'acme', k, "
