@@ -161,6 +161,25 @@ like($out, qr/Retry-After is missing/, 'a 503 without Retry-After fails');
                             . '"sql":"SELECT"}}' });
 like($out, qr/sql/, 'an error with more than the document says fails');
 
+my %post_action = (method => 'POST', path => "/v1/campaigns/$c->{json}{id}/pause",
+                   status => 409,
+                   headers => { 'content-type' => 'application/json' });
+($rc, $out) = check({ %post_action, body => '{"error":{"code":'
+                      . '"invalid_transition","message":"m","status":"draft"}}' });
+is($rc, 0, 'an invalid_transition with its status passes') or diag $out;
+($rc, $out) = check({ %post_action, body => '{"error":{"code":'
+                      . '"invalid_transition","message":"m"}}' });
+like($out, qr/'status' is a required property/,
+     'an invalid_transition without the status fails');
+($rc, $out) = check({ method => 'POST',
+                      path => "/v1/campaigns/$c->{json}{id}/recipients",
+                      status => 400,
+                      headers => { 'content-type' => 'application/json' },
+                      body => '{"error":{"code":"invalid_recipient",'
+                            . '"message":"m"}}' });
+like($out, qr/'index' is a required property/,
+     'an invalid_recipient without its index fails');
+
 ($rc, $out) = check({ %ok, headers => { 'content-type' => 'text/html',
                                         etag => '"1"' } });
 like($out, qr/Content-Type 'text\/html'/, 'a media type not described fails');
