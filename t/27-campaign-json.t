@@ -99,9 +99,13 @@ my @gids = map { $t->req(POST => '/v1/campaigns', key => $other,
                                    message => {} })->{json}{id} } 0 .. 9;
 
 # backends flush their transaction counts when they end: a restart of
-# nginx closes its connection, so the count stands still around the burst
+# nginx closes its connection (and pgbouncer's, under CAMPAIGN_PGBOUNCER,
+# are ended), so the count stands still around the burst
 sub commits {
     $t->stop_nginx;
+    $t->psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             . "WHERE backend_type = 'client backend' AND pid <> "
+             . "pg_backend_pid()") if $t->{pgbouncer};
     CampaignTest::wait_for(sub {
         $t->psql("SELECT count(*) FROM pg_stat_activity WHERE "
                  . "backend_type = 'client backend' AND pid <> "
