@@ -23,7 +23,7 @@ SCHED_DEPS := $(wildcard scheduler/*.[ch] common/*.[ch])
 HTTP_ONLY  := $(BUILD)/bench/http_only
 
 .PHONY: all deps build asan npm-tools test test-release test-asan run bench clean deb \
-        fuzz fuzz-build test-fuzz test-valgrind chaos test-chaos
+        fuzz fuzz-build test-fuzz test-valgrind chaos test-chaos bench-peers
 
 all: build
 
@@ -122,7 +122,13 @@ run: build
 deb: deps
 	@scripts/build-deb.sh
 
-bench: build
+# the peers make bench measures ours against (issue 14; t/bench/peers/):
+# npm packages from its lockfile into build/bench-npm, FastAPI and friends
+# with apt-get; for make bench only, never make test
+bench-peers: deps
+	@scripts/bench-peers.sh $(BUILD)/bench-npm
+
+bench: build bench-peers
 	@t/bench/api
 	@t/bench/timing
 	@t/bench/metrics
