@@ -1,17 +1,16 @@
 
 /*
- * GET one campaign, the hot read: campaign.campaign_row()'s plain columns,
- * in binary, rendered as the campaign object with yajl's generator. It is
- * the object campaign.campaign_json() builds in SQL for every other answer
- * (t/27-campaign-json.t compares the two); building it here leaves
- * Postgres only the row to read.
+ * GET one campaign, the hot read: the row's plain columns
+ * (NGX_HTTP_CAMPAIGN_SQL_GET), in binary, rendered here as the very bytes
+ * campaign.campaign_json() builds in SQL for every other answer
+ * (t/27-campaign-json.t compares the two): Postgres is left only the row
+ * to read.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <yajl/yajl_gen.h>
 
 #include "ngx_http_campaign_module.h"
 
@@ -34,7 +33,7 @@ typedef struct {
 } ngx_http_campaign_column_t;
 
 
-/* campaign.campaign_row()'s columns, in its order */
+/* NGX_HTTP_CAMPAIGN_SQL_GET's columns, in its order */
 static const ngx_http_campaign_column_t  ngx_http_campaign_columns[] = {
     { "id", NGX_HTTP_CAMPAIGN_OID_UUID },
     { "name", NGX_HTTP_CAMPAIGN_OID_TEXT },
@@ -88,18 +87,56 @@ ngx_http_campaign_be(const u_char *p, int len)
 }
 
 
-/* As campaign.ts(): UTC with milliseconds; an infinite time is null. */
-static yajl_gen_status
-ngx_http_campaign_gen_time(yajl_gen g, const u_char *p)
+/* As Postgres's escape_json(), byte for byte. */
+static u_char *
+ngx_http_campaign_json_string(u_char *d, const u_char *s, size_t len)
+{
+    u_char         c;
+    const u_char  *end;
+
+    static const u_char  hex[] = "0123456789abcdef";
+
+    *d++ = '"';
+
+    for (end = s + len; s < end; s++) {
+        c = *s;
+
+        switch (c) {
+        case '\b': *d++ = '\\'; *d++ = 'b'; break;
+        case '\f': *d++ = '\\'; *d++ = 'f'; break;
+        case '\n': *d++ = '\\'; *d++ = 'n'; break;
+        case '\r': *d++ = '\\'; *d++ = 'r'; break;
+        case '\t': *d++ = '\\'; *d++ = 't'; break;
+        case '"': *d++ = '\\'; *d++ = '"'; break;
+        case '\\': *d++ = '\\'; *d++ = '\\'; break;
+        default:
+            if (c < 0x20) {
+                d = ngx_cpymem(d, "\\u00", 4);
+                *d++ = hex[c >> 4];
+                *d++ = hex[c & 0xf];
+            } else {
+                *d++ = c;
+            }
+        }
+    }
+
+    *d++ = '"';
+
+    return d;
+}
+
+
+/* As campaign.ts(), to_char's: UTC with milliseconds; infinity is null. */
+static u_char *
+ngx_http_campaign_json_time(u_char *d, const u_char *p)
 {
     int64_t    us, s, ms;
     time_t     t;
     struct tm  tm;
-    u_char     buf[sizeof("-2147483648-12-31T23:59:59.999Z")], *e;
 
     us = ngx_http_campaign_be(p, 8);
     if (us == INT64_MAX || us == INT64_MIN) {
-        return yajl_gen_null(g);
+        return ngx_cpymem(d, "null", 4);
     }
 
     /* floored: a time before 2000 keeps its milliseconds positive */
@@ -111,122 +148,140 @@ ngx_http_campaign_gen_time(yajl_gen g, const u_char *p)
 
     t = (time_t) (s + NGX_HTTP_CAMPAIGN_PG_EPOCH);
     if (gmtime_r(&t, &tm) == NULL) {
-        return yajl_gen_null(g);
+        return ngx_cpymem(d, "null", 4);
     }
 
-    e = ngx_sprintf(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                    tm.tm_hour, tm.tm_min, tm.tm_sec, (int) ms);
-
-    return yajl_gen_string(g, buf, e - buf);
+    return ngx_sprintf(d, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, (int) ms);
 }
 
 
-static yajl_gen_status
-ngx_http_campaign_gen_uuid(yajl_gen g, const u_char *p)
+static u_char *
+ngx_http_campaign_json_uuid(u_char *d, const u_char *p)
 {
-    u_char  buf[36], *d;
-    int     i;
+    int  i;
 
-    d = buf;
+    *d++ = '"';
     for (i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10) {
             *d++ = '-';
         }
         d = ngx_hex_dump(d, (u_char *) &p[i], 1);
     }
+    *d++ = '"';
 
-    return yajl_gen_string(g, buf, 36);
+    return d;
 }
 
 
-static yajl_gen_status
-ngx_http_campaign_gen_column(yajl_gen g, PGresult *res, int col)
+/* The most a column's value takes as JSON. */
+static size_t
+ngx_http_campaign_json_room(PGresult *res, int col)
 {
-    int            len;
-    const u_char  *p;
+    size_t  len;
 
-    if (PQgetisnull(res, 0, col)) {
-        return yajl_gen_null(g);
-    }
-
-    p = (const u_char *) PQgetvalue(res, 0, col);
     len = PQgetlength(res, 0, col);
 
     switch (ngx_http_campaign_columns[col].type) {
-
     case NGX_HTTP_CAMPAIGN_OID_UUID:
-        return len == 16 ? ngx_http_campaign_gen_uuid(g, p)
-                         : yajl_gen_invalid_string;
-
+        return sizeof("\"00000000-0000-0000-0000-000000000000\"");
     case NGX_HTTP_CAMPAIGN_OID_TIMESTAMPTZ:
-        return len == 8 ? ngx_http_campaign_gen_time(g, p)
-                        : yajl_gen_invalid_string;
-
+        return sizeof("\"-2147483648-12-31T23:59:59.999Z\"");
     case NGX_HTTP_CAMPAIGN_OID_INT4:
-        return len == 4 ? yajl_gen_integer(g, ngx_http_campaign_be(p, 4))
-                        : yajl_gen_invalid_string;
-
+        return NGX_INT32_LEN;
     case NGX_HTTP_CAMPAIGN_OID_JSONB:
-        /*
-         * jsonb's binary form is a version byte (1) and its text: JSON
-         * Postgres wrote, put in as it is (yajl_gen_number writes its
-         * bytes unchanged, with the separator before them)
-         */
-        if (len < 2 || p[0] != 1) {
-            return yajl_gen_invalid_string;
-        }
-        return yajl_gen_number(g, (const char *) p + 1, len - 1);
-
-    default:  /* text */
-        return yajl_gen_string(g, p, len);
+        return len;
+    default:  /* text: \u00XX at worst */
+        return 6 * len + 2;
     }
 }
 
 
-static ngx_int_t
-ngx_http_campaign_gen(yajl_gen g, PGresult *res)
+/* A column's value; its length was checked (ngx_http_campaign_row_ok). */
+static u_char *
+ngx_http_campaign_json_value(u_char *d, PGresult *res, int col)
 {
-    int  col;
+    const u_char  *p;
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+    if (PQgetisnull(res, 0, col)) {
+        return ngx_cpymem(d, "null", 4);
+    }
+
+    p = (const u_char *) PQgetvalue(res, 0, col);
+
+    switch (ngx_http_campaign_columns[col].type) {
+    case NGX_HTTP_CAMPAIGN_OID_UUID:
+        return ngx_http_campaign_json_uuid(d, p);
+    case NGX_HTTP_CAMPAIGN_OID_TIMESTAMPTZ:
+        return ngx_http_campaign_json_time(d, p);
+    case NGX_HTTP_CAMPAIGN_OID_INT4:
+        return ngx_sprintf(d, "%D", (int32_t) ngx_http_campaign_be(p, 4));
+    case NGX_HTTP_CAMPAIGN_OID_JSONB:
+        /* a version byte (1), then jsonb's text: as json_build_object
+         * puts it in */
+        return ngx_cpymem(d, p + 1, PQgetlength(res, 0, col) - 1);
+    default:
+        return ngx_http_campaign_json_string(d, p, PQgetlength(res, 0, col));
+    }
+}
+
+
+/*
+ * The object as campaign.campaign_json()::text writes it, byte for byte
+ * (json_build_object's " : " and ", "), so that one ETag is one
+ * representation whichever path answered; yajl's generator writes
+ * compact JSON and its own \u escapes, so it cannot.
+ */
+static ngx_int_t
+ngx_http_campaign_render(ngx_pool_t *pool, PGresult *res, ngx_str_t *body)
+{
+    int      col;
+    size_t   len;
+    u_char  *d;
+
+    len = sizeof("{}") + sizeof(", \"stats\" : {}");
+    for (col = 0; col < NGX_HTTP_CAMPAIGN_COL_VERSION; col++) {
+        len += sizeof(", \"\" : ") + ngx_strlen(ngx_http_campaign_columns[col].key)
+               + (PQgetisnull(res, 0, col) ? 4
+                                           : ngx_http_campaign_json_room(res,
+                                                                         col));
+    }
+
+    body->data = ngx_pnalloc(pool, len);
+    if (body->data == NULL) {
         return NGX_ERROR;
     }
 
+    d = body->data;
+    *d++ = '{';
+
     for (col = 0; col < NGX_HTTP_CAMPAIGN_COL_VERSION; col++) {
-
-        if (col == NGX_HTTP_CAMPAIGN_COL_STATS
-            && (yajl_gen_string(g, (u_char *) "stats", 5)
-                != yajl_gen_status_ok
-                || yajl_gen_map_open(g) != yajl_gen_status_ok))
-        {
-            return NGX_ERROR;
+        if (col > 0) {
+            d = ngx_cpymem(d, ", ", 2);
         }
-
-        if (yajl_gen_string(g, (u_char *) ngx_http_campaign_columns[col].key,
-                            ngx_strlen(ngx_http_campaign_columns[col].key))
-            != yajl_gen_status_ok
-            || ngx_http_campaign_gen_column(g, res, col) != yajl_gen_status_ok)
-        {
-            return NGX_ERROR;
+        if (col == NGX_HTTP_CAMPAIGN_COL_STATS) {
+            d = ngx_cpymem(d, "\"stats\" : {", sizeof("\"stats\" : {") - 1);
         }
-
-        if (col == NGX_HTTP_CAMPAIGN_COL_STATS_END
-            && yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            return NGX_ERROR;
+        d = ngx_sprintf(d, "\"%s\" : ", ngx_http_campaign_columns[col].key);
+        d = ngx_http_campaign_json_value(d, res, col);
+        if (col == NGX_HTTP_CAMPAIGN_COL_STATS_END) {
+            *d++ = '}';
         }
     }
 
-    return yajl_gen_map_close(g) == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
+    *d++ = '}';
+    body->len = d - body->data;
+
+    return NGX_OK;
 }
 
 
-/* The row is what campaign.campaign_row() is known to answer. */
+/* The row is what NGX_HTTP_CAMPAIGN_SQL_GET answers, every length right. */
 static ngx_flag_t
 ngx_http_campaign_row_ok(PGresult *res)
 {
-    int  col;
+    int  col, len, want;
 
     if (PQnfields(res) != NGX_HTTP_CAMPAIGN_NCOLUMNS || PQntuples(res) > 1) {
         return 0;
@@ -238,27 +293,74 @@ ngx_http_campaign_row_ok(PGresult *res)
         {
             return 0;
         }
+
+        if (PQntuples(res) == 0 || PQgetisnull(res, 0, col)) {
+            continue;
+        }
+
+        len = PQgetlength(res, 0, col);
+
+        switch (ngx_http_campaign_columns[col].type) {
+        case NGX_HTTP_CAMPAIGN_OID_UUID:
+            want = 16;
+            break;
+        case NGX_HTTP_CAMPAIGN_OID_TIMESTAMPTZ:
+        case NGX_HTTP_CAMPAIGN_OID_INT8:
+            want = 8;
+            break;
+        case NGX_HTTP_CAMPAIGN_OID_INT4:
+            want = 4;
+            break;
+        case NGX_HTTP_CAMPAIGN_OID_JSONB:
+            /* jsonb's binary form: version 1, then its text */
+            if (len < 2 || PQgetvalue(res, 0, col)[0] != 1) {
+                return 0;
+            }
+            continue;
+        default:
+            continue;
+        }
+
+        if (len != want) {
+            return 0;
+        }
     }
 
     return PQntuples(res) == 0
-           || (!PQgetisnull(res, 0, NGX_HTTP_CAMPAIGN_COL_VERSION)
-               && PQgetlength(res, 0, NGX_HTTP_CAMPAIGN_COL_VERSION) == 8);
+           || !PQgetisnull(res, 0, NGX_HTTP_CAMPAIGN_COL_VERSION);
+}
+
+
+/*
+ * The row is the one asked for: results are matched to requests by their
+ * order in a pipeline, and another's campaign must never go out.
+ */
+static ngx_flag_t
+ngx_http_campaign_row_is(PGresult *res, const char *id)
+{
+    u_char  buf[38];
+
+    if (id == NULL || ngx_strlen(id) != 36) {
+        return 0;
+    }
+
+    (void) ngx_http_campaign_json_uuid(buf, (u_char *) PQgetvalue(res, 0, 0));
+
+    return ngx_strncasecmp(buf + 1, (u_char *) id, 36) == 0;
 }
 
 
 ngx_int_t
-ngx_http_campaign_send_campaign(ngx_http_request_t *r, PGresult *res)
+ngx_http_campaign_send_campaign(ngx_http_request_t *r, PGresult *res,
+    const char *id)
 {
-    size_t                len;
-    ngx_int_t             rc;
-    ngx_str_t             body, etag;
-    yajl_gen              g;
-    const unsigned char  *buf;
+    ngx_str_t  body, etag;
 
-    if (!ngx_http_campaign_row_ok(res)) {
+    if (!ngx_http_campaign_row_ok(res)
+        || (PQntuples(res) == 1 && !ngx_http_campaign_row_is(res, id)))
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "campaign: unexpected answer from "
-                      "campaign.campaign_row()");
+                      "campaign: unexpected answer to the campaign's read");
         return ngx_http_campaign_send_error(r,
                                            NGX_HTTP_CAMPAIGN_ERR_INTERNAL, 0);
     }
@@ -269,34 +371,8 @@ ngx_http_campaign_send_campaign(ngx_http_request_t *r, PGresult *res)
                                         NGX_HTTP_CAMPAIGN_ERR_NO_CAMPAIGN, 0);
     }
 
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
+    if (ngx_http_campaign_render(r->pool, res, &body) != NGX_OK) {
         return NGX_ERROR;
-    }
-
-    rc = ngx_http_campaign_gen(g, res);
-
-    if (rc == NGX_OK && yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
-    {
-        body.len = len;
-        body.data = ngx_pnalloc(r->pool, len);
-        if (body.data) {
-            ngx_memcpy(body.data, buf, len);
-        } else {
-            rc = NGX_ERROR;
-        }
-
-    } else if (rc == NGX_OK) {
-        rc = NGX_ERROR;
-    }
-
-    yajl_gen_free(g);
-
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "campaign: cannot render the campaign");
-        return ngx_http_campaign_send_error(r,
-                                           NGX_HTTP_CAMPAIGN_ERR_INTERNAL, 0);
     }
 
     /* as campaign.etag(): the version, quoted */

@@ -533,9 +533,9 @@ ngx_http_campaign_query_done(ngx_http_campaign_query_t *q, PGresult *res,
     r = q->data;
     c = r->connection;
 
-    /* the one binary answer is campaign_row()'s */
+    /* the one binary answer is the hot read's */
     if (res != NULL && q->binary) {
-        rc = ngx_http_campaign_send_campaign(r, res);
+        rc = ngx_http_campaign_send_campaign(r, res, q->values[0]);
 
     } else if (res != NULL) {
         rc = ngx_http_campaign_send_result(r, res);

@@ -544,6 +544,12 @@ ngx_http_campaign_pg_event(ngx_event_t *ev)
 
     case NGX_HTTP_CAMPAIGN_PG_PREPARING:
     case NGX_HTTP_CAMPAIGN_PG_BUSY:
+        if (ev->timedout) {
+            /* no answer in time, whether or not a request still waits */
+            ev->timedout = 0;
+            ngx_http_campaign_pg_fail(conn, "query timed out");
+            break;
+        }
         if (ev->write && conn->flushing) {
             if (ngx_http_campaign_pg_flush(conn) != NGX_OK) {
                 ngx_http_campaign_pg_fail(conn, NULL);
@@ -723,7 +729,18 @@ ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn)
                     ngx_http_campaign_pg_done(conn);
                     return;
                 }
-                /* one read of the pipeline is in */
+                /*
+                 * One read of the pipeline is in; libpq answers NULL over
+                 * and over on a connection gone bad, and results must
+                 * never be matched to the wrong request
+                 */
+                if (PQstatus(conn->pg) == CONNECTION_BAD
+                    || conn->current >= conn->nqueries)
+                {
+                    ngx_http_campaign_pg_fail(conn,
+                                              "the pipeline is out of step");
+                    return;
+                }
                 ngx_http_campaign_pg_next(conn);
                 continue;
             }
@@ -774,6 +791,10 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
     ngx_http_campaign_query_t    *q;
     ngx_http_campaign_pg_pool_t  *pool;
 
+    if (conn->c->read->timer_set) {
+        ngx_del_timer(conn->c->read);
+    }
+
     res = conn->result;
     conn->result = NULL;
     err = conn->error;
@@ -811,6 +832,10 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
 
     if (conn->pipeline) {
         /* each read was answered as its results came (pg_next) */
+        if (conn->current != conn->nqueries) {
+            ngx_http_campaign_pg_fail(conn, "the pipeline is out of step");
+            return;
+        }
         conn->pipeline = 0;
         conn->nqueries = 0;
         if (!PQexitPipelineMode(conn->pg)) {
@@ -1022,6 +1047,9 @@ ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn)
         goto failed;
     }
 
+    /* the connection's own time: its requests may all go away */
+    ngx_add_timer(conn->c->read, conn->pool->cmcf->timeout);
+
     return;
 
 failed:
@@ -1100,6 +1128,20 @@ ngx_http_campaign_pg_timeout(ngx_event_t *ev)
     }
 
     conn = q->conn;
+
+    if (conn && conn->pipeline) {
+        /*
+         * A read in a pipeline changes nothing: it alone is answered, the
+         * others keep their time and the connection its own timer
+         */
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0, "campaign: database read "
+                      "timed out");
+        ngx_http_campaign_metrics_error(NGX_HTTP_CAMPAIGN_M_ERR_TIMEOUT);
+        conn->queries[q->slot] = NULL;
+        ngx_http_campaign_pg_deliver(q, NULL, NULL);
+        return;
+    }
+
     if (conn) {
         /* a connection stuck mid-statement cannot be reused; closing it
          * answers q */

@@ -114,7 +114,8 @@ ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
 
 /*
  * If-Match against an ETag as campaign.etag_matches() does for a change:
- * "*" matches, a weak tag is the same version; no ETag matches only "*".
+ * the whole value "*" matches, else one of its comma-separated tags, a
+ * weak one the same version; spaces around them do not count.
  */
 static ngx_flag_t
 ngx_http_campaign_etag_matches(ngx_str_t *list, ngx_table_elt_t *etag)
@@ -124,35 +125,46 @@ ngx_http_campaign_etag_matches(ngx_str_t *list, ngx_table_elt_t *etag)
     p = list->data;
     end = p + list->len;
 
-    for ( ;; ) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
-            p++;
-        }
-        if (p == end) {
-            return 0;
-        }
+    start = p;
+    last = end;
+    while (start < last && *start == ' ') {
+        start++;
+    }
+    while (last > start && last[-1] == ' ') {
+        last--;
+    }
+    if (last - start == 1 && *start == '*') {
+        return 1;
+    }
 
+    while (p < end) {
         start = p;
         while (p < end && *p != ',') {
             p++;
         }
         last = p;
-        while (last > start && (last[-1] == ' ' || last[-1] == '\t')) {
-            last--;
+        if (p < end) {
+            p++;
         }
 
-        if (last - start == 1 && *start == '*') {
-            return 1;
+        while (start < last && *start == ' ') {
+            start++;
+        }
+        while (last > start && last[-1] == ' ') {
+            last--;
         }
         if (last - start > 2 && start[0] == 'W' && start[1] == '/') {
             start += 2;
         }
+
         if (etag && (size_t) (last - start) == etag->value.len
             && ngx_strncmp(start, etag->value.data, etag->value.len) == 0)
         {
             return 1;
         }
     }
+
+    return 0;
 }
 
 

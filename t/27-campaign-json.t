@@ -1,9 +1,10 @@
-# GET one campaign, the hot read: the module renders campaign.campaign_row()
+# GET one campaign, the hot read: the module reads the row and renders it
 # itself (ngx_http_campaign_campaign.c), and reads that wait go to Postgres
-# together in one pipeline (ngx_http_campaign_pg.c). The object must be the
-# one campaign.campaign_json() makes for every other answer, each answer
-# must reach the request that asked, a refused read in a pipeline must not
-# fail the others, and the pipelines must really be shared.
+# together in one pipeline (ngx_http_campaign_pg.c). The body must be the
+# very bytes campaign.campaign_json() makes for every other answer (one
+# ETag, one representation), each answer must reach the request that
+# asked, a refused read, a client gone or a backend killed in a pipeline
+# must not fail or cross the others, and the pipelines must be shared.
 use strict;
 use warnings;
 use FindBin;
@@ -11,6 +12,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX ();
 use CampaignTest;
 
 # bytes both ways, as CampaignTest decodes answers
@@ -31,10 +34,10 @@ sub create {
     return $r->{json}{id};
 }
 
-sub sql_json {
+sub sql_text {
     my ($id) = @_;
-    return $JSON->decode($t->psql("SELECT campaign.campaign_json(c) "
-                         . "FROM campaign.campaigns c WHERE id = '$id'"));
+    return $t->psql("SELECT campaign.campaign_json(c) "
+                    . "FROM campaign.campaigns c WHERE id = '$id'");
 }
 
 # --- the same object as campaign_json, whatever the row holds -----------
@@ -61,6 +64,10 @@ $t->psql("UPDATE campaign.campaigns SET name = E'ctrl \\x01 \\x1f end', "
          . "WHERE id = '$odd'");
 push @cases, ['odd values set in SQL (before 2000, year 9999, NULLs)',
               $odd];
+my $endless = create(name => 'endless');
+$t->psql("UPDATE campaign.campaigns SET scheduled_at = 'infinity', "
+         . "started_at = '-infinity' WHERE id = '$endless'");
+push @cases, ['infinite times', $endless];
 my $started = create(name => 'started', start => \1);
 push @cases, ['started', $started];
 
@@ -72,10 +79,14 @@ for my $case (@cases) {
     my $slow = $t->req(GET => "/v1/campaigns/$id", key => $k);
     my $fast = $t->req(GET => "/v1/campaigns/$id", key => $k);
     is($fast->{status}, 200, "$what: 200");
-    is_deeply($fast->{json}, sql_json($id),
-              "$what: the object is campaign_json's");
-    is_deeply($fast->{json}, $slow->{json},
-              "$what: and campaign.api()'s, for a key not yet known");
+    is($fast->{body}, sql_text($id),
+       "$what: the very bytes of campaign_json()");
+    is($fast->{body}, $slow->{body},
+       "$what: and of campaign.api()'s answer, for a key not yet known");
+    ok(defined $fast->{json}, "$what: JSON");
+    my $head = $t->req(HEAD => "/v1/campaigns/$id", key => $k);
+    is("$head->{status} $head->{headers}{'content-length'}",
+       "200 " . length($fast->{body}), "$what: HEAD, with its length");
     my $version = $t->psql("SELECT version FROM campaign.campaigns "
                            . "WHERE id = '$id'");
     is($fast->{headers}{etag}, qq{"$version"}, "$what: ETag is the version");
@@ -118,7 +129,7 @@ sub commits {
 
 my $per = 25;
 my $before = commits();
-# warm the key cache first: every read is then campaign_row()'s
+# warm the key cache first: every read is then the module's own
 $t->req(GET => "/v1/campaigns/$ids[0]", key => $key);
 $t->req(GET => "/v1/campaigns/$gids[0]", key => $other);
 my @out = CampaignTest::parallel(40, sub {
@@ -138,12 +149,23 @@ my @out = CampaignTest::parallel(40, sub {
                     . ($i < 30 ? $gids[0] : $ids[0]), key => $k);
     $bad++ unless $r->{status} == 404;
     return $bad;
+}, 10, sub {
+    # clients that ask and go away at once: their reads are dropped
+    for (1 .. $per) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $t->{port}) or return 1;
+        print $s "GET /v1/campaigns/$ids[0] HTTP/1.1\r\nHost: x\r\n"
+               . "Authorization: Bearer $key\r\n\r\n";
+        close $s;
+    }
+    return 0;
 });
-is(join(',', @out), join(',', (0) x 40),
-   '40 readers at once, 26 reads each: every answer is the one asked for');
+is(join(',', @out), join(',', (0) x 50),
+   '40 readers at once, 26 reads each, beside 10 clients that go away: '
+   . 'every answer is the one asked for');
 my $reads = 40 * ($per + 1) + 2;
 my $xacts = commits() - $before;
-cmp_ok($xacts, '<', $reads / 2,
+cmp_ok($xacts, '<', ($reads + 10 * $per) / 2,
        "$reads reads on one connection took $xacts transactions: "
        . 'they shared pipelines');
 
@@ -164,11 +186,10 @@ BEGIN
 END
 \$\$;
 SQL
-my $row = $t->psql("SELECT pg_get_functiondef('campaign.campaign_row"
-                   . "(uuid, text)'::regprocedure)");
-(my $refusing = $row) =~ s/(WHERE c\.id = p_id)/$1 AND campaign.test_refuse(c.id)/
-    or die 'campaign_row has no WHERE to change';
-$t->psql($refusing);
+# the table's owner too: a policy that refuses one row
+$t->psql("ALTER TABLE campaign.campaigns ENABLE ROW LEVEL SECURITY, "
+         . "FORCE ROW LEVEL SECURITY; CREATE POLICY test_refuse ON "
+         . "campaign.campaigns USING (campaign.test_refuse(id))");
 $t->req(GET => "/v1/campaigns/$ids[0]", key => $key);
 
 @out = CampaignTest::parallel(20, sub {
@@ -188,7 +209,43 @@ is(join(',', @out), join(',', (0) x 20),
    'reads refused in Postgres get 500, the reads beside them their 200');
 is($t->req(GET => "/v1/campaigns/$ids[1]", key => $key)->{status}, 200,
    'the connection serves on');
-$t->psql($row);
+$t->psql("DROP POLICY test_refuse ON campaign.campaigns; ALTER TABLE "
+         . "campaign.campaigns NO FORCE ROW LEVEL SECURITY, DISABLE ROW "
+         . "LEVEL SECURITY");
+
+# --- the backend killed under a burst: 503s, never another's answer ------
+my $killer = fork // die $!;
+if ($killer == 0) {
+    for (1 .. 3) {
+        select(undef, undef, undef, 0.4);
+        $t->psql("SELECT count(pg_terminate_backend(pid)) FROM "
+                 . "pg_stat_activity WHERE backend_type = 'client backend' "
+                 . "AND pid <> pg_backend_pid()");
+    }
+    POSIX::_exit(0);
+}
+@out = CampaignTest::parallel(20, sub {
+    my ($i) = @_;
+    $t->{http} = HTTP::Tiny->new(keep_alive => 1, timeout => 30);
+    my ($ok, $bad) = (0, 0);
+    for (1 .. 60) {
+        my $r = $t->req(GET => "/v1/campaigns/$ids[$i]", key => $key);
+        if ($r->{status} == 200 && $r->{json}{id} eq $ids[$i]) {
+            $ok++;
+        } elsif ($r->{status} != 503) {
+            $bad++;
+        }
+    }
+    return "$ok $bad";
+});
+waitpid($killer, 0);
+is(scalar(grep { / 0$/ } @out), 20,
+   'backends killed under 20 readers: each answer its own 200 or a 503')
+    or diag join ', ', @out;
+CampaignTest::wait_for(sub {
+    $t->req(GET => "/v1/campaigns/$ids[2]", key => $key)->{status} == 200 },
+    10, 'a read to succeed again');
+pass('the pool serves on');
 
 $t->done(db_errors_expected => 1);
 done_testing();

@@ -895,31 +895,9 @@ BEGIN
 END
 $$;
 
--- The hot read, as plain SQL the planner inlines: the module prepares it
--- beside campaign.api() and uses it for GET /campaigns/{id} once it knows
--- the key's tenant. It renders these columns, in this order and in binary,
--- as the object campaign.campaign_json() is (ngx_http_campaign_campaign.c
--- checks each column's type; t/27 compares the two). No row means no such
--- campaign for that tenant.
-CREATE OR REPLACE FUNCTION campaign.campaign_row(p_id uuid, p_tenant text)
-RETURNS TABLE (id uuid, name text, type text, status text, message jsonb,
-    scheduled_at timestamptz, metadata jsonb, total integer,
-    pending integer, sent integer, failed integer, cancelled integer,
-    delivered integer, undelivered integer, created_at timestamptz,
-    updated_at timestamptz, started_at timestamptz, finished_at timestamptz,
-    failure text, created_by text, scheduled_by text, version bigint)
-LANGUAGE sql STABLE AS $$
-    SELECT c.id, c.name, c.type, c.status, c.message, c.scheduled_at,
-           c.metadata, c.total, c.pending, c.sent, c.failed, c.cancelled,
-           c.delivered, c.undelivered, c.created_at, c.updated_at,
-           c.started_at, c.finished_at, c.failure, c.created_by,
-           c.scheduled_by, c.version
-      FROM campaign.campaigns c
-     WHERE c.id = p_id AND c.tenant = p_tenant
-$$;
-
--- The hot read of modules built before campaign_row (JSON built here), for
--- an nginx not yet upgraded after the database was: drop it once none is.
+-- The hot read of modules that built its JSON in SQL (before 2026-12-02;
+-- the module now reads the row itself: NGX_HTTP_CAMPAIGN_SQL_GET), for an
+-- nginx not yet upgraded after the database was: drop it once none is.
 CREATE OR REPLACE FUNCTION campaign.api_get(p_id uuid, p_tenant text)
 RETURNS SETOF campaign.api_result LANGUAGE sql STABLE AS $$
     SELECT 200, campaign.campaign_json(c)::text, campaign.etag(c),

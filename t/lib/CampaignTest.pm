@@ -545,22 +545,26 @@ sub raw {
     return $answer;
 }
 
-# Runs $n copies of $code in child processes; returns what each returned.
+# Runs $n copies of $code in child processes, all at once (and $n2 of
+# $code2, ...: each copy gets its index in its group); returns what each
+# returned, in order.
 sub parallel {
-    my ($n, $code) = @_;
+    my @groups = @_;
     my @kids;
-    for my $i (0 .. $n - 1) {
-        pipe(my $r, my $w) or die $!;
-        my $pid = fork // die $!;
-        if ($pid == 0) {
-            close $r;
-            my $out = eval { $code->($i) } // "died: $@";
-            print $w $out;
+    while (my ($n, $code) = splice(@groups, 0, 2)) {
+        for my $i (0 .. $n - 1) {
+            pipe(my $r, my $w) or die $!;
+            my $pid = fork // die $!;
+            if ($pid == 0) {
+                close $r;
+                my $out = eval { $code->($i) } // "died: $@";
+                print $w $out;
+                close $w;
+                POSIX::_exit(0);
+            }
             close $w;
-            POSIX::_exit(0);
+            push @kids, [$pid, $r];
         }
-        close $w;
-        push @kids, [$pid, $r];
     }
     my @out;
     for my $k (@kids) {

@@ -1,10 +1,9 @@
 // A peer of t/bench/api (issue 14): GET /v1/campaigns/{id} in fastify with
 // node-postgres, doing what the module does for it: the Bearer key, its
 // tenant from campaign.key_of() kept 1.5 s in process memory, then the
-// module's own statement, campaign.campaign_row(), rendered as the campaign
-// object (as ngx_http_campaign_campaign.c does) with its ETag, the version.
-// As many resources as
-// the module gets: 2 processes (node's cluster), each with a pool of 4.
+// module's own statement (NGX_HTTP_CAMPAIGN_SQL_GET), the row rendered as
+// the campaign object with its ETag, the version. As many resources as the
+// module gets: 2 processes (node's cluster), each with a pool of 4.
 //   node api-fastify.js PORT POSTGRES_URL      (modules from NODE_PATH)
 'use strict';
 const cluster = require('node:cluster');
@@ -32,6 +31,12 @@ pool.on('error', (e) => console.error('api-fastify: idle client:', e.message));
 const KEY_TTL_MS = 1500;            // as ngx_http_campaign_auth.c
 const KEYS_MAX = 512;
 const keys = new Map();             // key -> { tenant, expires }
+// the module's statement for this GET (ngx_http_campaign_module.h)
+const GET_SQL = 'SELECT id, name, type, status, message, scheduled_at, metadata, '
+    + 'total, pending, sent, failed, cancelled, delivered, undelivered, '
+    + 'created_at, updated_at, started_at, finished_at, failure, '
+    + 'created_by, scheduled_by, version FROM campaign.campaigns '
+    + 'WHERE id = $1::uuid AND tenant IS NOT DISTINCT FROM $2';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function fail(reply, status, code, message) {
@@ -69,7 +74,7 @@ fastify.get('/v1/campaigns/:id', async (req, reply) => {
     }
     const { rows } = await pool.query({
         name: 'campaign_get', values: [req.params.id, tenant],
-        text: 'SELECT * FROM campaign.campaign_row($1::uuid, $2)' });
+        text: GET_SQL });
     if (rows.length === 0) {
         return fail(reply, 404, 'not_found', 'no such campaign');
     }

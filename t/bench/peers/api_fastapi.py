@@ -1,7 +1,7 @@
 """A peer of t/bench/api (issue 14): GET /v1/campaigns/{id} in FastAPI with
 asyncpg, doing what the module does for it: the Bearer key, its tenant from
 campaign.key_of() kept 1.5 s in process memory, then the module's own
-statement, campaign.campaign_row(), rendered as the campaign object (as
+statement (NGX_HTTP_CAMPAIGN_SQL_GET), rendered as the campaign object (as
 ngx_http_campaign_campaign.c does) with its ETag, the version. As many
 resources as the module gets: run by
 uvicorn --workers 2, each process with a pool of 4.
@@ -22,7 +22,12 @@ KEYS_MAX = 512
 BEARER = re.compile(r'Bearer +([\x21-\x7e]{1,256})', re.I)
 UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
                   r'[0-9a-f]{12}', re.I)
-GET = 'SELECT * FROM campaign.campaign_row($1::uuid, $2)'
+# the module's statement for this GET (ngx_http_campaign_module.h)
+GET = ('SELECT id, name, type, status, message, scheduled_at, metadata, '
+       'total, pending, sent, failed, cancelled, delivered, undelivered, '
+       'created_at, updated_at, started_at, finished_at, failure, '
+       'created_by, scheduled_by, version FROM campaign.campaigns '
+       'WHERE id = $1::uuid AND tenant IS NOT DISTINCT FROM $2')
 KEY_OF = 'SELECT tenant FROM campaign.key_of($1)'
 
 STATS = ('total', 'pending', 'sent', 'failed', 'cancelled', 'delivered',
