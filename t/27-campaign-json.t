@@ -95,6 +95,21 @@ for my $case (@cases) {
        304, "$what: If-None-Match of it is 304");
 }
 
+# the hot read's plan, as a connection caches it (generic), takes the
+# primary key: with "tenant = $2" it took campaigns_tenant_seq and read
+# every row of the tenant, GETs 100 times slower after a burst of POSTs
+open(my $hfh, '<', "$CampaignTest::ROOT/ngx_campaign_module/"
+                   . 'ngx_http_campaign_module.h') or die $!;
+my ($get_sql) = do { local $/; <$hfh> }
+    =~ /#define NGX_HTTP_CAMPAIGN_SQL_GET[\s\\]+((?:"[^"]*"[\s\\]*)+)/;
+$get_sql = join '', $get_sql =~ /"([^"]*)"/g;
+like($get_sql, qr/^SELECT id, .* FROM campaign\.campaigns WHERE/,
+     'the hot read\'s statement, from the module\'s header');
+like($t->psql("SET plan_cache_mode = force_generic_plan; PREPARE g (text, "
+              . "text) AS $get_sql; EXPLAIN EXECUTE g('$odd', 'acme')"),
+     qr/^Index Scan using campaigns_pkey/,
+     'its generic plan reads the one row by the primary key');
+
 my $other = $t->key('globex');
 is($t->req(GET => "/v1/campaigns/$started", key => $other)->{status}, 404,
    "another tenant's key gets 404 for it");
