@@ -3,7 +3,9 @@
  * API keys: the Bearer key of a request, and a per-worker cache of the
  * tenant each key resolved to. API.md lets a worker keep a key 2 s; we keep
  * it 1.5 s, so a revoked key is refused within 2 s, and the hot path skips
- * hashing and looking up the key in Postgres.
+ * hashing and looking up the key in Postgres. One request looks it up again
+ * 0.3 s before it expires, while the others still use it: an expiry never
+ * sends every request of the moment to the slow path at once.
  */
 
 
@@ -16,12 +18,14 @@
 
 #define NGX_HTTP_CAMPAIGN_KEYS      512
 #define NGX_HTTP_CAMPAIGN_KEY_TTL   1500
+#define NGX_HTTP_CAMPAIGN_KEY_AHEAD 300
 #define NGX_HTTP_CAMPAIGN_KEY_MAX   256
 #define NGX_HTTP_CAMPAIGN_TENANT_MAX 128
 
 
 struct ngx_http_campaign_keys_s {
     ngx_msec_t  expires;
+    ngx_msec_t  refresh;    /* then one request looks it up again */
     size_t      key_len;
     size_t      tenant_len;
     u_char      key[NGX_HTTP_CAMPAIGN_KEY_MAX];
@@ -107,6 +111,12 @@ ngx_http_campaign_keys_get(ngx_http_campaign_keys_t *keys, ngx_str_t *key,
         return NGX_DECLINED;
     }
 
+    if ((ngx_msec_int_t) (e->refresh - ngx_current_msec) <= 0) {
+        /* this request refreshes it (keys_put); until then no other */
+        e->refresh = e->expires;
+        return NGX_DECLINED;
+    }
+
     tenant->data = e->tenant;
     tenant->len = e->tenant_len;
 
@@ -129,6 +139,7 @@ ngx_http_campaign_keys_put(ngx_http_campaign_keys_t *keys, ngx_str_t *key,
     e = ngx_http_campaign_keys_slot(keys, key);
 
     e->expires = ngx_current_msec + NGX_HTTP_CAMPAIGN_KEY_TTL;
+    e->refresh = e->expires - NGX_HTTP_CAMPAIGN_KEY_AHEAD;
     e->key_len = key->len;
     e->tenant_len = tenant->len;
     ngx_memcpy(e->key, key->data, key->len);
