@@ -19,6 +19,7 @@
 #define NGX_HTTP_CAMPAIGN_KEYS      512
 #define NGX_HTTP_CAMPAIGN_KEY_TTL   1500
 #define NGX_HTTP_CAMPAIGN_KEY_AHEAD 300
+#define NGX_HTTP_CAMPAIGN_KEY_RETRY 100
 #define NGX_HTTP_CAMPAIGN_KEY_MAX   256
 #define NGX_HTTP_CAMPAIGN_TENANT_MAX 128
 
@@ -112,8 +113,14 @@ ngx_http_campaign_keys_get(ngx_http_campaign_keys_t *keys, ngx_str_t *key,
     }
 
     if ((ngx_msec_int_t) (e->refresh - ngx_current_msec) <= 0) {
-        /* this request refreshes it (keys_put); until then no other */
-        e->refresh = e->expires;
+        /*
+         * this request refreshes it (keys_put); another tries after
+         * NGX_HTTP_CAMPAIGN_KEY_RETRY if it never does (refused, gone)
+         */
+        e->refresh = ngx_current_msec + NGX_HTTP_CAMPAIGN_KEY_RETRY;
+        if ((ngx_msec_int_t) (e->refresh - e->expires) > 0) {
+            e->refresh = e->expires;
+        }
         return NGX_DECLINED;
     }
 
@@ -126,7 +133,7 @@ ngx_http_campaign_keys_get(ngx_http_campaign_keys_t *keys, ngx_str_t *key,
 
 void
 ngx_http_campaign_keys_put(ngx_http_campaign_keys_t *keys, ngx_str_t *key,
-    ngx_str_t *tenant)
+    ngx_str_t *tenant, ngx_msec_t checked)
 {
     ngx_http_campaign_keys_t  *e;
 
@@ -138,7 +145,8 @@ ngx_http_campaign_keys_put(ngx_http_campaign_keys_t *keys, ngx_str_t *key,
 
     e = ngx_http_campaign_keys_slot(keys, key);
 
-    e->expires = ngx_current_msec + NGX_HTTP_CAMPAIGN_KEY_TTL;
+    /* from when Postgres checked it, not from when the answer came */
+    e->expires = checked + NGX_HTTP_CAMPAIGN_KEY_TTL;
     e->refresh = e->expires - NGX_HTTP_CAMPAIGN_KEY_AHEAD;
     e->key_len = key->len;
     e->tenant_len = tenant->len;

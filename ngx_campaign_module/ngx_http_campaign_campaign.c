@@ -56,7 +56,8 @@ static const ngx_http_campaign_column_t  ngx_http_campaign_columns[] = {
     { "failure", NGX_HTTP_CAMPAIGN_OID_TEXT },
     { "created_by", NGX_HTTP_CAMPAIGN_OID_TEXT },
     { "scheduled_by", NGX_HTTP_CAMPAIGN_OID_TEXT },
-    { "version", NGX_HTTP_CAMPAIGN_OID_INT8 }         /* the ETag, not shown */
+    { "version", NGX_HTTP_CAMPAIGN_OID_INT8 },        /* the ETag, not shown */
+    { "tenant", NGX_HTTP_CAMPAIGN_OID_TEXT }          /* checked, not shown */
 };
 
 #define NGX_HTTP_CAMPAIGN_NCOLUMNS                                            \
@@ -64,7 +65,8 @@ static const ngx_http_campaign_column_t  ngx_http_campaign_columns[] = {
            / sizeof(ngx_http_campaign_column_t))
 #define NGX_HTTP_CAMPAIGN_COL_STATS        7
 #define NGX_HTTP_CAMPAIGN_COL_STATS_END    13
-#define NGX_HTTP_CAMPAIGN_COL_VERSION      (NGX_HTTP_CAMPAIGN_NCOLUMNS - 1)
+#define NGX_HTTP_CAMPAIGN_COL_VERSION      (NGX_HTTP_CAMPAIGN_NCOLUMNS - 2)
+#define NGX_HTTP_CAMPAIGN_COL_TENANT       (NGX_HTTP_CAMPAIGN_NCOLUMNS - 1)
 
 
 static int64_t
@@ -130,6 +132,7 @@ ngx_http_campaign_json_string(u_char *d, const u_char *s, size_t len)
 static u_char *
 ngx_http_campaign_json_time(u_char *d, const u_char *p)
 {
+    int        year;
     int64_t    us, s, ms;
     time_t     t;
     struct tm  tm;
@@ -151,8 +154,14 @@ ngx_http_campaign_json_time(u_char *d, const u_char *p)
         return ngx_cpymem(d, "null", 4);
     }
 
+    /* to_char's YYYY: a year BC without its sign (1 BC is 0001) */
+    year = tm.tm_year + 1900;
+    if (year <= 0) {
+        year = 1 - year;
+    }
+
     return ngx_sprintf(d, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       year, tm.tm_mon + 1, tm.tm_mday,
                        tm.tm_hour, tm.tm_min, tm.tm_sec, (int) ms);
 }
 
@@ -332,15 +341,22 @@ ngx_http_campaign_row_ok(PGresult *res)
 
 
 /*
- * The row is the one asked for: results are matched to requests by their
- * order in a pipeline, and another's campaign must never go out.
+ * The row is the one asked for, of the tenant asking: results are matched
+ * to requests by their order in a pipeline, and another's campaign must
+ * never go out.
  */
 static ngx_flag_t
-ngx_http_campaign_row_is(PGresult *res, const char *id)
+ngx_http_campaign_row_is(PGresult *res, const char *id, const char *tenant)
 {
     u_char  buf[38];
 
-    if (id == NULL || ngx_strlen(id) != 36) {
+    if (id == NULL || tenant == NULL || ngx_strlen(id) != 36
+        || PQgetisnull(res, 0, NGX_HTTP_CAMPAIGN_COL_TENANT)
+        || (size_t) PQgetlength(res, 0, NGX_HTTP_CAMPAIGN_COL_TENANT)
+           != ngx_strlen(tenant)
+        || ngx_strncmp(PQgetvalue(res, 0, NGX_HTTP_CAMPAIGN_COL_TENANT),
+                       tenant, ngx_strlen(tenant)) != 0)
+    {
         return 0;
     }
 
@@ -352,12 +368,13 @@ ngx_http_campaign_row_is(PGresult *res, const char *id)
 
 ngx_int_t
 ngx_http_campaign_send_campaign(ngx_http_request_t *r, PGresult *res,
-    const char *id)
+    const char *id, const char *tenant)
 {
     ngx_str_t  body, etag;
 
     if (!ngx_http_campaign_row_ok(res)
-        || (PQntuples(res) == 1 && !ngx_http_campaign_row_is(res, id)))
+        || (PQntuples(res) == 1
+            && !ngx_http_campaign_row_is(res, id, tenant)))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "campaign: unexpected answer to the campaign's read");

@@ -535,7 +535,8 @@ ngx_http_campaign_query_done(ngx_http_campaign_query_t *q, PGresult *res,
 
     /* the one binary answer is the hot read's */
     if (res != NULL && q->binary) {
-        rc = ngx_http_campaign_send_campaign(r, res, q->values[0]);
+        rc = ngx_http_campaign_send_campaign(r, res, q->values[0],
+                                             q->values[1]);
 
     } else if (res != NULL) {
         rc = ngx_http_campaign_send_result(r, res);

@@ -46,7 +46,7 @@
     "SELECT id, name, type, status, message, scheduled_at, metadata, "        \
     "total, pending, sent, failed, cancelled, delivered, undelivered, "       \
     "created_at, updated_at, started_at, finished_at, failure, created_by, "  \
-    "scheduled_by, version FROM campaign.campaigns "                          \
+    "scheduled_by, version, tenant FROM campaign.campaigns "                  \
     "WHERE id = $1::uuid AND tenant IS NOT DISTINCT FROM $2"
 /* and the one /metrics runs, at most every 5 s: never prepared, so that
  * a database not migrated yet fails /metrics alone, not every connection */
@@ -127,6 +127,7 @@ struct ngx_http_campaign_query_s {
     ngx_http_campaign_query_handler_pt   handler;
     void                                *data;
     ngx_uint_t                           slot;     /* its place on conn */
+    ngx_msec_t                           sent;     /* when it went out */
     unsigned                             waiting:1;
     /* a read that may share a pipeline with other reads */
     unsigned                             batch:1;
@@ -218,7 +219,7 @@ ngx_http_campaign_keys_t *ngx_http_campaign_keys_create(ngx_pool_t *pool);
 ngx_int_t ngx_http_campaign_keys_get(ngx_http_campaign_keys_t *keys,
     ngx_str_t *key, ngx_str_t *tenant);
 void ngx_http_campaign_keys_put(ngx_http_campaign_keys_t *keys,
-    ngx_str_t *key, ngx_str_t *tenant);
+    ngx_str_t *key, ngx_str_t *tenant, ngx_msec_t checked);
 
 ngx_int_t ngx_http_campaign_utf8_check(ngx_str_t *s);
 ngx_int_t ngx_http_campaign_json_check(ngx_str_t *body,
@@ -236,9 +237,9 @@ ngx_int_t ngx_http_campaign_send_error(ngx_http_request_t *r,
     ngx_http_campaign_err_e err, ngx_uint_t index);
 ngx_int_t ngx_http_campaign_send_result(ngx_http_request_t *r,
     PGresult *res);
-/* the hot read's answer for campaign id (ngx_http_campaign_campaign.c) */
+/* the hot read's answer for id and tenant (ngx_http_campaign_campaign.c) */
 ngx_int_t ngx_http_campaign_send_campaign(ngx_http_request_t *r,
-    PGresult *res, const char *id);
+    PGresult *res, const char *id, const char *tenant);
 ngx_int_t ngx_http_campaign_send_refusal(ngx_http_request_t *r,
     PGresult *err);
 ngx_table_elt_t *ngx_http_campaign_push_header(ngx_http_request_t *r,

@@ -51,7 +51,8 @@ struct ngx_http_campaign_pg_conn_s {
     ngx_http_campaign_query_t       *queries[NGX_HTTP_CAMPAIGN_PG_BATCH];
     ngx_uint_t                       nqueries;
     ngx_uint_t                       current;   /* whose results come */
-    ngx_queue_t                     *requeued;  /* the last put back */
+    /* reads put back, in order: to the queue's head when this is done */
+    ngx_queue_t                      again;
     PGresult                        *result;
     PGresult                        *error;     /* the first refusal */
     ngx_http_campaign_pg_state_e     state;
@@ -103,6 +104,7 @@ static void ngx_http_campaign_pg_take(ngx_http_campaign_pg_conn_t *conn,
     ngx_http_campaign_query_t *q);
 static void ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_next(ngx_http_campaign_pg_conn_t *conn);
+static void ngx_http_campaign_pg_again(ngx_http_campaign_pg_conn_t *conn);
 static ngx_int_t ngx_http_campaign_pg_flush(
     ngx_http_campaign_pg_conn_t *conn);
 static void ngx_http_campaign_pg_deliver(ngx_http_campaign_query_t *q,
@@ -146,6 +148,7 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
 
     for (i = 0; i < cmcf->pool_size; i++) {
         pool->conns[i].pool = pool;
+        ngx_queue_init(&pool->conns[i].again);
         ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
     }
 
@@ -467,6 +470,9 @@ ngx_http_campaign_pg_close(ngx_http_campaign_pg_conn_t *conn,
     conn->nqueries = 0;
     conn->pipeline = 0;
 
+    /* reads put back still wait: for another connection now */
+    ngx_http_campaign_pg_again(conn);
+
     return n;
 }
 
@@ -689,7 +695,11 @@ ngx_http_campaign_pg_connect(ngx_http_campaign_pg_conn_t *conn,
         || ngx_http_campaign_pg_flush(conn) != NGX_OK)
     {
         ngx_http_campaign_pg_fail(conn, NULL);
+        return;
     }
+
+    /* a server that goes silent now must not keep the slot */
+    ngx_add_timer(conn->c->read, conn->pool->cmcf->timeout);
 }
 
 
@@ -836,6 +846,7 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
             ngx_http_campaign_pg_fail(conn, "the pipeline is out of step");
             return;
         }
+        ngx_http_campaign_pg_again(conn);
         conn->pipeline = 0;
         conn->nqueries = 0;
         if (!PQexitPipelineMode(conn->pg)) {
@@ -911,12 +922,8 @@ ngx_http_campaign_pg_next(ngx_http_campaign_pg_conn_t *conn)
         q->conn = NULL;
 
         if (aborted && err == NULL) {
-            if (conn->requeued) {
-                ngx_queue_insert_after(conn->requeued, &q->queue);
-            } else {
-                ngx_queue_insert_head(&pool->waiting, &q->queue);
-            }
-            conn->requeued = &q->queue;
+            /* waiting (abort and its timer take it off), not yet takeable */
+            ngx_queue_insert_tail(&conn->again, &q->queue);
             q->waiting = 1;
             pool->nwaiting++;
             ngx_http_campaign_metrics_waiting(pool->nwaiting);
@@ -931,6 +938,20 @@ ngx_http_campaign_pg_next(ngx_http_campaign_pg_conn_t *conn)
     }
     if (err) {
         PQclear(err);
+    }
+}
+
+
+/* The reads put back go to the head of the queue, in their order. */
+static void
+ngx_http_campaign_pg_again(ngx_http_campaign_pg_conn_t *conn)
+{
+    ngx_queue_t  *qe;
+
+    while (!ngx_queue_empty(&conn->again)) {
+        qe = ngx_queue_last(&conn->again);
+        ngx_queue_remove(qe);
+        ngx_queue_insert_head(&conn->pool->waiting, qe);
     }
 }
 
@@ -1005,6 +1026,7 @@ ngx_http_campaign_pg_take(ngx_http_campaign_pg_conn_t *conn,
                                    - (q->deadline - conn->pool->cmcf->timeout));
     q->conn = conn;
     q->slot = conn->nqueries;
+    q->sent = ngx_current_msec;
     conn->queries[conn->nqueries++] = q;
 }
 
@@ -1018,7 +1040,6 @@ ngx_http_campaign_pg_send(ngx_http_campaign_pg_conn_t *conn)
 
     ngx_http_campaign_pg_state(conn, NGX_HTTP_CAMPAIGN_PG_BUSY);
     conn->current = 0;
-    conn->requeued = NULL;
     conn->pipeline = (conn->nqueries > 1);
     conn->large = !conn->pipeline && conn->queries[0]->large;
 

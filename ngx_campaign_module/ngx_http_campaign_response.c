@@ -432,7 +432,9 @@ ngx_http_campaign_send_result(ngx_http_request_t *r, PGresult *res)
 
         tenant.data = (u_char *) PQgetvalue(res, 0, 5);
         tenant.len = PQgetlength(res, 0, 5);
-        ngx_http_campaign_keys_put(cmcf->keys, &ctx->key, &tenant);
+        /* Postgres checked the key when the statement began */
+        ngx_http_campaign_keys_put(cmcf->keys, &ctx->key, &tenant,
+                                   ctx->query.sent);
     }
 
     /*

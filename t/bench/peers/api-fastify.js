@@ -35,7 +35,7 @@ const keys = new Map();             // key -> { tenant, expires }
 const GET_SQL = 'SELECT id, name, type, status, message, scheduled_at, metadata, '
     + 'total, pending, sent, failed, cancelled, delivered, undelivered, '
     + 'created_at, updated_at, started_at, finished_at, failure, '
-    + 'created_by, scheduled_by, version FROM campaign.campaigns '
+    + 'created_by, scheduled_by, version, tenant FROM campaign.campaigns '
     + 'WHERE id = $1::uuid AND tenant IS NOT DISTINCT FROM $2';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -26,7 +26,7 @@ UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
 GET = ('SELECT id, name, type, status, message, scheduled_at, metadata, '
        'total, pending, sent, failed, cancelled, delivered, undelivered, '
        'created_at, updated_at, started_at, finished_at, failure, '
-       'created_by, scheduled_by, version FROM campaign.campaigns '
+       'created_by, scheduled_by, version, tenant FROM campaign.campaigns '
        'WHERE id = $1::uuid AND tenant IS NOT DISTINCT FROM $2')
 KEY_OF = 'SELECT tenant FROM campaign.key_of($1)'
 
