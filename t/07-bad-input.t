@@ -71,8 +71,16 @@ for my $i (1 .. 300) {
     $h{'Idempotency-Key'} = "k$i" if $i % 7 == 0;
     $h{'If-Match'} = mutate('"3"') =~ s/[^\x20-\x7e]//gr if $i % 11 == 0;
     $path = '/' . $path unless $path =~ m{^/};
+    # a mangled path nginx may refuse itself (its HTML 400): that answer is
+    # not the API's, so only the module's own are checked against the
+    # document (CampaignTest::done)
     my $r = $t->req($m => $path, key => $key, body => $mutated,
-                    headers => \%h);
+                    headers => \%h, by_nginx => 1);
+    $t->record_answer($m, $path, { status => $r->{status},
+                                   headers => $r->{headers},
+                                   content => $r->{body} })
+        unless ($r->{body} // '') =~ /<center>nginx/
+               && $r->{status} == 400 && $i % 10 == 0;
     $statuses{ $r->{status} }++;
     # 2xx, or a 4xx with the API's JSON error; nginx itself may refuse a
     # mangled URI with its own 400 before the module sees it
