@@ -793,6 +793,42 @@ ngx_http_campaign_pg_io(ngx_http_campaign_pg_conn_t *conn)
 }
 
 
+/* Takes what the connection collected of the statement just read. */
+static ngx_uint_t
+ngx_http_campaign_pg_collected(ngx_http_campaign_pg_conn_t *conn,
+    PGresult **res, PGresult **err)
+{
+    ngx_uint_t  failed;
+
+    *res = conn->result;
+    conn->result = NULL;
+    *err = conn->error;
+    conn->error = NULL;
+    failed = conn->failed;
+    conn->failed = 0;
+
+    return failed;
+}
+
+
+/* Answers q, if any (its refusal, or its rows if none), and frees both. */
+static void
+ngx_http_campaign_pg_answer(ngx_http_campaign_query_t *q, PGresult *res,
+    PGresult *err, ngx_uint_t failed)
+{
+    if (q) {
+        ngx_http_campaign_pg_deliver(q, failed ? NULL : res, err);
+    }
+
+    if (res) {
+        PQclear(res);
+    }
+    if (err) {
+        PQclear(err);
+    }
+}
+
+
 static void
 ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
 {
@@ -805,12 +841,7 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
         ngx_del_timer(conn->c->read);
     }
 
-    res = conn->result;
-    conn->result = NULL;
-    err = conn->error;
-    conn->error = NULL;
-    failed = conn->failed;
-    conn->failed = 0;
+    failed = ngx_http_campaign_pg_collected(conn, &res, &err);
 
     if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE
         || (failed && conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING))
@@ -821,21 +852,18 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
                           "%s", PQresultErrorField(err,
                                                    PG_DIAG_MESSAGE_PRIMARY));
         }
-        if (res) {
-            PQclear(res);
-        }
-        if (err) {
-            PQclear(err);
-        }
+        ngx_http_campaign_pg_answer(NULL, res, err, failed);
         ngx_http_campaign_pg_fail(conn, "the connection is not idle");
         return;
     }
 
+    /* the set-up's and a pipeline's reads have nobody left to answer */
+    if (conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING || conn->pipeline) {
+        ngx_http_campaign_pg_answer(NULL, res, err, failed);
+    }
+
     if (conn->state == NGX_HTTP_CAMPAIGN_PG_PREPARING) {
         conn->pool->connecting--;
-        if (res) {
-            PQclear(res);
-        }
         ngx_http_campaign_pg_ready(conn);
         return;
     }
@@ -875,17 +903,7 @@ ngx_http_campaign_pg_done(ngx_http_campaign_pg_conn_t *conn)
         ngx_http_campaign_pg_ready(conn);
     }
 
-    if (q) {
-        q->conn = NULL;
-        ngx_http_campaign_pg_deliver(q, failed ? NULL : res, err);
-    }
-
-    if (res) {
-        PQclear(res);
-    }
-    if (err) {
-        PQclear(err);
-    }
+    ngx_http_campaign_pg_answer(q, res, err, failed);
 }
 
 
@@ -902,12 +920,7 @@ ngx_http_campaign_pg_next(ngx_http_campaign_pg_conn_t *conn)
     ngx_http_campaign_pg_pool_t  *pool;
 
     pool = conn->pool;
-    res = conn->result;
-    conn->result = NULL;
-    err = conn->error;
-    conn->error = NULL;
-    failed = conn->failed;
-    conn->failed = 0;
+    failed = ngx_http_campaign_pg_collected(conn, &res, &err);
     aborted = conn->aborted;
     conn->aborted = 0;
 
@@ -918,27 +931,17 @@ ngx_http_campaign_pg_next(ngx_http_campaign_pg_conn_t *conn)
         conn->current++;
     }
 
-    if (q) {
+    if (q && aborted && err == NULL) {
+        /* waiting (abort and its timer take it off), not yet takeable */
         q->conn = NULL;
-
-        if (aborted && err == NULL) {
-            /* waiting (abort and its timer take it off), not yet takeable */
-            ngx_queue_insert_tail(&conn->again, &q->queue);
-            q->waiting = 1;
-            pool->nwaiting++;
-            ngx_http_campaign_metrics_waiting(pool->nwaiting);
-
-        } else {
-            ngx_http_campaign_pg_deliver(q, failed ? NULL : res, err);
-        }
+        ngx_queue_insert_tail(&conn->again, &q->queue);
+        q->waiting = 1;
+        pool->nwaiting++;
+        ngx_http_campaign_metrics_waiting(pool->nwaiting);
+        q = NULL;
     }
 
-    if (res) {
-        PQclear(res);
-    }
-    if (err) {
-        PQclear(err);
-    }
+    ngx_http_campaign_pg_answer(q, res, err, failed);
 }
 
 

@@ -112,6 +112,19 @@ ngx_http_campaign_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* [start, last) without the spaces around it, as SQL's btrim(). */
+static void
+ngx_http_campaign_trim(u_char **start, u_char **last)
+{
+    while (*start < *last && **start == ' ') {
+        (*start)++;
+    }
+    while (*last > *start && (*last)[-1] == ' ') {
+        (*last)--;
+    }
+}
+
+
 /*
  * If-Match against an ETag as campaign.etag_matches() does for a change:
  * the whole value "*" matches, else one of its comma-separated tags, a
@@ -127,12 +140,7 @@ ngx_http_campaign_etag_matches(ngx_str_t *list, ngx_table_elt_t *etag)
 
     start = p;
     last = end;
-    while (start < last && *start == ' ') {
-        start++;
-    }
-    while (last > start && last[-1] == ' ') {
-        last--;
-    }
+    ngx_http_campaign_trim(&start, &last);
     if (last - start == 1 && *start == '*') {
         return 1;
     }
@@ -147,12 +155,7 @@ ngx_http_campaign_etag_matches(ngx_str_t *list, ngx_table_elt_t *etag)
             p++;
         }
 
-        while (start < last && *start == ' ') {
-            start++;
-        }
-        while (last > start && last[-1] == ' ') {
-            last--;
-        }
+        ngx_http_campaign_trim(&start, &last);
         if (last - start > 2 && start[0] == 'W' && start[1] == '/') {
             start += 2;
         }

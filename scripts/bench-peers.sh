@@ -13,22 +13,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 
-packages=(python3-fastapi uvicorn python3-asyncpg python3-uvloop
-          python3-httptools)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "bench-peers: missing ${missing[*]}; run as root" >&2
-        exit 1
-    fi
-    echo "bench-peers: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$repo/scripts/deps.sh" python3-fastapi uvicorn python3-asyncpg python3-uvloop \
+    python3-httptools
 
 # npm ci again only when the lockfile changed (it empties node_modules);
 # a failed one leaves no lockfile behind, so the next run tries again

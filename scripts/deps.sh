@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, whatever of the project's Debian 12 packages is
-# missing. Needs root (or nothing to install).
+# missing; or, given packages (scripts/bench-peers.sh), whatever of those
+# is. Needs root (or nothing to install).
+#   scripts/deps.sh [PACKAGE...]
 set -euo pipefail
 
-packages=(
+packages=("$@")
+[ $# -gt 0 ] || packages=(
     build-essential pkg-config perl curl ca-certificates
     nginx-core nginx-dev
     libpq-dev libyajl-dev libcurl4-openssl-dev libsystemd-dev
@@ -23,7 +26,7 @@ done
 
 # npm (for the linter the tests install from t/openapi's lockfile): Debian's
 # unless a Node.js of another source already brings one
-command -v npm >/dev/null || missing+=(nodejs npm)
+[ $# -gt 0 ] || command -v npm >/dev/null || missing+=(nodejs npm)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
