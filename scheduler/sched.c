@@ -628,9 +628,12 @@ pg_notify(const char *payload, void *data)
         /* started, cancelled, unscheduled, moved past the horizon */
         campaign_forget(s, n.id);
         if (strcmp(n.status, "scheduled") != 0
-            && strcmp(n.status, "draft") != 0)
+            && strcmp(n.status, "draft") != 0
+            && strcmp(n.status, "running") != 0)
         {
-            s->want |= CS_WANT_TICK;    /* queued, or a slot was freed */
+            /* queued, or a slot was freed; a start frees none, and this
+             * scheduler's own starts ask for their jobs already */
+            s->want |= CS_WANT_TICK;
         }
     }
 

@@ -191,9 +191,13 @@ is($first_queued, $voice[2], 'queued campaigns take slots in order');
 # campaigns that fell due while the scheduler was away start when it starts
 is($t->stop_scheduler($s1), 0, 'SIGTERM: exits 0');
 my @missed = map { create(scheduled_at => CampaignTest::iso_in(0.3)) } 1 .. 5;
+# a voice slot freed, one voice campaign queued, one falling due: the due one
+# must not take the slot before the one that waited
+$t->req(POST => "/v1/campaigns/$voice[1]/pause", %k);
+my $due_voice = create(type => 'voice', scheduled_at => CampaignTest::iso_in(0.3));
 sleep 1;   # they fall due with no scheduler running
 is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE status = "
-            . "'scheduled' AND scheduled_at < now()"), 5,
+            . "'scheduled' AND scheduled_at < now() AND type = 'sms'"), 5,
    'five campaigns overdue while no scheduler runs');
 my $up = time;
 my $s2 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n$hold");
@@ -202,6 +206,17 @@ CampaignTest::wait_for(sub {
              . join(',', map { "'$_'" } @missed) . ") AND status = 'running'")
         == 5 }, 5, 'the overdue campaigns to start');
 cmp_ok(time - $up, '<', 2, 'overdue campaigns start as soon as it starts');
+CampaignTest::wait_for(sub { row($voice[3], 'status') eq 'running' }, 5,
+                       'the queued voice campaign to take the free slot');
+is(row($due_voice, 'status'), 'queued', 'the due one queues behind it');
+is($t->psql("SELECT string_agg(action || ' ' || from_status, ',' ORDER BY id) "
+            . "FROM campaign.events WHERE campaign_id = '$due_voice' "
+            . "AND actor LIKE 'scheduler:%'"), 'queued scheduled',
+   'and its trail says queued');
+is($t->psql("SELECT string_agg(action || ' ' || from_status, ',' ORDER BY id) "
+            . "FROM campaign.events WHERE campaign_id = '$missed[0]' "
+            . "AND actor LIKE 'scheduler:%'"), 'running scheduled',
+   'an overdue one with a free slot: started in one move');
 
 # SIGHUP with a bad file keeps the old configuration
 open(my $fh, '>', $s2->{conf}); print $fh "database x;\npool sms x;\n";

@@ -79,8 +79,8 @@ is(trail($alice, $id), join("\n",
     'key:alice recipients_added draft draft',
     'key:bob schedule draft scheduled',
     'key:bob reschedule scheduled scheduled',
-    "$sched queued scheduled queued",
-    "$sched running queued running",
+    # due with a slot free: started in one move, never queued
+    "$sched running scheduled running",
     "$sched results running running",
     "$sched completed running completed"),
    'every change, in order, with who made it');
@@ -123,6 +123,15 @@ is(trail($alice, $v), join("\n",
     'key:bob resume paused queued',
     'key:bob cancel queued cancelled'), 'start, pause, resume, cancel');
 is(campaign($alice, $v)->{scheduled_by}, 'key:bob', 'a start is a schedule');
+
+# due with no slot free: queued, and the trail says so
+my $vq = create($alice, type => 'voice', scheduled_at => CampaignTest::iso_in(1));
+CampaignTest::wait_for(sub { campaign($alice, $vq)->{status} eq 'queued' },
+                       30, 'the full pool to queue it');
+is(trail($alice, $vq), join("\n",
+    'key:alice create - draft',
+    'key:alice schedule draft scheduled',
+    "$sched queued scheduled queued"), 'due with no slot: queued');
 
 # --- created scheduled, or started; unscheduled ---------------------------------
 my $cs = create($alice, scheduled_at => CampaignTest::iso_in(3600));
@@ -167,7 +176,7 @@ is(count_events(), $before, 'none of them recorded anything');
 is($t->req(DELETE => "/v1/campaigns/$id", key => $alice)->{status}, 204,
    'delete');
 is((events($alice, $id))[-1]{action}, 'delete', 'its delete is recorded');
-is(scalar(events($alice, $id)), 10 + $batches,
+is(scalar(events($alice, $id)), 9 + $batches,
    'and its events are still there');
 
 # --- tenants -------------------------------------------------------------------

@@ -22,6 +22,10 @@ DECLARE
     v_now      timestamptz := clock_timestamp();
     v_changed  uuid[];
 BEGIN
+    -- nothing to move: a tick's usual case, kept cheap
+    IF coalesce(cardinality(p_ids), 0) = 0 THEN
+        RETURN;
+    END IF;
     -- what the audit trail calls the change (events.sql)
     PERFORM set_config('campaign.action', p_action, true);
     WITH moved AS (
@@ -32,9 +36,12 @@ BEGIN
                                WHEN 'unschedule' THEN NULL
                                ELSE c.scheduled_at END,
             -- queued_at orders the queue: when it became due, i.e. its
-            -- time when it comes due, else the moment it is started
-            queued_at = CASE WHEN tr.to_status <> 'queued' THEN c.queued_at
-                             WHEN p_action = 'due' THEN c.scheduled_at
+            -- time when it comes due (queued, or run at once), else the
+            -- moment it is started
+            queued_at = CASE WHEN c.status = 'scheduled'
+                                  AND p_action IN ('due', 'run')
+                             THEN c.scheduled_at
+                             WHEN tr.to_status <> 'queued' THEN c.queued_at
                              ELSE v_now END,
             started_at = CASE WHEN tr.to_status = 'running'
                               THEN coalesce(c.started_at, v_now)

@@ -103,9 +103,10 @@ RETURNS integer LANGUAGE sql AS $$
                  FOR UPDATE OF c SKIP LOCKED))
 $$;
 
--- One wake-up of a scheduler: due campaigns become queued (in the order
--- they became due), free slots of each type are claimed in that order,
--- running campaigns with nothing pending complete, this scheduler's
+-- One wake-up of a scheduler: free slots of each pool go to its queued
+-- campaigns in the order they became due, then to its due ones (which
+-- start in one move, scheduled to running); what is due and found no
+-- slot becomes queued; running campaigns with nothing pending complete, this scheduler's
 -- leases are renewed (once a quarter of one has passed, so that a caller
 -- that ticks at least every half lease always holds three eighths of one
 -- more) and others' taken over: once expired, or at once if their holder
@@ -124,19 +125,17 @@ DECLARE
     t        record;
     v_lease  interval := p_lease_ms * interval '1 ms';
     v_alive  oid[] := '{}';
+    -- one instant for what is due, so that what the pools left is queued
+    v_due    timestamptz := clock_timestamp();
+    v_free   bigint;
+    v_queued boolean;
+    v_ids    uuid[];
 BEGIN
     PERFORM campaign.act_as_scheduler(p_owner);
-    -- locked as chosen: apply_transition checks only the status, and a
-    -- reschedule committed meanwhile must be seen (FOR UPDATE reads the
-    -- row again; one locked by an edit waits for the next tick)
-    PERFORM campaign.apply_transition('due',
-        ARRAY(SELECT c.id FROM campaign.campaigns c
-               WHERE c.status = 'scheduled'
-                 AND c.scheduled_at <= clock_timestamp()
-                 FOR UPDATE OF c SKIP LOCKED));
 
     -- a pool's row lock (its first type's) makes its slot count exact
-    -- across schedulers; the types sharing it count together
+    -- across schedulers; the types sharing it count together. Locked in
+    -- name order, each once.
     FOR t IN SELECT ty.name, ty.pool_limit,
                     ARRAY(SELECT m.name FROM campaign.types m
                            WHERE coalesce(m.pool_type, m.name) = ty.name)
@@ -146,29 +145,69 @@ BEGIN
                 AND EXISTS (SELECT 1 FROM campaign.campaigns q
                               JOIN campaign.types m ON m.name = q.type
                              WHERE coalesce(m.pool_type, m.name) = ty.name
-                               AND q.status = 'queued')
+                               AND (q.status = 'queued'
+                                    OR (q.status = 'scheduled'
+                                        AND q.scheduled_at <= v_due)))
               ORDER BY ty.name
     LOOP
         PERFORM 1 FROM campaign.types WHERE name = t.name FOR UPDATE;
 
+        SELECT t.pool_limit - count(*) FILTER (WHERE r.status = 'running'),
+               coalesce(bool_or(r.status = 'queued'), false)
+          INTO v_free, v_queued
+          FROM campaign.campaigns r
+         WHERE r.type = ANY (t.members)
+           AND r.status IN ('queued', 'running');
+
+        CONTINUE WHEN v_free <= 0;
+
+        -- the queue first, in the order its campaigns became due
+        -- (queued_at: its time, its start or its resume); locked as
+        -- chosen: apply_transition checks only the status
+        v_ids := '{}';
+        IF v_queued THEN
+            v_ids := ARRAY(SELECT q.id FROM campaign.campaigns q
+                            WHERE q.type = ANY (t.members)
+                              AND q.status = 'queued'
+                            ORDER BY q.queued_at, q.id
+                            LIMIT v_free
+                              FOR UPDATE OF q SKIP LOCKED);
+            -- one locked by a client (being paused, cancelled) stays first
+            v_queued := EXISTS (SELECT 1 FROM campaign.campaigns q
+                                 WHERE q.type = ANY (t.members)
+                                   AND q.status = 'queued'
+                                   AND q.id <> ALL (v_ids));
+        END IF;
+
+        -- then, with nothing left queued, what is due, in one move from
+        -- scheduled to running (a reschedule committed meanwhile is seen:
+        -- FOR UPDATE reads the row again; one locked by an edit waits for
+        -- the next tick)
+        IF NOT v_queued AND cardinality(v_ids) < v_free THEN
+            v_ids := v_ids || ARRAY(SELECT q.id FROM campaign.campaigns q
+                                     WHERE q.type = ANY (t.members)
+                                       AND q.status = 'scheduled'
+                                       AND q.scheduled_at <= v_due
+                                     ORDER BY q.scheduled_at, q.id
+                                     LIMIT v_free - cardinality(v_ids)
+                                       FOR UPDATE OF q SKIP LOCKED);
+        END IF;
+
         RETURN QUERY
         SELECT s.id, s.type, s.status,
-               -- queued_at is when it became due: its time, its start or
-               -- its resume
                (extract(epoch FROM clock_timestamp() - s.queued_at)
                 * 1000)::double precision,
                NULL::text
-          FROM campaign.apply_transition('run', ARRAY(
-                   SELECT q.id FROM campaign.campaigns q
-                    WHERE q.type = ANY (t.members) AND q.status = 'queued'
-                    ORDER BY q.queued_at, q.id
-                    LIMIT (SELECT greatest(t.pool_limit - count(*), 0)
-                             FROM campaign.campaigns r
-                            WHERE r.type = ANY (t.members)
-                              AND r.status = 'running')
-                      FOR UPDATE OF q SKIP LOCKED),
-                   p_owner => p_owner, p_lease => v_lease) s;
+          FROM campaign.apply_transition('run', v_ids, p_owner => p_owner,
+                                         p_lease => v_lease) s;
     END LOOP;
+
+    -- what is due and found no slot waits in the queue
+    PERFORM campaign.apply_transition('due',
+        ARRAY(SELECT c.id FROM campaign.campaigns c
+               WHERE c.status = 'scheduled'
+                 AND c.scheduled_at <= v_due
+                 FOR UPDATE OF c SKIP LOCKED));
 
     -- with no recipient left pending there is nothing to run
     PERFORM campaign.complete_done(p_owner);
