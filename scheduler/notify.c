@@ -75,7 +75,7 @@ number(const char *payload, const char *key, uint64_t *out)
         return 0;
     }
 
-    while (isdigit((unsigned char) *p) && digits < 15) {
+    while (isdigit((unsigned char) *p) && digits < 18) {
         v = v * 10 + (unsigned long long) (*p++ - '0');
         digits++;
     }
@@ -92,6 +92,8 @@ number(const char *payload, const char *key, uint64_t *out)
 int
 cs_notify_parse(const char *payload, cs_notify_t *n)
 {
+    uint64_t  ms;
+
     memset(n, 0, sizeof(*n));
 
     if (field(payload, "id", n->id, sizeof(n->id)) != 0
@@ -101,7 +103,15 @@ cs_notify_parse(const char *payload, cs_notify_t *n)
         return -1;
     }
 
-    if (number(payload, "due_ms", &n->due_ms) != 0) {
+    if (number(payload, "due_ms", &ms) != 0 || ms > UINT64_MAX / 1000) {
+        return -1;
+    }
+
+    /* the µs where the payload has them (since 019), else the ms */
+    if (value_of(payload, "due_us") == NULL) {
+        n->due_us = ms * 1000;
+
+    } else if (number(payload, "due_us", &n->due_us) != 0) {
         return -1;
     }
 

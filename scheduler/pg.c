@@ -216,6 +216,13 @@ cs_pg_ready(const cs_pg_t *pg)
 }
 
 
+int
+cs_pg_backend(const cs_pg_t *pg)
+{
+    return pg->conn ? PQbackendPID(pg->conn) : 0;
+}
+
+
 static int
 pg_flush(cs_pg_t *pg)
 {
@@ -333,7 +340,7 @@ pg_read(cs_pg_t *pg)
 
     while ((n = PQnotifies(pg->conn)) != NULL) {
         if (pg->events.notify) {
-            pg->events.notify(n->extra, pg->data);
+            pg->events.notify(n->extra, n->be_pid, pg->data);
         }
         PQfreemem(n);
         if (pg->conn == NULL) {

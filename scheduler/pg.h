@@ -22,7 +22,8 @@ typedef struct cs_pg_s cs_pg_t;
 typedef struct {
     void  (*up)(void *data);                        /* connected, set up */
     void  (*down)(void *data);                      /* failed or lost */
-    void  (*notify)(const char *payload, void *data); /* NULL: no LISTEN */
+    /* NULL: no LISTEN; be_pid: the backend that notified */
+    void  (*notify)(const char *payload, int be_pid, void *data);
 } cs_pg_events_t;
 
 typedef enum {
@@ -50,6 +51,7 @@ void cs_pg_close(cs_pg_t *pg);
 /* drops the connection as a loss: the query in flight fails, down() runs */
 void cs_pg_reset(cs_pg_t *pg, const char *why);
 int cs_pg_ready(const cs_pg_t *pg);                 /* up and idle */
+int cs_pg_backend(const cs_pg_t *pg);               /* its pid, or 0 */
 int cs_pg_query(cs_pg_t *pg, const char *sql, int nparams,
     const char *const *values, cs_pg_result_pt done, void *data);
 

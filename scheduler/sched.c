@@ -25,6 +25,7 @@
 #define CS_WANT_LOCK     0x20
 #define CS_WANT_PURGE    0x40
 #define CS_WANT_RETAIN   0x80
+#define CS_WANT_START    0x100
 
 #define CS_HOUSEKEEPING_MS  60000   /* how often old keys are purged */
 #define CS_PURGE_BATCH      1000
@@ -55,6 +56,9 @@ struct cs_sched_s {
     /* results have a connection of their own: a write of hundreds of rows
      * never holds up the next read, a tick or a start */
     cs_pg_t         *writer;
+    /* starts have one too: a start time never waits behind a claim, a
+     * read of the jobs or a tick */
+    cs_pg_t         *starter;
     /* its own timers on the monotonic clock (no step of the wall clock
      * stalls them), campaigns' start times on the wall clock */
     cs_timers_t     *mono;
@@ -63,6 +67,7 @@ struct cs_sched_s {
     cs_own_timer_t   resync;
     cs_own_timer_t   reconnect;
     cs_own_timer_t   writer_reconnect;
+    cs_own_timer_t   starter_reconnect;
     cs_own_timer_t   drain;
     cs_own_timer_t   watchdog;
     cs_own_timer_t   housekeeping;
@@ -72,9 +77,13 @@ struct cs_sched_s {
     cs_metrics_http_t *metrics;
     uint64_t         backoff;
     uint64_t         writer_backoff;
+    uint64_t         starter_backoff;
     uint64_t         jobs_asked;    /* when my_running() was sent */
     unsigned         want;
     int              locked;        /* holds its lock on this connection */
+    int              main_up;       /* the main connection is up */
+    int              starter_up;    /* the starts' connection is up */
+    int              starter_warm;  /* and has made its warm-up start */
     int              pools_sent;    /* this file's pools and rates are in */
     int              lock_warned;
     int              ready;         /* told systemd */
@@ -141,14 +150,14 @@ campaign_due(cs_timer_t *t)
     cs_sched_t     *s = c->s;
 
     campaign_forget(s, c->id);
-    s->want |= CS_WANT_TICK;
+    s->want |= CS_WANT_START;
     sched_kick(s);
 }
 
 
-/* Arms (or re-arms) the campaign's timer for its start time. */
+/* Arms (or re-arms) the campaign's timer for its start time, in µs. */
 static void
-campaign_arm(cs_sched_t *s, const char *id, uint64_t due)
+campaign_arm(cs_sched_t *s, const char *id, uint64_t due_us)
 {
     cs_campaign_t  **pp, *c;
 
@@ -171,7 +180,7 @@ campaign_arm(cs_sched_t *s, const char *id, uint64_t due)
         cs_metrics_wheel(s->cached);
     }
 
-    cs_timers_at(s->wall, &c->timer, due);
+    cs_timers_at_us(s->wall, &c->timer, due_us);
 }
 
 
@@ -240,17 +249,12 @@ resync_done(PGresult *res, cs_pg_status_e st, void *data)
 }
 
 
-static int
-tick_done(PGresult *res, cs_pg_status_e st, void *data)
+/* What a tick or a start started, or took over: logged and counted. */
+static void
+started(PGresult *res)
 {
-    cs_sched_t         *s = data;
     int                 i;
     cs_metrics_type_t  *mt;
-
-    if (st != CS_PG_OK) {
-        sched_again(s, st, CS_WANT_TICK);
-        return 0;
-    }
 
     for (i = 0; i < PQntuples(res); i++) {
         if (strcmp(PQgetvalue(res, i, 2), "taken") == 0) {
@@ -269,9 +273,61 @@ tick_done(PGresult *res, cs_pg_status_e st, void *data)
                             strtod(PQgetvalue(res, i, 3), NULL) / 1000);
         }
     }
+}
+
+
+static int
+tick_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_sched_t  *s = data;
+
+    if (st != CS_PG_OK) {
+        sched_again(s, st, CS_WANT_TICK);
+        return 0;
+    }
+
+    started(res);
 
     /* started, renewed, taken over, or gone: the jobs say which */
     s->want |= CS_WANT_JOBS;
+    sched_kick(s);
+    return 0;
+}
+
+
+static int
+start_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_sched_t  *s = data;
+
+    /* the main connection's tick makes the same starts (and a database
+     * of before 019, without scheduler_start(), is started so) */
+    if (st != CS_PG_OK) {
+        s->want |= CS_WANT_TICK;
+        sched_kick(s);
+        return 0;
+    }
+
+    started(res);
+    if (PQntuples(res) > 0) {
+        s->want |= CS_WANT_JOBS;
+    }
+    sched_kick(s);
+    return 0;
+}
+
+
+static int
+warm_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_sched_t  *s = data;
+
+    (void) res;
+
+    /* refused (a database of before 019): the first start is cold */
+    if (st != CS_PG_LOST) {
+        s->starter_warm = 1;
+    }
     sched_kick(s);
     return 0;
 }
@@ -442,6 +498,50 @@ send_pools(cs_sched_t *s)
 }
 
 
+/*
+ * Starts go on their own connection while it is up; while it is away the
+ * main one's tick starts them. One in flight: the next waits for it.
+ */
+static void
+sched_start(cs_sched_t *s)
+{
+    char         lease[24];
+    const char  *values[2];
+
+    /* nothing starts while the main connection, which holds this
+     * scheduler's lock and learns its jobs, is away: its return ticks */
+    if (!(s->want & CS_WANT_START) || !s->main_up) {
+        return;
+    }
+
+    if (!s->starter_up) {
+        s->want = (s->want & ~CS_WANT_START) | CS_WANT_TICK;
+        return;
+    }
+
+    if (!cs_pg_ready(s->starter)) {
+        return;
+    }
+
+    snprintf(lease, sizeof(lease), "%llu",
+             (unsigned long long) s->cf->lease);
+    values[0] = s->cf->id;
+    values[1] = lease;
+
+    if (!s->starter_warm) {
+        cs_pg_query(s->starter, "SELECT campaign.scheduler_warm($1, $2)", 2,
+                    values, warm_done, s);
+        return;
+    }
+
+    s->want &= ~CS_WANT_START;
+    cs_pg_query(s->starter, "SELECT id, type, status, "
+                "round(lateness_ms::numeric, 3), previous_owner "
+                "FROM campaign.scheduler_start($1, $2)", 2, values,
+                start_done, s);
+}
+
+
 /* Sends the most urgent query wanted, if the connection is free. */
 static void
 sched_kick(cs_sched_t *s)
@@ -460,6 +560,7 @@ sched_kick(cs_sched_t *s)
     }
 
     cs_dispatch_flush(s->dispatch, s->writer);
+    sched_start(s);
 
     if (!cs_pg_ready(s->pg)) {
         return;
@@ -481,7 +582,7 @@ sched_kick(cs_sched_t *s)
         snprintf(horizon, sizeof(horizon), "%llu",
                  (unsigned long long) s->cf->horizon);
         values[0] = horizon;
-        cs_pg_query(s->pg, "SELECT id, due_ms FROM campaign.due_within($1)",
+        cs_pg_query(s->pg, "SELECT id, due_us FROM campaign.due_within($1)",
                     1, values, resync_done, s);
 
     } else if (s->want & CS_WANT_TICK) {
@@ -490,7 +591,7 @@ sched_kick(cs_sched_t *s)
                  (unsigned long long) s->cf->lease);
         values[1] = lease;
         cs_pg_query(s->pg, "SELECT id, type, status, "
-                    "round(lateness_ms::numeric, 1), previous_owner "
+                    "round(lateness_ms::numeric, 3), previous_owner "
                     "FROM campaign.scheduler_tick($1, $2)", 2, values,
                     tick_done, s);
 
@@ -543,6 +644,7 @@ pg_up(void *data)
 
     log_info("event=db_connected conn=main");
     s->backoff = 0;
+    s->main_up = 1;
     s->locked = 0;
     s->want |= CS_WANT_LOCK | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_BEAT
                | CS_WANT_JOBS;
@@ -580,6 +682,7 @@ pg_down(void *data)
 
     /* its lock went with the connection: the others may see a death */
     s->locked = 0;
+    s->main_up = 0;
     cs_dispatch_db_lost(s->dispatch);
     reconnect_later(s, &s->reconnect, &s->backoff);
 }
@@ -606,7 +709,36 @@ writer_down(void *data)
 
 
 static void
-pg_notify(const char *payload, void *data)
+starter_up(void *data)
+{
+    cs_sched_t  *s = data;
+
+    log_info("event=db_connected conn=starts");
+    s->starter_backoff = 0;
+    s->starter_up = 1;
+    s->starter_warm = 0;
+    /* a warm-up start, then a start of what is due */
+    s->want |= CS_WANT_START;
+    sched_kick(s);
+}
+
+
+static void
+starter_down(void *data)
+{
+    cs_sched_t  *s = data;
+
+    /* the main connection's tick starts what comes due meanwhile, and
+     * what was in flight here */
+    s->starter_up = 0;
+    s->want |= CS_WANT_TICK;
+    reconnect_later(s, &s->starter_reconnect, &s->starter_backoff);
+    sched_kick(s);
+}
+
+
+static void
+pg_notify(const char *payload, int be_pid, void *data)
 {
     cs_sched_t   *s = data;
     cs_notify_t   n;
@@ -619,21 +751,26 @@ pg_notify(const char *payload, void *data)
         return;
     }
 
-    if (strcmp(n.status, "scheduled") == 0 && n.due_ms
-        && n.due_ms <= cs_wall_ms() + s->cf->horizon)
+    if (strcmp(n.status, "scheduled") == 0 && n.due_us
+        && n.due_us <= (cs_wall_ms() + s->cf->horizon) * 1000)
     {
-        campaign_arm(s, n.id, n.due_ms);
+        campaign_arm(s, n.id, n.due_us);
 
     } else {
         /* started, cancelled, unscheduled, moved past the horizon */
         campaign_forget(s, n.id);
         if (strcmp(n.status, "scheduled") != 0
             && strcmp(n.status, "draft") != 0
-            && strcmp(n.status, "running") != 0)
+            && strcmp(n.status, "running") != 0
+            && !(strcmp(n.status, "completed") == 0
+                 && be_pid == cs_pg_backend(s->starter)))
         {
             /* queued, or a slot was freed; a start frees none, and this
-             * scheduler's own starts ask for their jobs already */
-            s->want |= CS_WANT_TICK;
+             * scheduler's own starts ask for their jobs already. A start
+             * of its own that completed what it started (none pending)
+             * freed no slot it did not see: what it queued meanwhile says
+             * so itself */
+            s->want |= CS_WANT_START;
         }
     }
 
@@ -699,6 +836,13 @@ own_timer(cs_timer_t *t)
         {
             writer_down(s);
         }
+
+    } else if (o == &s->starter_reconnect) {
+        if (cs_pg_connect(s->starter, &s->cf->db, s->cf->database_timeout)
+            != 0)
+        {
+            starter_down(s);
+        }
     }
 
     sched_kick(s);
@@ -737,6 +881,8 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     cs_sched_t            *s;
     static cs_pg_events_t  events = { pg_up, pg_down, pg_notify };
     static cs_pg_events_t  writer_events = { writer_up, writer_down, NULL };
+    static cs_pg_events_t  starter_events = { starter_up, starter_down,
+                                              NULL };
 
     s = calloc(1, sizeof(cs_sched_t));
     if (s == NULL) {
@@ -754,11 +900,13 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
 
     s->pg = cs_pg_create(loop, s->mono, "main", &events, s);
     s->writer = cs_pg_create(loop, s->mono, "results", &writer_events, s);
+    s->starter = cs_pg_create(loop, s->mono, "starts", &starter_events, s);
 
     own_timer_init(s, &s->sweep);
     own_timer_init(s, &s->resync);
     own_timer_init(s, &s->reconnect);
     own_timer_init(s, &s->writer_reconnect);
+    own_timer_init(s, &s->starter_reconnect);
     own_timer_init(s, &s->drain);
     own_timer_init(s, &s->watchdog);
     own_timer_init(s, &s->housekeeping);
@@ -774,7 +922,8 @@ cs_sched_create(cs_loop_t *loop, cs_config_t *cf)
     s->metrics = cs_metrics_http_create();
     sched_metrics_types(cf);
 
-    if (s->pg == NULL || s->writer == NULL || s->dispatch == NULL
+    if (s->pg == NULL || s->writer == NULL || s->starter == NULL
+        || s->dispatch == NULL
         || s->metrics == NULL)
     {
         cs_sched_free(s);
@@ -810,6 +959,11 @@ cs_sched_start(cs_sched_t *s, char *err, size_t errlen)
     {
         writer_down(s);
     }
+    if (cs_pg_connect(s->starter, &s->cf->db, s->cf->database_timeout)
+        != 0)
+    {
+        starter_down(s);
+    }
 
     sched_kick(s);
     return 0;
@@ -838,6 +992,7 @@ cs_sched_reload(cs_sched_t *s, cs_config_t *cf)
     if (reconnect) {
         cs_pg_reset(s->pg, "the database setting changed");
         cs_pg_reset(s->writer, "the database setting changed");
+        cs_pg_reset(s->starter, "the database setting changed");
     }
 
     s->pools_sent = 0;
@@ -867,6 +1022,9 @@ cs_sched_free(cs_sched_t *s)
     }
     if (s->writer) {
         cs_pg_free(s->writer);
+    }
+    if (s->starter) {
+        cs_pg_free(s->starter);
     }
     if (s->wall) {
         campaigns_clear(s);

@@ -11,8 +11,10 @@ struct cs_timers_s {
     cs_loop_t   *loop;
     clockid_t    clock;
     int          tfd;
-    uint64_t     armed;             /* when the timerfd fires, or 0 */
+    uint64_t     armed;             /* when the timerfd fires (µs), or 0 */
     cs_wheel_t   wheel;
+    cs_timer_t   stage;             /* timers of this ms, in the order of
+                                     * their µs */
     void       (*on_step)(void *data);
     void        *data;
 };
@@ -44,12 +46,19 @@ timers_update(cs_timers_t *ts, int stepped)
 
 
 static uint64_t
-clock_ms(clockid_t clock)
+clock_us(clockid_t clock)
 {
     struct timespec  t;
 
     clock_gettime(clock, &t);
-    return (uint64_t) t.tv_sec * 1000 + (uint64_t) t.tv_nsec / 1000000;
+    return (uint64_t) t.tv_sec * 1000000 + (uint64_t) t.tv_nsec / 1000;
+}
+
+
+static uint64_t
+clock_ms(clockid_t clock)
+{
+    return clock_us(clock) / 1000;
 }
 
 
@@ -67,6 +76,47 @@ cs_wall_ms(void)
 }
 
 
+/* a timer's time in µs: its own, or its ms */
+static uint64_t
+timer_us(const cs_timer_t *t)
+{
+    return t->at_us ? t->at_us : t->expires * 1000;
+}
+
+
+/*
+ * The stage: what the wheel gave, in the order of its µs, searched from
+ * the end (timers of one instant, or given in order, go on in O(1)).
+ */
+static void
+stage_put(cs_timers_t *ts, cs_timer_t *t)
+{
+    cs_timer_t  *at;
+
+    for (at = ts->stage.prev; at != &ts->stage; at = at->prev) {
+        if (timer_us(at) <= timer_us(t)) {
+            break;
+        }
+    }
+    t->prev = at;
+    t->next = at->next;
+    at->next->prev = t;
+    at->next = t;
+    t->list = &ts->stage;
+}
+
+
+static void
+stage_unlink(cs_timer_t *t)
+{
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    t->next = t;
+    t->prev = t;
+    t->list = NULL;
+}
+
+
 uint64_t
 cs_timers_now(const cs_timers_t *ts)
 {
@@ -78,7 +128,7 @@ static void
 timers_fired(int fd, int events, void *data)
 {
     int           stepped = 0;
-    uint64_t      count;
+    uint64_t      count, now;
     cs_timer_t   *t;
     cs_timers_t  *ts = data;
 
@@ -97,8 +147,17 @@ timers_fired(int fd, int events, void *data)
     }
 
     timers_update(ts, stepped);
+    now = clock_us(ts->clock);
 
+    /* what the wheel gives goes on the stage, in the order of its µs, and
+     * waits there for them */
     while ((t = cs_wheel_get(&ts->wheel)) != NULL) {
+        stage_put(ts, t);
+    }
+
+    while (ts->stage.next != &ts->stage && timer_us(ts->stage.next) <= now) {
+        t = ts->stage.next;
+        stage_unlink(t);
         t->handler(t);
     }
 
@@ -120,6 +179,10 @@ timers_arm(cs_timers_t *ts)
     struct itimerspec  its;
 
     next = cs_wheel_next(&ts->wheel);
+    next = next == UINT64_MAX ? UINT64_MAX : next * 1000;
+    if (ts->stage.next != &ts->stage && timer_us(ts->stage.next) < next) {
+        next = timer_us(ts->stage.next);
+    }
     if (next == UINT64_MAX || (ts->armed && ts->armed <= next)) {
         return;                 /* a fire too early finds nothing: fine */
     }
@@ -128,13 +191,13 @@ timers_arm(cs_timers_t *ts)
     if (ts->clock == CLOCK_REALTIME) {
         flags = TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET;
     } else {
-        now = cs_timers_now(ts);
+        now = clock_us(ts->clock);
         at = next > now ? next - now : 0;
     }
 
     memset(&its, 0, sizeof(its));
-    its.it_value.tv_sec = (time_t) (at / 1000);
-    its.it_value.tv_nsec = (long) (at % 1000) * 1000000;
+    its.it_value.tv_sec = (time_t) (at / 1000000);
+    its.it_value.tv_nsec = (long) (at % 1000000) * 1000;
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) {
         its.it_value.tv_nsec = 1;       /* all zeros would disarm it */
     }
@@ -164,6 +227,7 @@ cs_timers_create(cs_loop_t *loop, clockid_t clock,
     ts->on_step = on_step;
     ts->data = data;
     cs_wheel_init(&ts->wheel, cs_timers_now(ts));
+    cs_timer_init(&ts->stage);
 
     ts->tfd = timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
     if (ts->tfd < 0
@@ -191,9 +255,23 @@ cs_timers_free(cs_timers_t *ts)
 void
 cs_timers_at(cs_timers_t *ts, cs_timer_t *t, uint64_t at)
 {
+    cs_timers_del(ts, t);
     /* a wheel never moves back: bring it to now before filing at from it */
     timers_update(ts, 0);
+    t->at_us = 0;
     cs_wheel_add(&ts->wheel, t, at);
+    timers_arm(ts);
+}
+
+
+/* the wheel holds it to its ms; the stage, from that ms, to its µs */
+void
+cs_timers_at_us(cs_timers_t *ts, cs_timer_t *t, uint64_t at_us)
+{
+    cs_timers_del(ts, t);
+    timers_update(ts, 0);
+    t->at_us = at_us;
+    cs_wheel_add(&ts->wheel, t, at_us / 1000);
     timers_arm(ts);
 }
 
@@ -208,5 +286,9 @@ cs_timers_in(cs_timers_t *ts, cs_timer_t *t, uint64_t ms)
 void
 cs_timers_del(cs_timers_t *ts, cs_timer_t *t)
 {
-    cs_wheel_del(&ts->wheel, t);
+    if (t->list == &ts->stage) {
+        stage_unlink(t);
+    } else {
+        cs_wheel_del(&ts->wheel, t);
+    }
 }

@@ -73,6 +73,7 @@ void
 cs_timer_init(cs_timer_t *t)
 {
     t->expires = 0;
+    t->at_us = 0;
     t->handler = NULL;
     t->next = t;
     t->prev = t;

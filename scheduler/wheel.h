@@ -19,6 +19,8 @@ typedef struct cs_timer_s cs_timer_t;
 
 struct cs_timer_s {
     uint64_t     expires;           /* absolute, in ms */
+    uint64_t     at_us;             /* the timers' µs stage (timers.c): its
+                                     * time in µs, or 0 for the ms alone */
     void       (*handler)(cs_timer_t *t);   /* the owner's, or NULL */
     cs_timer_t  *next;
     cs_timer_t  *prev;

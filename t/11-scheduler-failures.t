@@ -1,5 +1,6 @@
 # Many schedulers and failures: kill -9 and lease takeover, Postgres down
-# for 3 s, two schedulers racing for 400 campaigns due in the same second.
+# for 3 s, two schedulers racing for 400 campaigns due in the same second,
+# the connection that starts campaigns lost and refused.
 use strict;
 use warnings;
 use FindBin;
@@ -106,6 +107,49 @@ cmp_ok(time - $up, '<', 5, sprintf('they start %.1f s after Postgres is back',
 like(`cat $c->{log}`, qr/event=db_lost.*\n(.*\n)*.*event=db_connected/,
      'the scheduler lost the database and reconnected by itself');
 is($c->{pid} && kill(0, $c->{pid}), 1, 'without a restart');
+
+# --- the starts' own connection lost, and refused: the main one starts ------
+# (a role at its connection limit refuses the reconnect; the connections
+# open stay, and this test's own statements go as postgres meanwhile)
+sub as_pg { $t->psql_as('postgres', 'campaigns', $_[0]) }
+CampaignTest::wait_for(sub {
+    as_pg("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+          . "'%campaign.scheduler_start(%' AND pid <> pg_backend_pid()")
+        == 1 }, 10,
+    'the starts\' connection to have started something');
+as_pg("ALTER ROLE campaign CONNECTION LIMIT 0");
+as_pg("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query "
+      . "LIKE '%campaign.scheduler_start(%' AND pid <> pg_backend_pid()");
+CampaignTest::wait_for(sub { `cat $c->{log}` =~ /event=db_lost conn=starts/ },
+                       10, 'the scheduler to see its starts\' connection go');
+my @fallback = split /\n/, as_pg(
+    "INSERT INTO campaign.campaigns (tenant, name, type, status, message, "
+    . "scheduled_at) SELECT 'acme', 'f', 'sms', 'scheduled', '{}', "
+    . "clock_timestamp() + g * interval '300 ms' FROM generate_series(1, 3) g "
+    . "RETURNING id");
+my $in = join(',', map { "'$_'" } @fallback);
+CampaignTest::wait_for(sub {
+    as_pg("SELECT count(*) FROM campaign.campaigns WHERE id IN ($in) "
+          . "AND started_at IS NOT NULL") == 3 }, 10,
+    'the campaigns due while it is away to start');
+my $worst = as_pg("SELECT max(extract(epoch FROM started_at - scheduled_at) "
+                  . "* 1000) FROM campaign.campaigns WHERE id IN ($in)");
+cmp_ok($worst, '<', $ENV{CAMPAIGN_ASAN} ? 200 : 100,
+       "while the starts' connection is refused, the main one starts on "
+       . "time (worst $worst ms late)");
+like(`cat $c->{log}`,
+     qr/event=db_lost conn=starts reason="FATAL:  too many connections/,
+     'its reconnects were refused meanwhile');
+as_pg("ALTER ROLE campaign CONNECTION LIMIT -1");
+CampaignTest::wait_for(sub {
+    my @n = `cat $c->{log}` =~ /event=db_connected conn=starts/g;
+    @n >= 2 }, 10, 'the starts\' connection to be back');
+my $after = create(scheduled_at => CampaignTest::iso_in(0.5));
+CampaignTest::wait_for(sub {
+    count("id = '$after' AND status = 'running'") == 1 }, 10,
+    'a campaign due after it is back to start');
+cmp_ok(count("id = '$after' AND started_at - scheduled_at < interval "
+             . "'100 ms'"), '==', 1, 'on time');
 
 $t->done(db_errors_expected => 1, schedulers_killed => 1);
 done_testing;

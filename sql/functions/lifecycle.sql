@@ -152,11 +152,14 @@ CREATE OR REPLACE TRIGGER campaigns_touch BEFORE UPDATE
 CREATE OR REPLACE FUNCTION campaign.campaigns_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    -- due_ms is rounded up: a timer armed for it never fires before it
+    -- due_ms is rounded up: a timer armed for it never fires before it;
+    -- due_us is the time itself (a scheduler of before 019 reads due_ms)
     PERFORM pg_notify('campaign', json_build_object(
         'id', NEW.id, 'type', NEW.type, 'status', NEW.status,
         'scheduled_at', campaign.ts(NEW.scheduled_at),
-        'due_ms', ceil(extract(epoch FROM NEW.scheduled_at) * 1000))::text);
+        'due_ms', ceil(extract(epoch FROM NEW.scheduled_at) * 1000),
+        'due_us', (extract(epoch FROM NEW.scheduled_at)
+                   * 1000000)::bigint)::text);
     RETURN NULL;
 END
 $$;

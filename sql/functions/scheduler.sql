@@ -83,10 +83,13 @@ END
 $$;
 
 -- Scheduled campaigns due within the horizon, with their time in ms
--- rounded up, so that a timer armed for it never fires before it.
+-- rounded up (for a scheduler of before 019) and in µs (a timestamp's
+-- own precision), so that a timer armed for it never fires before it.
 CREATE OR REPLACE FUNCTION campaign.due_within(p_ms integer)
-RETURNS TABLE (id uuid, due_ms bigint) LANGUAGE sql STABLE AS $$
-    SELECT c.id, ceil(extract(epoch FROM c.scheduled_at) * 1000)::bigint
+RETURNS TABLE (id uuid, due_ms bigint, due_us bigint) LANGUAGE sql STABLE
+AS $$
+    SELECT c.id, ceil(extract(epoch FROM c.scheduled_at) * 1000)::bigint,
+           (extract(epoch FROM c.scheduled_at) * 1000000)::bigint
       FROM campaign.campaigns c
      WHERE c.status = 'scheduled'
        AND c.scheduled_at <= clock_timestamp() + p_ms * interval '1 ms'
@@ -103,20 +106,14 @@ RETURNS integer LANGUAGE sql AS $$
                  FOR UPDATE OF c SKIP LOCKED))
 $$;
 
--- One wake-up of a scheduler: free slots of each pool go to its queued
+-- The starts of a scheduler: free slots of each pool go to its queued
 -- campaigns in the order they became due, then to its due ones (which
--- start in one move, scheduled to running); what is due and found no
--- slot becomes queued; running campaigns with nothing pending complete, this scheduler's
--- leases are renewed (once a quarter of one has passed, so that a caller
--- that ticks at least every half lease always holds three eighths of one
--- more) and others' taken over: once expired, or at once if their holder
--- is dead, i.e. took its lock on this server's life and no longer holds
--- it. (A lock lost with its connection, the holder alive, looks the same:
--- the holder stops sending the moment its connection goes, and asks again
--- which campaigns are its own.) Returns what it started (status running,
--- with its lateness) and what it took over (status taken, with the
--- scheduler it took it from).
-CREATE OR REPLACE FUNCTION campaign.scheduler_tick(p_owner text,
+-- start in one move, scheduled to running); what is due and found no slot
+-- becomes queued. Returns what it started (status running, with its
+-- lateness). A scheduler calls it on a connection of its own when a start
+-- time comes or a slot is freed, so that a start never waits behind its
+-- other statements; scheduler_tick() calls it too.
+CREATE OR REPLACE FUNCTION campaign.scheduler_start(p_owner text,
     p_lease_ms integer)
 RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision,
                previous_owner text)
@@ -124,12 +121,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t        record;
     v_lease  interval := p_lease_ms * interval '1 ms';
-    v_alive  oid[] := '{}';
     -- one instant for what is due, so that what the pools left is queued
     v_due    timestamptz := clock_timestamp();
     v_free   bigint;
     v_queued boolean;
     v_ids    uuid[];
+    v_run    uuid[] := '{}';
 BEGIN
     PERFORM campaign.act_as_scheduler(p_owner);
 
@@ -193,13 +190,18 @@ BEGIN
                                        FOR UPDATE OF q SKIP LOCKED);
         END IF;
 
+        -- lateness: from when it became due to the moment of the move,
+        -- which its lease begins at (started_at keeps a first start), so
+        -- that a first start's is started_at - scheduled_at to the µs
         RETURN QUERY
         SELECT s.id, s.type, s.status,
-               (extract(epoch FROM clock_timestamp() - s.queued_at)
+               (extract(epoch FROM s.lease_expires_at - v_lease
+                                   - s.queued_at)
                 * 1000)::double precision,
                NULL::text
           FROM campaign.apply_transition('run', v_ids, p_owner => p_owner,
                                          p_lease => v_lease) s;
+        v_run := v_run || v_ids;
     END LOOP;
 
     -- what is due and found no slot waits in the queue
@@ -208,6 +210,64 @@ BEGIN
                WHERE c.status = 'scheduled'
                  AND c.scheduled_at <= v_due
                  FOR UPDATE OF c SKIP LOCKED));
+
+    -- one started with no recipient pending is done at once (rows this
+    -- transaction locked already)
+    PERFORM campaign.apply_transition('complete',
+        ARRAY(SELECT c.id FROM campaign.campaigns c
+               WHERE c.id = ANY (v_run) AND c.status = 'running'
+                 AND c.pending = 0));
+END
+$$;
+
+-- A start made and undone, for a scheduler's starts' connection when it
+-- connects: a new backend's first start plans every statement of the way
+-- (the lifecycle's, its triggers') and loads their tables' caches, some
+-- 10 ms of the first campaigns due after a scheduler (re)connects. A
+-- campaign of no tenant's, due now, is started in a subtransaction that
+-- is then rolled back, with anything else it started and every event and
+-- notification of it; what is due is started by the real start after.
+CREATE OR REPLACE FUNCTION campaign.scheduler_warm(p_owner text,
+    p_lease_ms integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        INSERT INTO campaign.campaigns (tenant, name, type, status, message,
+                                        scheduled_at)
+        SELECT 'campaign-scheduler warm-up', 'warm-up', t.name, 'scheduled',
+               '{}', clock_timestamp()
+          FROM campaign.types t
+         ORDER BY t.name
+         LIMIT 1;
+        PERFORM campaign.scheduler_start(p_owner, p_lease_ms);
+        RAISE EXCEPTION USING ERRCODE = 'CPWRM';
+    EXCEPTION WHEN SQLSTATE 'CPWRM' THEN
+        NULL;
+    END;
+END
+$$;
+
+-- One wake-up of a scheduler: running campaigns with nothing pending
+-- complete, this scheduler's
+-- leases are renewed (once a quarter of one has passed, so that a caller
+-- that ticks at least every half lease always holds three eighths of one
+-- more) and others' taken over: once expired, or at once if their holder
+-- is dead, i.e. took its lock on this server's life and no longer holds
+-- it. (A lock lost with its connection, the holder alive, looks the same:
+-- the holder stops sending the moment its connection goes, and asks again
+-- which campaigns are its own.) Then its starts (scheduler_start()).
+-- Returns what it started (status running, with its lateness) and what it
+-- took over (status taken, with the scheduler it took it from).
+CREATE OR REPLACE FUNCTION campaign.scheduler_tick(p_owner text,
+    p_lease_ms integer)
+RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision,
+               previous_owner text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_lease  interval := p_lease_ms * interval '1 ms';
+    v_alive  oid[] := '{}';
+BEGIN
+    PERFORM campaign.act_as_scheduler(p_owner);
 
     -- with no recipient left pending there is nothing to run
     PERFORM campaign.complete_done(p_owner);
@@ -252,6 +312,10 @@ BEGIN
            tk.lease_owner
       FROM taken tk
      WHERE tk.lease_owner IS NOT NULL AND tk.lease_owner <> p_owner;
+
+    -- last: a pool's lock is then held only until the commit, not while
+    -- a thousand campaigns complete (the starts' connection waits for it)
+    RETURN QUERY SELECT * FROM campaign.scheduler_start(p_owner, p_lease_ms);
 END
 $$;
 

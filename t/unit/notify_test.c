@@ -18,12 +18,25 @@ main(void)
                        "\"2026-12-01T09:00:00.000Z\", \"due_ms\" : "
                        "1764579600001}", &n) == 0
        && strcmp(n.id, ID) == 0 && strcmp(n.status, "scheduled") == 0
-       && n.due_ms == 1764579600001ull, "a scheduled campaign");
+       && n.due_us == 1764579600001000ull,
+       "a scheduled campaign of before 019: due_ms, in us");
+    ok(cs_notify_parse("{\"id\" : \"" ID "\", \"type\" : \"sms\", "
+                       "\"status\" : \"scheduled\", \"scheduled_at\" : "
+                       "\"2026-12-01T09:00:00.000Z\", \"due_ms\" : "
+                       "1764579600001, \"due_us\" : 1764579600000250}", &n)
+       == 0 && n.due_us == 1764579600000250ull,
+       "a scheduled campaign: due_us, to the us");
     ok(cs_notify_parse("{\"id\" : \"" ID "\", \"type\" : \"sms\", "
                        "\"status\" : \"queued\", \"scheduled_at\" : null, "
-                       "\"due_ms\" : null}", &n) == 0
-       && strcmp(n.status, "queued") == 0 && n.due_ms == 0,
-       "no time: due_ms 0");
+                       "\"due_ms\" : null, \"due_us\" : null}", &n) == 0
+       && strcmp(n.status, "queued") == 0 && n.due_us == 0,
+       "no time: due_us 0");
+    ok(cs_notify_parse("{\"id\" : \"" ID "\", \"status\" : \"queued\", "
+                       "\"due_ms\" : 1, \"due_us\" : \"x\"}", &n) != 0,
+       "a due_us not a number");
+    ok(cs_notify_parse("{\"id\" : \"" ID "\", \"status\" : \"queued\", "
+                       "\"due_ms\" : 999999999999999999}", &n) != 0,
+       "a due_ms too large to be in us");
     ok(cs_notify_parse("", &n) != 0, "empty");
     ok(cs_notify_parse("{\"status\" : \"queued\"}", &n) != 0, "no id");
     ok(cs_notify_parse("{\"id\" : \"short\", \"status\" : \"queued\"}", &n)
