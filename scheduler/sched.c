@@ -268,7 +268,7 @@ started(PGresult *res)
                  PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                  PQgetvalue(res, i, 3));
         mt = cs_metrics_type(PQgetvalue(res, i, 1));
-        if (mt) {
+        if (mt && !PQgetisnull(res, i, 3)) {
             cs_hist_observe(&mt->lateness, &cs_prom_lateness,
                             strtod(PQgetvalue(res, i, 3), NULL) / 1000);
         }

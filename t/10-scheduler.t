@@ -199,6 +199,12 @@ sleep 1;   # they fall due with no scheduler running
 is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE status = "
             . "'scheduled' AND scheduled_at < now() AND type = 'sms'"), 5,
    'five campaigns overdue while no scheduler runs');
+# a time of -infinity (set in SQL) is no number for the wheel: the update
+# is notified, the scheduler still loads its wheel and becomes ready (its
+# due_within() failed before, and it never did), and the sweep starts it
+my $minus = create(scheduled_at => CampaignTest::iso_in(3600));
+$t->psql("UPDATE campaign.campaigns SET scheduled_at = '-infinity' "
+         . "WHERE id = '$minus'");
 my $up = time;
 my $s2 = $t->start_scheduler(conf => "pool sms 1000;\npool voice 2;\n$hold");
 CampaignTest::wait_for(sub {
@@ -206,6 +212,9 @@ CampaignTest::wait_for(sub {
              . join(',', map { "'$_'" } @missed) . ") AND status = 'running'")
         == 5 }, 5, 'the overdue campaigns to start');
 cmp_ok(time - $up, '<', 2, 'overdue campaigns start as soon as it starts');
+CampaignTest::wait_for(sub { row($minus, 'status') eq 'running' }, 5,
+                       'the one due at -infinity to start');
+pass('a campaign due at -infinity: the scheduler is ready and starts it');
 CampaignTest::wait_for(sub { row($voice[3], 'status') eq 'running' }, 5,
                        'the queued voice campaign to take the free slot');
 is(row($due_voice, 'status'), 'queued', 'the due one queues behind it');

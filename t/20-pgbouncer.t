@@ -44,7 +44,8 @@ is($t->req(GET => "/v1/campaigns/$id", %k)->{json}{stats}{sent}, 200,
    'the scheduler, through pgbouncer in session pooling, sent all 200');
 like(`cat $s->{log}`, qr/event=locked/, 'holding its lock through it');
 is($t->psql("SELECT count(*) FROM pg_stat_activity WHERE application_name "
-            . "= 'campaign-scheduler'"), 2, 'on its two connections');
+            . "= 'campaign-scheduler'"), 3,
+   'on its three connections (main, starts, results)');
 
 $t->done;
 done_testing;

@@ -153,13 +153,18 @@ CREATE OR REPLACE FUNCTION campaign.campaigns_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     -- due_ms is rounded up: a timer armed for it never fires before it;
-    -- due_us is the time itself (a scheduler of before 019 reads due_ms)
+    -- due_us is the time itself (a scheduler of before 019 reads due_ms);
+    -- an infinite time (set in SQL) is no number: null, as for none
     PERFORM pg_notify('campaign', json_build_object(
         'id', NEW.id, 'type', NEW.type, 'status', NEW.status,
         'scheduled_at', campaign.ts(NEW.scheduled_at),
-        'due_ms', ceil(extract(epoch FROM NEW.scheduled_at) * 1000),
-        'due_us', (extract(epoch FROM NEW.scheduled_at)
-                   * 1000000)::bigint)::text);
+        'due_ms', CASE WHEN isfinite(NEW.scheduled_at)
+                       THEN ceil(extract(epoch FROM NEW.scheduled_at) * 1000)
+                  END,
+        'due_us', CASE WHEN isfinite(NEW.scheduled_at)
+                       THEN (extract(epoch FROM NEW.scheduled_at)
+                             * 1000000)::bigint
+                  END)::text);
     RETURN NULL;
 END
 $$;

@@ -84,7 +84,8 @@ $$;
 
 -- Scheduled campaigns due within the horizon, with their time in ms
 -- rounded up (for a scheduler of before 019) and in µs (a timestamp's
--- own precision), so that a timer armed for it never fires before it.
+-- own precision), so that a timer armed for it never fires before it. A
+-- time of -infinity (set in SQL) has no number: the sweep starts it.
 CREATE OR REPLACE FUNCTION campaign.due_within(p_ms integer)
 RETURNS TABLE (id uuid, due_ms bigint, due_us bigint) LANGUAGE sql STABLE
 AS $$
@@ -93,6 +94,7 @@ AS $$
       FROM campaign.campaigns c
      WHERE c.status = 'scheduled'
        AND c.scheduled_at <= clock_timestamp() + p_ms * interval '1 ms'
+       AND isfinite(c.scheduled_at)
      ORDER BY c.scheduled_at
 $$;
 
@@ -192,12 +194,15 @@ BEGIN
 
         -- lateness: from when it became due to the moment of the move,
         -- which its lease begins at (started_at keeps a first start), so
-        -- that a first start's is started_at - scheduled_at to the µs
+        -- that a first start's is started_at - scheduled_at to the µs;
+        -- none for a time of -infinity (set in SQL)
         RETURN QUERY
         SELECT s.id, s.type, s.status,
-               (extract(epoch FROM s.lease_expires_at - v_lease
-                                   - s.queued_at)
-                * 1000)::double precision,
+               CASE WHEN isfinite(s.queued_at)
+                    THEN (extract(epoch FROM s.lease_expires_at - v_lease
+                                             - s.queued_at)
+                          * 1000)::double precision
+               END,
                NULL::text
           FROM campaign.apply_transition('run', v_ids, p_owner => p_owner,
                                          p_lease => v_lease) s;
