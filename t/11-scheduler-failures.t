@@ -20,7 +20,7 @@ sub create {
     my $r = $t->req(POST => '/v1/campaigns', %k, json => {
         name => 'f', type => 'sms', message => {},
         recipients => [ { to => '+15551234567' } ], %body });
-    die "create: $r->{status}" unless $r->{status} == 201;
+    die "create: $r->{status} $r->{body}" unless $r->{status} == 201;
     return $r->{json}{id};
 }
 sub count {
