@@ -67,7 +67,9 @@ ngx_http_campaign_args(ngx_http_request_t *r, const char **values)
         { ngx_string("limit"), NGX_HTTP_CAMPAIGN_P_LIMIT },
         { ngx_string("cursor"), NGX_HTTP_CAMPAIGN_P_CURSOR },
         { ngx_string("after"), NGX_HTTP_CAMPAIGN_P_CURSOR },  /* the feed's */
-        { ngx_string("delivery"), NGX_HTTP_CAMPAIGN_P_DELIVERY }
+        { ngx_string("delivery"), NGX_HTTP_CAMPAIGN_P_DELIVERY },
+        { ngx_string("from"), NGX_HTTP_CAMPAIGN_P_FROM },     /* calendar */
+        { ngx_string("to"), NGX_HTTP_CAMPAIGN_P_TO }
     };
 
     for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {

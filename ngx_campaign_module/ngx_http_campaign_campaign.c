@@ -56,6 +56,11 @@ static const ngx_http_campaign_column_t  ngx_http_campaign_columns[] = {
     { "failure", NGX_HTTP_CAMPAIGN_OID_TEXT },
     { "created_by", NGX_HTTP_CAMPAIGN_OID_TEXT },
     { "scheduled_by", NGX_HTTP_CAMPAIGN_OID_TEXT },
+    { "timezone", NGX_HTTP_CAMPAIGN_OID_TEXT },
+    { "recurrence", NGX_HTTP_CAMPAIGN_OID_JSONB },
+    { "series_id", NGX_HTTP_CAMPAIGN_OID_UUID },
+    { "next_run_at", NGX_HTTP_CAMPAIGN_OID_TIMESTAMPTZ },
+    { "last_run_id", NGX_HTTP_CAMPAIGN_OID_UUID },
     { "version", NGX_HTTP_CAMPAIGN_OID_INT8 },        /* the ETag, not shown */
     { "tenant", NGX_HTTP_CAMPAIGN_OID_TEXT }          /* checked, not shown */
 };

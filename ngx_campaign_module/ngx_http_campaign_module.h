@@ -33,7 +33,7 @@
 #define NGX_HTTP_CAMPAIGN_SQL_API                                             \
     "SELECT status, body, etag, location, replayed, tenant "                  \
     "FROM campaign.api($1, $2::boolean, $3, $4, $5, $6, $7, $8, $9, $10, "    \
-    "$11, $12, $13)"
+    "$11, $12, $13, $14, $15)"
 #define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
 /*
  * The hot read: the columns ngx_http_campaign_campaign.c renders, in its
@@ -46,7 +46,8 @@
     "SELECT id, name, type, status, message, scheduled_at, metadata, "        \
     "total, pending, sent, failed, cancelled, delivered, undelivered, "       \
     "created_at, updated_at, started_at, finished_at, failure, created_by, "  \
-    "scheduled_by, version, tenant FROM campaign.campaigns "                  \
+    "scheduled_by, coalesce(timezone, 'UTC'), recurrence, series_id, "        \
+    "next_run_at, last_run_id, version, tenant FROM campaign.campaigns "      \
     "WHERE id = $1::uuid AND tenant IS NOT DISTINCT FROM $2"
 /* and the one /metrics runs, at most every 5 s: never prepared, so that
  * a database not migrated yet fails /metrics alone, not every connection */
@@ -68,6 +69,8 @@ enum {
     NGX_HTTP_CAMPAIGN_P_CURSOR,
     NGX_HTTP_CAMPAIGN_P_TENANT,
     NGX_HTTP_CAMPAIGN_P_DELIVERY,
+    NGX_HTTP_CAMPAIGN_P_FROM,
+    NGX_HTTP_CAMPAIGN_P_TO,
     NGX_HTTP_CAMPAIGN_NPARAMS
 };
 

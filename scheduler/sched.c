@@ -26,11 +26,13 @@
 #define CS_WANT_PURGE    0x40
 #define CS_WANT_RETAIN   0x80
 #define CS_WANT_START    0x100
+#define CS_WANT_SERIES   0x200
 
 #define CS_HOUSEKEEPING_MS  60000   /* how often old keys are purged */
 #define CS_PURGE_BATCH      1000
 #define CS_RETAIN_BATCH     1000    /* recipients per retention query */
 #define CS_RETAIN_PACE_MS   100     /* between two that deleted something */
+#define CS_SERIES_BATCH     200     /* runs made per statement */
 
 #define CS_DRAIN_MS      10000      /* SIGTERM waits this for deliveries */
 
@@ -420,6 +422,20 @@ retain_done(PGresult *res, cs_pg_status_e st, void *data)
 
 
 static int
+series_done(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_sched_t  *s = data;
+
+    /* a full batch: more to make, after what else there is to do */
+    if (st == CS_PG_OK && atoi(PQgetvalue(res, 0, 0)) >= CS_SERIES_BATCH) {
+        s->want |= CS_WANT_SERIES;
+    }
+    sched_kick(s);
+    return 0;
+}
+
+
+static int
 beat_done(PGresult *res, cs_pg_status_e st, void *data)
 {
     (void) res;
@@ -601,6 +617,15 @@ sched_kick(cs_sched_t *s)
         cs_pg_query(s->pg, "SELECT campaign.scheduler_beat($1)", 1, values,
                     beat_done, s);
 
+    } else if (s->want & CS_WANT_SERIES) {
+        /* the runs of series due within the lead (sql/functions/
+         * series.sql): made seconds ahead, then started like any other */
+        s->want &= ~CS_WANT_SERIES;
+        snprintf(lease, sizeof(lease), "%d", CS_SERIES_BATCH);
+        values[1] = lease;
+        cs_pg_query(s->pg, "SELECT campaign.scheduler_series($1, $2)", 2,
+                    values, series_done, s);
+
     } else if (s->want & CS_WANT_JOBS) {
         s->want &= ~CS_WANT_JOBS;
         s->jobs_asked = cs_mono_ms();
@@ -647,6 +672,7 @@ pg_up(void *data)
     s->main_up = 1;
     s->locked = 0;
     s->want |= CS_WANT_LOCK | CS_WANT_RESYNC | CS_WANT_TICK | CS_WANT_BEAT
+               | CS_WANT_SERIES
                | CS_WANT_JOBS;
     /* the file's limits, once a file is read: a reconnect is not a reading
      * (it would undo what a scheduler that read its file since set) */
@@ -796,7 +822,7 @@ own_timer(cs_timer_t *t)
     cs_sched_t      *s = o->s;
 
     if (o == &s->sweep) {
-        s->want |= CS_WANT_TICK | CS_WANT_BEAT;
+        s->want |= CS_WANT_TICK | CS_WANT_BEAT | CS_WANT_SERIES;
         if (!s->locked) {
             s->want |= CS_WANT_LOCK;
         }

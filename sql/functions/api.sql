@@ -78,15 +78,20 @@ BEGIN
 END
 $$;
 
--- A start time: RFC 3339 with an offset, no more than 5 s in the past.
-CREATE OR REPLACE FUNCTION campaign.want_time(v jsonb, p_field text)
+-- A start time: RFC 3339 with an offset, or, given the campaign's zone,
+-- a wall-clock time there; no more than 5 s in the past.
+CREATE OR REPLACE FUNCTION campaign.want_time(v jsonb, p_field text,
+    p_tz text DEFAULT NULL)
 RETURNS timestamptz LANGUAGE plpgsql AS $$
 DECLARE
-    t  timestamptz := campaign.parse_time(v);
+    t  timestamptz := campaign.parse_zoned_time(v, p_tz, p_field);
 BEGIN
     IF t IS NULL THEN
         PERFORM campaign.invalid(p_field, p_field
-            || ' must be an RFC 3339 time with an offset');
+            || CASE WHEN p_tz IS NULL
+                    THEN ' must be an RFC 3339 time with an offset'
+                    ELSE ' must be an RFC 3339 time, with an offset or as '
+                         || 'a wall-clock time in ' || p_tz END);
     END IF;
     IF t < clock_timestamp() - interval '5 seconds' THEN
         PERFORM campaign.invalid(p_field,
@@ -263,8 +268,12 @@ CREATE OR REPLACE FUNCTION campaign.api_action(p_tenant text, p_id uuid,
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     t  record;
+    c  campaign.campaigns;
 BEGIN
-    PERFORM campaign.locked(p_tenant, p_id, p_if_match);
+    c := campaign.locked(p_tenant, p_id, p_if_match);
+    IF c.recurrence IS NOT NULL THEN
+        RETURN campaign.series_action(c, p_action);
+    END IF;
     SELECT * INTO t FROM campaign.transition(p_id, p_action, p_tenant, p_at);
     IF t.outcome = 'invalid' THEN
         PERFORM campaign.fail('invalid_transition',
@@ -292,6 +301,10 @@ DECLARE
     v_at      timestamptz;
     v_start   boolean := false;
     v_status  text := 'draft';
+    v_tz      text;
+    v_rec     record;
+    v_recur   jsonb;
+    v_cron    campaign.cron_spec;
 BEGIN
     IF p_idem IS NOT NULL THEN
         IF char_length(p_idem) NOT BETWEEN 1 AND 255 THEN
@@ -326,11 +339,15 @@ BEGIN
         PERFORM campaign.fail('invalid_json', 'a JSON body is required');
     END IF;
     PERFORM campaign.check_fields(b, ARRAY['name', 'type', 'message',
-        'scheduled_at', 'start', 'recipients', 'metadata']);
+        'scheduled_at', 'start', 'recipients', 'metadata', 'timezone',
+        'recurrence']);
 
     v_name := campaign.want_name(b -> 'name');
     v_type := campaign.want_type(b -> 'type');
     v_msg := campaign.want_object(b -> 'message', 'message');
+    IF coalesce(b -> 'timezone', 'null') <> 'null' THEN
+        v_tz := campaign.want_timezone(b -> 'timezone', 'timezone');
+    END IF;
     IF coalesce(b -> 'metadata', 'null') = 'null' THEN
         v_meta := '{}';
     ELSE
@@ -347,22 +364,40 @@ BEGIN
             PERFORM campaign.invalid('start',
                 'start and scheduled_at cannot be given together');
         END IF;
-        v_at := campaign.want_time(b -> 'scheduled_at', 'scheduled_at');
+        v_at := campaign.want_time(b -> 'scheduled_at', 'scheduled_at',
+                                   v_tz);
         v_status := 'scheduled';
     ELSIF v_start THEN
         v_status := 'queued';
     END IF;
+    IF coalesce(b -> 'recurrence', 'null') <> 'null' THEN
+        IF v_status <> 'draft' THEN
+            PERFORM campaign.invalid('recurrence', 'a series runs at its '
+                || 'occurrences: recurrence cannot be given with '
+                || CASE WHEN v_start THEN 'start' ELSE 'scheduled_at' END);
+        END IF;
+        SELECT * INTO v_rec
+          FROM campaign.want_recurrence(b -> 'recurrence', v_tz);
+        v_recur := v_rec.recurrence;
+        v_cron := v_rec.spec;
+        v_status := 'scheduled';
+    END IF;
 
     INSERT INTO campaign.campaigns (tenant, name, type, status, message,
-                                    metadata, scheduled_at, queued_at)
+                                    metadata, scheduled_at, queued_at,
+                                    timezone, recurrence, cron)
     VALUES (p_tenant, v_name, v_type, v_status, v_msg, v_meta, v_at,
-            CASE WHEN v_status = 'queued' THEN clock_timestamp() END)
+            CASE WHEN v_status = 'queued' THEN clock_timestamp() END,
+            v_tz, v_recur, v_cron)
     RETURNING * INTO c;
 
     IF coalesce(b -> 'recipients', 'null') <> 'null' THEN
         PERFORM campaign.add_recipients(c, b -> 'recipients', NULL, 10000);
-        SELECT * INTO c FROM campaign.campaigns WHERE id = c.id;
     END IF;
+    IF c.recurrence IS NOT NULL THEN
+        PERFORM campaign.series_start(c.id);
+    END IF;
+    SELECT * INTO c FROM campaign.campaigns WHERE id = c.id;
 
     r := campaign.campaign_result(c, 201);
     r.location := c.id::text;
@@ -391,14 +426,21 @@ DECLARE
     v_msg   jsonb;
     v_meta  jsonb;
     v_at    timestamptz;
+    v_tz    text;
+    v_rec   record;
 BEGIN
     IF b IS NULL THEN
         PERFORM campaign.fail('invalid_json', 'a JSON body is required');
     END IF;
     PERFORM campaign.check_fields(b, ARRAY['name', 'message', 'metadata',
-                                           'scheduled_at']);
+                                           'scheduled_at', 'timezone',
+                                           'recurrence']);
     c := campaign.locked(p_tenant, p_id, p_if_match);
-    PERFORM campaign.not_in(c, 'edit', ARRAY['draft', 'scheduled']);
+    -- a series is edited while scheduled or paused too: its future runs
+    PERFORM campaign.not_in(c, 'edit', CASE WHEN c.recurrence IS NOT NULL
+                                            THEN ARRAY['scheduled', 'paused']
+                                            ELSE ARRAY['draft', 'scheduled']
+                                       END);
 
     IF b ? 'name' THEN
         v_name := campaign.want_name(b -> 'name');
@@ -411,21 +453,68 @@ BEGIN
                        ELSE campaign.want_object(b -> 'metadata', 'metadata')
                   END;
     END IF;
+    v_tz := c.timezone;
+    IF b ? 'timezone' THEN
+        v_tz := CASE WHEN b -> 'timezone' = 'null' THEN NULL
+                     ELSE campaign.want_timezone(b -> 'timezone', 'timezone')
+                END;
+        UPDATE campaign.campaigns SET timezone = v_tz WHERE id = p_id;
+    END IF;
+    IF b ? 'recurrence' AND b ? 'scheduled_at' THEN
+        PERFORM campaign.invalid('recurrence', 'a series runs at its '
+            || 'occurrences: recurrence cannot be given with scheduled_at');
+    END IF;
     IF b ? 'scheduled_at' THEN
+        IF c.recurrence IS NOT NULL THEN
+            PERFORM campaign.invalid('scheduled_at', 'a series runs at its '
+                || 'occurrences: change its recurrence');
+        END IF;
         IF b -> 'scheduled_at' = 'null' THEN
             PERFORM campaign.transition(p_id, 'unschedule', p_tenant);
         ELSE
-            v_at := campaign.want_time(b -> 'scheduled_at', 'scheduled_at');
+            v_at := campaign.want_time(b -> 'scheduled_at', 'scheduled_at',
+                                       v_tz);
             PERFORM campaign.transition(p_id, 'schedule', p_tenant, v_at);
         END IF;
     END IF;
 
     IF v_name IS NOT NULL OR v_msg IS NOT NULL OR v_meta IS NOT NULL THEN
+        -- a series' runs made ahead are its future: they change with it
         UPDATE campaign.campaigns SET
             name = coalesce(v_name, name),
             message = coalesce(v_msg, message),
             metadata = coalesce(v_meta, metadata)
-         WHERE id = p_id;
+         WHERE id = p_id
+            OR (series_id = p_id AND status = 'scheduled'
+                AND c.recurrence IS NOT NULL);
+    END IF;
+
+    IF b ? 'recurrence' THEN
+        PERFORM campaign.series_drop_ahead(p_id);
+        IF b -> 'recurrence' = 'null' THEN
+            -- no longer a series: a draft
+            IF c.recurrence IS NOT NULL AND c.status <> 'scheduled' THEN
+                PERFORM campaign.fail('invalid_transition', format(
+                    'cannot end the recurrence of a series that is %s: '
+                    'resume or cancel it', c.status),
+                    jsonb_build_object('status', c.status));
+            END IF;
+            UPDATE campaign.campaigns
+               SET recurrence = NULL, cron = NULL, next_run_at = NULL
+             WHERE id = p_id;
+            PERFORM campaign.apply_transition('unschedule', ARRAY[p_id]);
+        ELSE
+            SELECT * INTO v_rec
+              FROM campaign.want_recurrence(b -> 'recurrence', v_tz);
+            UPDATE campaign.campaigns
+               SET recurrence = v_rec.recurrence, cron = v_rec.spec
+             WHERE id = p_id;
+            IF c.status <> 'paused' THEN
+                -- a draft or one-time campaign becomes a series
+                PERFORM campaign.apply_transition('schedule', ARRAY[p_id]);
+                PERFORM campaign.series_start(p_id);
+            END IF;
+        END IF;
     END IF;
 
     SELECT * INTO c FROM campaign.campaigns WHERE id = p_id;
@@ -457,7 +546,9 @@ BEGIN
         PERFORM campaign.invalid('scheduled_at', 'scheduled_at is required');
     END IF;
     RETURN campaign.api_action(p_tenant, p_id, 'schedule', p_if_match,
-        campaign.want_time(b -> 'scheduled_at', 'scheduled_at'));
+        campaign.want_time(b -> 'scheduled_at', 'scheduled_at',
+            (SELECT c.timezone FROM campaign.campaigns c
+              WHERE c.id = p_id AND c.tenant = p_tenant)));
 END
 $$;
 
@@ -474,7 +565,9 @@ BEGIN
     END IF;
     c := campaign.locked(p_tenant, p_id, p_if_match);
     PERFORM campaign.not_in(c, 'add recipients to',
-                            ARRAY['draft', 'scheduled']);
+        CASE WHEN c.recurrence IS NOT NULL
+             THEN ARRAY['scheduled', 'paused']
+             ELSE ARRAY['draft', 'scheduled'] END);
     SELECT * INTO a FROM campaign.add_recipients(c, b, p_csv, p_max);
     SELECT * INTO c FROM campaign.campaigns WHERE id = p_id;
     RETURN ROW(200, json_build_object('added', a.added,
@@ -535,6 +628,135 @@ BEGIN
                    AS rn FROM page) p;
     RETURN ROW(200, json_build_object('data', v_data,
                                       'next_cursor', v_next)::text,
+               NULL, NULL, false, NULL)::campaign.api_result;
+END
+$$;
+
+-- GET /campaigns/{id}/runs: a series' runs, newest first, as campaigns.
+CREATE OR REPLACE FUNCTION campaign.api_runs(p_tenant text, p_id uuid,
+    p_limit text, p_cursor text) RETURNS campaign.api_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_limit   integer := campaign.page_limit(p_limit, 50, 200);
+    v_before  bigint := campaign.cursor_decode(p_cursor);
+    v_data    json;
+    v_next    text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM campaign.campaigns
+                    WHERE id = p_id AND tenant = p_tenant) THEN
+        PERFORM campaign.fail('not_found', 'no such campaign');
+    END IF;
+    WITH page AS (
+        SELECT c FROM campaign.campaigns c
+         WHERE c.series_id = p_id AND c.tenant = p_tenant
+           AND (v_before IS NULL OR c.seq < v_before)
+         ORDER BY c.seq DESC
+         LIMIT v_limit + 1)
+    SELECT coalesce(json_agg(campaign.campaign_json(p.c)
+                             ORDER BY (p.c).seq DESC)
+                        FILTER (WHERE rn <= v_limit), '[]'),
+           CASE WHEN count(*) > v_limit THEN campaign.cursor_encode(
+               min((p.c).seq) FILTER (WHERE rn <= v_limit)) END
+      INTO v_data, v_next
+      FROM (SELECT page.c, row_number() OVER (ORDER BY (page.c).seq DESC)
+                   AS rn FROM page) p;
+    RETURN ROW(200, json_build_object('data', v_data,
+                                      'next_cursor', v_next)::text,
+               NULL, NULL, false, NULL)::campaign.api_result;
+END
+$$;
+
+-- GET /calendar?from=&to=: what starts in a range of at most 31 days, for
+-- a page to draw: the one-time campaigns scheduled in it (kind start),
+-- the occurrences of the active series (kind occurrence, from now on:
+-- their runs, made a few seconds ahead, are these), and what started in
+-- the range's past (kind started), in time order, at most 10,000
+-- (truncated then says so). A series gives at most 10,000 occurrences,
+-- each found from the one before (campaign.series_next).
+CREATE OR REPLACE FUNCTION campaign.api_calendar(p_tenant text,
+    p_from text, p_to text) RETURNS campaign.api_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_from   timestamptz;
+    v_to     timestamptz;
+    v_now    timestamptz := clock_timestamp();
+    v_max    CONSTANT integer := 10000;
+    s        campaign.campaigns;
+    t        timestamptz;
+    n        integer;
+    v_at     timestamptz[] := '{}';
+    v_id     uuid[] := '{}';
+    v_data   json;
+    v_total  bigint;
+BEGIN
+    IF p_from IS NULL OR p_to IS NULL THEN
+        PERFORM campaign.invalid(CASE WHEN p_from IS NULL THEN 'from'
+                                      ELSE 'to' END,
+                                 'from and to are required');
+    END IF;
+    v_from := campaign.parse_time(to_jsonb(p_from));
+    IF v_from IS NULL THEN
+        PERFORM campaign.invalid('from', 'from must be an RFC 3339 time '
+                                 || 'with an offset');
+    END IF;
+    v_to := campaign.parse_time(to_jsonb(p_to));
+    IF v_to IS NULL THEN
+        PERFORM campaign.invalid('to', 'to must be an RFC 3339 time with '
+                                 || 'an offset');
+    END IF;
+    IF v_to <= v_from OR v_to - v_from > interval '31 days' THEN
+        PERFORM campaign.invalid('to', 'to must be after from, by at most '
+                                 || '31 days');
+    END IF;
+
+    -- each active series' occurrences in the range, from now on
+    FOR s IN SELECT * FROM campaign.campaigns c
+              WHERE c.tenant = p_tenant AND c.status = 'scheduled'
+                AND c.recurrence IS NOT NULL
+    LOOP
+        n := 0;
+        t := campaign.series_next(s, greatest(v_from, v_now)
+                                     - interval '1 microsecond');
+        WHILE t IS NOT NULL AND t < v_to AND n < v_max LOOP
+            v_at := v_at || t;
+            v_id := v_id || s.id;
+            n := n + 1;
+            t := campaign.series_next(s, t);
+        END LOOP;
+    END LOOP;
+
+    WITH entries AS (
+        SELECT o.at, 'occurrence' AS kind, c.id AS campaign_id,
+               c.id AS series_id, c.name, c.type, c.status
+          FROM unnest(v_at, v_id) AS o (at, id)
+          JOIN campaign.campaigns c ON c.id = o.id
+        UNION ALL
+        SELECT c.scheduled_at, 'start', c.id, NULL, c.name, c.type,
+               c.status
+          FROM campaign.campaigns c
+         WHERE c.tenant = p_tenant AND c.status = 'scheduled'
+           AND c.series_id IS NULL AND c.recurrence IS NULL
+           AND c.scheduled_at >= v_from AND c.scheduled_at < v_to
+        UNION ALL
+        SELECT c.started_at, 'started', c.id, c.series_id, c.name, c.type,
+               c.status
+          FROM campaign.campaigns c
+         WHERE c.tenant = p_tenant
+           AND c.started_at >= v_from AND c.started_at < least(v_to, v_now)),
+    firsts AS (
+        SELECT *, count(*) OVER () AS total FROM entries
+         ORDER BY at, campaign_id
+         LIMIT v_max + 1)
+    SELECT coalesce(json_agg(json_build_object('at', campaign.ts(f.at),
+               'kind', f.kind, 'campaign_id', f.campaign_id,
+               'series_id', f.series_id, 'name', f.name, 'type', f.type,
+               'status', f.status) ORDER BY f.at, f.campaign_id), '[]'),
+           max(f.total)
+      INTO v_data, v_total
+      FROM (SELECT * FROM firsts ORDER BY at, campaign_id LIMIT v_max) f;
+    RETURN ROW(200, json_build_object('from', campaign.ts(v_from),
+                   'to', campaign.ts(v_to), 'data', v_data,
+                   'truncated', coalesce(v_total, 0) > v_max)::text,
                NULL, NULL, false, NULL)::campaign.api_result;
 END
 $$;
@@ -745,7 +967,7 @@ CREATE OR REPLACE FUNCTION campaign.api(
     p_key text, p_auth boolean, p_route text,
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
     p_type text, p_limit text, p_cursor text, p_tenant text,
-    p_delivery text)
+    p_delivery text, p_from text DEFAULT NULL, p_to text DEFAULT NULL)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     r         campaign.api_result;
@@ -781,7 +1003,7 @@ BEGIN
     -- a read whose key the module knows needs no look-up; a change asks
     -- for the key's name too (the audit trail's actor), in the same one
     v_change := p_route NOT IN ('get', 'list', 'recipients_list', 'status',
-                                'events', 'feed');
+                                'events', 'feed', 'runs', 'calendar');
     IF NOT p_auth THEN
         v_tenant := 'default';
         v_actor := 'key:anonymous';
@@ -801,7 +1023,7 @@ BEGIN
 
     r := campaign.api_route(v_tenant, p_route, p_id, p_body, p_idem,
                             p_if_match, p_status, p_type, p_limit, p_cursor,
-                            p_delivery);
+                            p_delivery, p_from, p_to);
     IF p_auth AND p_tenant IS NULL THEN
         r.tenant := v_tenant;
     END IF;
@@ -811,7 +1033,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION campaign.api_route(v_tenant text, p_route text,
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
-    p_type text, p_limit text, p_cursor text, p_delivery text)
+    p_type text, p_limit text, p_cursor text, p_delivery text,
+    p_from text, p_to text)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     v_id      uuid;
@@ -883,6 +1106,10 @@ BEGIN
             RETURN campaign.api_events(v_tenant, v_id, p_limit, p_cursor);
         WHEN 'feed' THEN
             RETURN campaign.api_feed(v_tenant, p_limit, p_cursor);
+        WHEN 'runs' THEN
+            RETURN campaign.api_runs(v_tenant, v_id, p_limit, p_cursor);
+        WHEN 'calendar' THEN
+            RETURN campaign.api_calendar(v_tenant, p_from, p_to);
         ELSE
             RETURN campaign.error('not_found', 'no such route');
         END CASE;

@@ -74,9 +74,17 @@ BEGIN
         PERFORM campaign.event(NEW.tenant, NEW.id, 'create', NULL,
                                'draft',
                                jsonb_build_object('name', NEW.name,
-                                   'type', NEW.type));
+                                   'type', NEW.type)
+                               || CASE WHEN NEW.series_id IS NOT NULL
+                                       THEN jsonb_build_object('series_id',
+                                                NEW.series_id)
+                                       ELSE '{}' END);
         -- created scheduled or started: that is a second change
-        IF NEW.status = 'scheduled' THEN
+        IF NEW.status = 'scheduled' AND NEW.recurrence IS NOT NULL THEN
+            PERFORM campaign.event(NEW.tenant, NEW.id, 'schedule', 'draft',
+                'scheduled', jsonb_build_object('recurrence',
+                                                NEW.recurrence));
+        ELSIF NEW.status = 'scheduled' THEN
             PERFORM campaign.event(NEW.tenant, NEW.id, 'schedule', 'draft',
                 'scheduled', jsonb_build_object('old_scheduled_at', NULL,
                     'new_scheduled_at', campaign.ts(NEW.scheduled_at)));
@@ -97,7 +105,11 @@ BEGIN
         CASE WHEN NEW.message IS DISTINCT FROM OLD.message
              THEN 'message' END,
         CASE WHEN NEW.metadata IS DISTINCT FROM OLD.metadata
-             THEN 'metadata' END]) f WHERE f IS NOT NULL);
+             THEN 'metadata' END,
+        CASE WHEN NEW.timezone IS DISTINCT FROM OLD.timezone
+             THEN 'timezone' END,
+        CASE WHEN NEW.recurrence IS DISTINCT FROM OLD.recurrence
+             THEN 'recurrence' END]) f WHERE f IS NOT NULL);
     IF cardinality(v_fields) > 0 THEN
         PERFORM campaign.event(NEW.tenant, NEW.id, 'edit', OLD.status,
                                NEW.status,
@@ -112,7 +124,10 @@ BEGIN
                 WHEN 'due' THEN 'queued'
                 WHEN 'run' THEN 'running'
                 WHEN 'complete' THEN 'completed'
+                WHEN 'finish_series' THEN 'completed'
                 WHEN 'fail' THEN 'failed'
+                WHEN 'pause_series' THEN 'pause'
+                WHEN 'resume_series' THEN 'resume'
                 WHEN 'schedule' THEN CASE WHEN OLD.status = 'scheduled'
                                           THEN 'reschedule'
                                           ELSE 'schedule' END
@@ -122,7 +137,7 @@ BEGIN
                  THEN jsonb_build_object(
                           'old_scheduled_at', campaign.ts(OLD.scheduled_at),
                           'new_scheduled_at', campaign.ts(NEW.scheduled_at))
-                 WHEN NEW.status = 'failed'
+                 WHEN NEW.status = 'failed' OR v_action = 'skip'
                  THEN jsonb_build_object('failure', NEW.failure)
                  ELSE '{}' END);
     END IF;
@@ -155,6 +170,8 @@ CREATE OR REPLACE TRIGGER campaigns_audit_update AFTER UPDATE
           OR OLD.name IS DISTINCT FROM NEW.name
           OR OLD.message IS DISTINCT FROM NEW.message
           OR OLD.metadata IS DISTINCT FROM NEW.metadata
+          OR OLD.timezone IS DISTINCT FROM NEW.timezone
+          OR OLD.recurrence IS DISTINCT FROM NEW.recurrence
           OR OLD.lease_owner IS DISTINCT FROM NEW.lease_owner)
     EXECUTE FUNCTION campaign.campaigns_audit();
 

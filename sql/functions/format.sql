@@ -79,7 +79,12 @@ LANGUAGE sql STABLE AS $$
         'finished_at', campaign.ts(c.finished_at),
         'failure', c.failure,
         'created_by', c.created_by,
-        'scheduled_by', c.scheduled_by)
+        'scheduled_by', c.scheduled_by,
+        'timezone', coalesce(c.timezone, 'UTC'),
+        'recurrence', c.recurrence,
+        'series_id', c.series_id,
+        'next_run_at', campaign.ts(c.next_run_at),
+        'last_run_id', c.last_run_id)
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.campaign_result(c campaign.campaigns,

@@ -13,7 +13,7 @@
 --   p_at      schedule: the new start time
 --   p_owner   run: the scheduler that will hold it
 --   p_lease   run: for how long
---   p_reason  fail: why
+--   p_reason  fail, skip: why
 CREATE OR REPLACE FUNCTION campaign.apply_transition(p_action text,
     p_ids uuid[], p_at timestamptz DEFAULT NULL, p_owner text DEFAULT NULL,
     p_lease interval DEFAULT NULL, p_reason text DEFAULT NULL)
@@ -54,8 +54,11 @@ BEGIN
             lease_expires_at = CASE WHEN tr.to_status = 'running'
                                     THEN coalesce(v_now + p_lease,
                                                   c.lease_expires_at) END,
-            failure = CASE WHEN tr.to_status = 'failed' THEN p_reason
-                           ELSE c.failure END
+            failure = CASE WHEN tr.to_status = 'failed' OR p_action = 'skip'
+                           THEN p_reason ELSE c.failure END,
+            -- a series has a next occurrence only while it is scheduled
+            next_run_at = CASE WHEN tr.to_status = 'scheduled'
+                               THEN c.next_run_at END
           FROM campaign.transitions tr
          WHERE c.id = ANY (p_ids)
            AND tr.action = p_action AND tr.from_status = c.status

@@ -131,6 +131,9 @@ DECLARE
     v_run    uuid[] := '{}';
 BEGIN
     PERFORM campaign.act_as_scheduler(p_owner);
+    -- a series' runs due: skipped, or their series' other runs cancelled,
+    -- as the series says
+    PERFORM campaign.runs_due(v_due);
 
     -- a pool's row lock (its first type's) makes its slot count exact
     -- across schedulers; the types sharing it count together. Locked in
@@ -321,6 +324,18 @@ BEGIN
     -- last: a pool's lock is then held only until the commit, not while
     -- a thousand campaigns complete (the starts' connection waits for it)
     RETURN QUERY SELECT * FROM campaign.scheduler_start(p_owner, p_lease_ms);
+END
+$$;
+
+-- The runs of series due within the lead (campaign.series_materialize),
+-- made by a scheduler's sweep: at most p_limit at a time (the caller asks
+-- again while a call made p_limit). Returns how many it made.
+CREATE OR REPLACE FUNCTION campaign.scheduler_series(p_owner text,
+    p_limit integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM campaign.act_as_scheduler(p_owner);
+    RETURN campaign.series_materialize(p_limit);
 END
 $$;
 

@@ -21,8 +21,25 @@ static char     draft[37];
 
 static const char  *routes[] = {
     "create", "patch", "schedule", "recipients_add", "recipients_csv",
-    "start", "list", "recipients_list", "time", "receipt"
+    "start", "list", "recipients_list", "time", "receipt", "cron",
+    "calendar", "zoned"
 };
+
+/* a series of the text as its cron, and a campaign of the text as its
+ * wall-clock start in a zone with a gap and a fold */
+#define CRON "SELECT status, body FROM campaign.api(NULL, false, 'create', " \
+             "NULL, json_build_object('name', 'f', 'type', 'sms', "          \
+             "'message', '{}'::json, 'recurrence', json_build_object("       \
+             "'cron', $1::text, 'timezone', 'Australia/Lord_Howe'))::text, " \
+             "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+#define ZONED "SELECT status, body FROM campaign.api(NULL, false, "          \
+              "'create', NULL, json_build_object('name', 'f', 'type', "      \
+              "'sms', 'message', '{}'::json, 'timezone', "                   \
+              "'America/New_York', 'scheduled_at', $1::text)::text, NULL, "  \
+              "NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+#define CALENDAR "SELECT status, body FROM campaign.api(NULL, false, "       \
+                 "'calendar', NULL, NULL, NULL, NULL, NULL, NULL, NULL, "    \
+                 "NULL, NULL, NULL, $1, $2)"
 
 #define API "SELECT status, body FROM campaign.api($1, false, $2, $3, $4, " \
             "NULL, NULL, $5, $6, $7, $8, NULL, $6)"
@@ -225,6 +242,41 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         PQclear(res);
+        goto skip;
+
+    } else if (strcmp(route, "cron") == 0 || strcmp(route, "zoned") == 0
+               || strcmp(route, "calendar") == 0)
+    {
+        if (!fuzz_utf8_ok((unsigned char *) text)) {
+            goto skip;
+        }
+        values[0] = text;
+        values[1] = NULL;
+        if (strcmp(route, "calendar") == 0) {
+            /* from, a line, then to: query values */
+            p = strchr(text, '\n');
+            if (p) {
+                *p++ = '\0';
+            }
+            if (!query_ok(text) || (p && !query_ok(p))) {
+                goto skip;
+            }
+            values[1] = p;
+        }
+        PQclear(run("BEGIN", 0, NULL));
+        res = run(strcmp(route, "cron") == 0 ? CRON
+                  : strcmp(route, "zoned") == 0 ? ZONED : CALENDAR,
+                  strcmp(route, "calendar") == 0 ? 2 : 1, values);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK
+            || atoi(PQgetvalue(res, 0, 0)) >= 500)
+        {
+            fprintf(stderr, "route %s: %s%s\n", route, PQerrorMessage(conn),
+                    PQresultStatus(res) == PGRES_TUPLES_OK
+                    ? PQgetvalue(res, 0, 1) : "");
+            abort();
+        }
+        PQclear(res);
+        PQclear(run("ROLLBACK", 0, NULL));
         goto skip;
 
     } else if (strcmp(route, "recipients_csv") == 0) {

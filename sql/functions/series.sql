@@ -1,0 +1,394 @@
+-- Recurring campaigns. A series is a campaign with a recurrence (a cron in
+-- a zone, with optional bounds): it never runs itself. Its runs are made
+-- ahead of time, each a campaign of its own (series_id) scheduled at its
+-- occurrence with a copy of the series' type, message, metadata and
+-- recipients, and started by the scheduler like any other, with the same
+-- precision. Runs are made campaign.series_lead() ahead: by every
+-- scheduler's sweep (series_materialize) and by the API when a series is
+-- made, resumed or changed. The overlap and catch-up rules are applied at
+-- a run's time, by scheduler_start() (campaign.runs_due).
+
+-- How far ahead a series' runs are made: more than a few sweeps, so that
+-- a run is a scheduled campaign in a scheduler's wheel before its time.
+CREATE OR REPLACE FUNCTION campaign.series_lead() RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT interval '5 seconds'
+$$;
+
+-- A recurrence as given, checked and completed: the object shown, and its
+-- cron parsed. p_tz: the campaign's zone, the default of the recurrence's.
+CREATE OR REPLACE FUNCTION campaign.want_recurrence(v jsonb, p_tz text,
+    OUT recurrence jsonb, OUT spec campaign.cron_spec)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_tz      text;
+    v_from    timestamptz;
+    v_until   timestamptz;
+    v_max     integer;
+    v_overlap text := 'skip';
+    v_catch   integer := 3600;
+BEGIN
+    IF jsonb_typeof(v) IS DISTINCT FROM 'object' THEN
+        PERFORM campaign.invalid('recurrence', 'recurrence must be an object');
+    END IF;
+    PERFORM campaign.check_fields(v, ARRAY['cron', 'timezone', 'starts_at',
+        'ends_at', 'max_runs', 'overlap', 'catch_up']);
+    IF jsonb_typeof(v -> 'cron') IS DISTINCT FROM 'string' THEN
+        PERFORM campaign.invalid('recurrence.cron',
+                                 'recurrence.cron is required: a string');
+    END IF;
+    spec := campaign.cron_parse(v ->> 'cron');
+    v_tz := CASE WHEN coalesce(v -> 'timezone', 'null') = 'null'
+                 THEN coalesce(p_tz, 'UTC')
+                 ELSE campaign.want_timezone(v -> 'timezone',
+                                             'recurrence.timezone') END;
+    IF coalesce(v -> 'starts_at', 'null') <> 'null' THEN
+        v_from := campaign.parse_zoned_time(v -> 'starts_at', v_tz,
+                                            'recurrence.starts_at');
+        IF v_from IS NULL THEN
+            PERFORM campaign.invalid('recurrence.starts_at',
+                'recurrence.starts_at must be an RFC 3339 time');
+        END IF;
+    END IF;
+    IF coalesce(v -> 'ends_at', 'null') <> 'null' THEN
+        v_until := campaign.parse_zoned_time(v -> 'ends_at', v_tz,
+                                             'recurrence.ends_at');
+        IF v_until IS NULL THEN
+            PERFORM campaign.invalid('recurrence.ends_at',
+                'recurrence.ends_at must be an RFC 3339 time');
+        END IF;
+        IF v_until <= coalesce(v_from, clock_timestamp()) THEN
+            PERFORM campaign.invalid('recurrence.ends_at',
+                'recurrence.ends_at must be after starts_at and now');
+        END IF;
+    END IF;
+    IF coalesce(v -> 'max_runs', 'null') <> 'null' THEN
+        IF jsonb_typeof(v -> 'max_runs') <> 'number'
+           OR (v ->> 'max_runs') !~ '^[0-9]{1,7}$'
+           OR (v ->> 'max_runs')::integer < 1
+        THEN
+            PERFORM campaign.invalid('recurrence.max_runs',
+                'recurrence.max_runs must be an integer from 1 to 9999999');
+        END IF;
+        v_max := (v ->> 'max_runs')::integer;
+    END IF;
+    IF coalesce(v -> 'overlap', 'null') <> 'null' THEN
+        IF jsonb_typeof(v -> 'overlap') <> 'string'
+           OR NOT (v ->> 'overlap' = ANY (ARRAY['skip', 'queue', 'replace']))
+        THEN
+            PERFORM campaign.invalid('recurrence.overlap',
+                'recurrence.overlap must be skip, queue or replace');
+        END IF;
+        v_overlap := v ->> 'overlap';
+    END IF;
+    IF coalesce(v -> 'catch_up', 'null') <> 'null' THEN
+        IF jsonb_typeof(v -> 'catch_up') <> 'number'
+           OR (v ->> 'catch_up') !~ '^[0-9]{1,6}$'
+           OR (v ->> 'catch_up')::integer > 604800
+        THEN
+            PERFORM campaign.invalid('recurrence.catch_up',
+                'recurrence.catch_up must be a whole number of seconds '
+                'from 0 to 604800 (7 days)');
+        END IF;
+        v_catch := (v ->> 'catch_up')::integer;
+    END IF;
+    recurrence := jsonb_build_object('cron', btrim(v ->> 'cron'),
+        'timezone', v_tz, 'starts_at', campaign.ts(v_from),
+        'ends_at', campaign.ts(v_until), 'max_runs', v_max,
+        'overlap', v_overlap, 'catch_up', v_catch);
+END
+$$;
+
+-- A series' first occurrence after p_after within its bounds, or NULL.
+CREATE OR REPLACE FUNCTION campaign.series_next(c campaign.campaigns,
+    p_after timestamptz)
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r  jsonb := c.recurrence;
+    t  timestamptz;
+BEGIN
+    IF (r ->> 'max_runs')::integer <= c.runs THEN
+        RETURN NULL;
+    END IF;
+    t := campaign.cron_next(c.cron, r ->> 'timezone',
+             greatest(p_after, (r ->> 'starts_at')::timestamptz
+                               - interval '1 microsecond'));
+    IF t > (r ->> 'ends_at')::timestamptz THEN
+        RETURN NULL;
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- The latest occurrence of a series in [p_from, p_upto], p_from being one.
+-- Occurrences before it are found by halving: the first after a middle
+-- point tells whether any lies past it.
+CREATE OR REPLACE FUNCTION campaign.series_latest(c campaign.campaigns,
+    p_from timestamptz, p_upto timestamptz)
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    lo  timestamptz := p_from;
+    hi  timestamptz := p_upto;
+    n   timestamptz;
+    m   timestamptz;
+BEGIN
+    LOOP
+        n := campaign.series_next(c, lo);
+        IF n IS NULL OR n > p_upto THEN
+            RETURN lo;
+        END IF;
+        m := n + (hi - n) / 2;
+        -- the first after the middle: past p_upto, none is in (m, hi]
+        n := campaign.series_next(c, m);
+        IF n IS NULL OR n > hi THEN
+            hi := m;
+            lo := campaign.series_next(c, lo);
+        ELSE
+            lo := n;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- One run of a series, at an occurrence: a campaign of its own, scheduled,
+-- with a copy of the series' recipients as they are now.
+CREATE OR REPLACE FUNCTION campaign.series_run(s campaign.campaigns,
+    p_at timestamptz)
+RETURNS uuid LANGUAGE plpgsql AS $$
+DECLARE
+    v_id  uuid;
+BEGIN
+    INSERT INTO campaign.campaigns (tenant, name, type, status, message,
+                                    metadata, scheduled_at, timezone,
+                                    series_id)
+    VALUES (s.tenant, s.name, s.type, 'scheduled', s.message, s.metadata,
+            p_at, s.timezone, s.id)
+    RETURNING id INTO v_id;
+    IF s.total > 0 THEN
+        INSERT INTO campaign.recipients (campaign_id, address, vars)
+        SELECT v_id, r.address, r.vars FROM campaign.recipients r
+         WHERE r.campaign_id = s.id
+         ORDER BY r.seq;
+    END IF;
+    PERFORM campaign.event(s.tenant, s.id, 'run_created', s.status,
+                           s.status, jsonb_build_object(
+                               'run_id', v_id,
+                               'occurrence', campaign.ts(p_at)));
+    RETURN v_id;
+END
+$$;
+
+-- Makes the runs due within the lead of active series (of p_series only,
+-- if given), at most p_limit; moves each series on to its next occurrence,
+-- or completes it when none is left. An occurrence already past when its
+-- run would be made was missed (no scheduler was running): of those, only
+-- the latest is run, late, and only if it is no older than the series'
+-- catch_up; the others are skipped, and the series' trail says which
+-- (from the first skipped to "until", the occurrence after the last).
+-- Returns how many runs it made.
+CREATE OR REPLACE FUNCTION campaign.series_materialize(p_limit integer,
+    p_series uuid DEFAULT NULL)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    s       campaign.campaigns;
+    v_now   timestamptz;
+    v_at    timestamptz;
+    v_last  timestamptz;
+    v_id    uuid;
+    n       integer := 0;
+BEGIN
+    FOR s IN SELECT * FROM campaign.campaigns c
+              WHERE c.status = 'scheduled' AND c.recurrence IS NOT NULL
+                AND c.next_run_at <= clock_timestamp()
+                                     + campaign.series_lead()
+                AND (p_series IS NULL OR c.id = p_series)
+              ORDER BY c.next_run_at
+              LIMIT p_limit
+                FOR UPDATE OF c SKIP LOCKED
+    LOOP
+        v_now := clock_timestamp();
+        v_at := s.next_run_at;
+        WHILE v_at IS NOT NULL AND v_at <= v_now + campaign.series_lead()
+              AND n < p_limit
+        LOOP
+            IF v_at < v_now THEN
+                v_last := campaign.series_latest(s, v_at, v_now);
+                IF v_now - v_last
+                   > ((s.recurrence ->> 'catch_up') || ' s')::interval
+                THEN
+                    -- all of them too old
+                    v_last := campaign.series_next(s, v_now);
+                    PERFORM campaign.event(s.tenant, s.id, 'runs_skipped',
+                        s.status, s.status, jsonb_build_object(
+                            'reason', 'missed', 'from', campaign.ts(v_at),
+                            'until', campaign.ts(v_last)));
+                    v_at := v_last;
+                    CONTINUE;
+                END IF;
+                IF v_last > v_at THEN
+                    PERFORM campaign.event(s.tenant, s.id, 'runs_skipped',
+                        s.status, s.status, jsonb_build_object(
+                            'reason', 'missed', 'from', campaign.ts(v_at),
+                            'until', campaign.ts(v_last)));
+                    v_at := v_last;
+                END IF;
+            END IF;
+            v_id := campaign.series_run(s, v_at);
+            s.runs := s.runs + 1;
+            s.last_run_id := v_id;
+            n := n + 1;
+            v_at := campaign.series_next(s, v_at);
+        END LOOP;
+        UPDATE campaign.campaigns
+           SET runs = s.runs, last_run_id = s.last_run_id, next_run_at = v_at
+         WHERE id = s.id;
+        IF v_at IS NULL THEN
+            PERFORM campaign.apply_transition('finish_series', ARRAY[s.id]);
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- A series' runs not started yet (made ahead), cancelled: when it is
+-- paused, cancelled or its recurrence changes.
+CREATE OR REPLACE FUNCTION campaign.series_drop_ahead(p_series uuid)
+RETURNS void LANGUAGE sql AS $$
+    SELECT count(*) FROM campaign.apply_transition('cancel',
+        ARRAY(SELECT c.id FROM campaign.campaigns c
+               WHERE c.series_id = p_series AND c.status = 'scheduled'
+                 FOR UPDATE OF c))
+$$;
+
+-- A series armed from now: its next occurrence, and its runs within the
+-- lead made at once. Made (p_strict): a recurrence with no occurrence
+-- left is the 400 that says so; resumed: the series completes.
+CREATE OR REPLACE FUNCTION campaign.series_arm(p_series uuid,
+    p_strict boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    s  campaign.campaigns;
+    t  timestamptz;
+BEGIN
+    SELECT * INTO s FROM campaign.campaigns WHERE id = p_series;
+    t := campaign.series_next(s, clock_timestamp());
+    IF t IS NULL AND p_strict THEN
+        PERFORM campaign.invalid('recurrence', 'recurrence has no '
+            || 'occurrence from now on (within its starts_at, ends_at and '
+            || 'max_runs)');
+    END IF;
+    UPDATE campaign.campaigns SET next_run_at = t WHERE id = p_series;
+    IF t IS NULL THEN
+        PERFORM campaign.apply_transition('finish_series', ARRAY[p_series]);
+    ELSE
+        PERFORM campaign.series_materialize(100, p_series);
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION campaign.series_start(p_series uuid)
+RETURNS void LANGUAGE sql AS $$
+    SELECT campaign.series_arm(p_series, true)
+$$;
+
+-- An action of the API on a series (campaign.api_action; the row is
+-- locked): pause and cancel drop the runs made ahead, resume arms it from
+-- now (missed occurrences are not made); a series is never started or
+-- scheduled itself.
+CREATE OR REPLACE FUNCTION campaign.series_action(c campaign.campaigns,
+    p_action text)
+RETURNS campaign.api_result LANGUAGE plpgsql AS $$
+DECLARE
+    v_action  text := CASE p_action WHEN 'pause' THEN 'pause_series'
+                                    WHEN 'resume' THEN 'resume_series'
+                                    WHEN 'cancel' THEN 'cancel' END;
+    v_to      text;
+BEGIN
+    SELECT to_status INTO v_to FROM campaign.transitions
+     WHERE action = v_action AND from_status = c.status;
+    IF v_to IS NULL THEN
+        PERFORM campaign.fail('invalid_transition',
+            CASE WHEN v_action IS NULL
+                 THEN format('cannot %s a series: its runs start at its '
+                             'occurrences', p_action)
+                 ELSE format('cannot %s a series that is %s', p_action,
+                             c.status) END,
+            jsonb_build_object('status', c.status));
+    END IF;
+    IF v_to <> c.status THEN
+        PERFORM campaign.apply_transition(v_action, ARRAY[c.id]);
+        IF v_to = 'scheduled' THEN
+            PERFORM campaign.series_arm(c.id, false);
+        ELSE
+            PERFORM campaign.series_drop_ahead(c.id);
+        END IF;
+    END IF;
+    SELECT * INTO c FROM campaign.campaigns WHERE id = c.id;
+    RETURN campaign.campaign_result(c);
+END
+$$;
+
+-- At a run's time (scheduler_start, before the pools): a run missed by
+-- more than its series' catch_up, or with a later occurrence of its
+-- series also due (made into a run or not), is skipped; with overlap skip, one whose series has a run still
+-- active (queued, running or paused) is skipped; with replace, those are
+-- cancelled and it starts. Each skip is in the run's and the series'
+-- trails.
+CREATE OR REPLACE FUNCTION campaign.runs_due(p_due timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    r       record;
+    v_why   text;
+BEGIN
+    FOR r IN SELECT c.id, c.series_id, c.scheduled_at, c.tenant,
+                    s.status AS series_status, s.next_run_at AS series_next,
+                    s.recurrence ->> 'overlap' AS overlap,
+                    ((s.recurrence ->> 'catch_up') || ' s')::interval
+                        AS catch_up
+               FROM campaign.campaigns c
+               JOIN campaign.campaigns s ON s.id = c.series_id
+              WHERE c.status = 'scheduled' AND c.scheduled_at <= p_due
+                AND c.series_id IS NOT NULL
+              ORDER BY c.scheduled_at DESC
+                FOR UPDATE OF c SKIP LOCKED
+    LOOP
+        v_why := CASE
+            -- (a second late is on time: a scheduler's own lateness)
+            WHEN p_due - r.scheduled_at > greatest(r.catch_up,
+                                                   interval '1 second')
+                THEN 'missed'
+            -- a later occurrence due too: a run made of it, or one not
+            -- made yet (no scheduler ran): the latest runs, not this one
+            WHEN r.series_next <= p_due THEN 'missed'
+            WHEN EXISTS (SELECT 1 FROM campaign.campaigns o
+                          WHERE o.series_id = r.series_id
+                            AND o.status = 'scheduled'
+                            AND o.scheduled_at > r.scheduled_at
+                            AND o.scheduled_at <= p_due) THEN 'missed'
+            WHEN r.overlap = 'skip'
+                 AND EXISTS (SELECT 1 FROM campaign.campaigns o
+                              WHERE o.series_id = r.series_id
+                                AND o.status IN ('queued', 'running',
+                                                 'paused')) THEN 'overlap'
+            END;
+        IF v_why IS NOT NULL THEN
+            PERFORM campaign.apply_transition('skip', ARRAY[r.id],
+                p_reason => CASE v_why
+                    WHEN 'missed' THEN 'skipped: missed by longer than '
+                                       || 'catch_up, or a later run is due'
+                    ELSE 'skipped: the previous run was still active' END);
+            PERFORM campaign.event(r.tenant, r.series_id, 'run_skipped',
+                r.series_status, r.series_status, jsonb_build_object(
+                    'run_id', r.id, 'occurrence', campaign.ts(r.scheduled_at),
+                    'reason', v_why));
+        ELSIF r.overlap = 'replace' THEN
+            PERFORM campaign.apply_transition('cancel',
+                ARRAY(SELECT o.id FROM campaign.campaigns o
+                       WHERE o.series_id = r.series_id
+                         AND o.status IN ('queued', 'running', 'paused')
+                       ORDER BY o.id
+                         FOR UPDATE OF o));
+        END IF;
+    END LOOP;
+END
+$$;

@@ -1,0 +1,347 @@
+# Time (issue 15): time zones, cron expressions held to an independent
+# oracle (t/tools/cron-oracle, Python's zoneinfo), recurring campaigns on
+# real servers (runs on time with copied recipients, each overlap policy,
+# pause, resume and cancel, missed occurrences and catch_up) and the
+# calendar.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time sleep);
+use POSIX qw(strftime);
+use JSON::PP;
+use CampaignTest;
+
+my $JSON = JSON::PP->new->canonical;
+my $t = CampaignTest->new(workers => 1);
+my %k = (key => $t->key('acme'));
+my %other = (key => $t->key('globex'));
+my $late_bound = $ENV{CAMPAIGN_ASAN} ? 200 : 100;
+
+sub create {
+    my (%body) = @_;
+    my $r = $t->req(POST => '/v1/campaigns', %k, json => {
+        name => 't', type => 'sms', message => { body => 'Hi {{name}}' },
+        %body });
+    die "create: $r->{status} $r->{body}" unless $r->{status} == 201;
+    return $r->{json};
+}
+sub refused {
+    my (%body) = @_;
+    my $r = $t->req(POST => '/v1/campaigns', %k, json => {
+        name => 't', type => 'sms', message => {}, %body });
+    return "$r->{status} " . ($r->{json}{error}{field} // '') . ': '
+        . ($r->{json}{error}{message} // '');
+}
+sub campaign { $t->req(GET => "/v1/campaigns/$_[0]", %k)->{json} }
+sub runs {
+    my ($id) = @_;
+    return @{ $t->req(GET => "/v1/campaigns/$id/runs?limit=200", %k)
+              ->{json}{data} };
+}
+sub iso {
+    my ($epoch) = @_;
+    return strftime('%Y-%m-%dT%H:%M:%S', gmtime $epoch)
+        . sprintf('.%03dZ', ($epoch - int $epoch) * 1000);
+}
+
+# --- the next occurrence of 1,000 random (cron, zone, instant) triples ---
+my $seed = $ENV{CRON_SEED} // int(rand(2**31));
+note("CRON_SEED=$seed replays the triples");
+my @triples = map { $JSON->decode($_) }
+              `$CampaignTest::ROOT/t/tools/cron-oracle $seed 1000`;
+is(scalar(@triples), 1000, '1,000 triples from the oracle');
+my $values = join ",\n", map {
+    my $i = $_;
+    my $r = $triples[$i];
+    die "a quote in a triple" if join('', values %$r) =~ /'/;
+    sprintf("(%d, '%s', '%s', '%s'::timestamptz)", $i, $r->{cron}, $r->{tz},
+            $r->{after})
+} 0 .. $#triples;
+my %got = map { split /\|/, $_, 2 } split /\n/, $t->psql(
+    "SELECT i, coalesce(to_char(campaign.cron_next(campaign.cron_parse(c), "
+    . "tz, a) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), 'none') "
+    . "FROM (VALUES $values) v (i, c, tz, a)");
+my @wrong;
+for my $i (0 .. $#triples) {
+    my $want = $triples[$i]{next} // 'none';
+    $want =~ s/\+00:00$//;
+    $want .= '.000000' if $want =~ /T\d\d:\d\d:\d\d$/;
+    push @wrong, "$triples[$i]{cron} in $triples[$i]{tz} after "
+        . "$triples[$i]{after}: oracle $want, ours $got{$i}"
+        if $got{$i} ne $want;
+}
+is(scalar(@wrong), 0, 'campaign.cron_next() agrees with the oracle on all '
+   . '1,000 (DST days of New York, Vienna, Lord Howe, Apia and more)')
+    or diag join "\n", @wrong[0 .. ($#wrong < 9 ? $#wrong : 9)];
+
+# --- time zones --------------------------------------------------------
+my $c = create(timezone => 'America/New_York',
+               scheduled_at => '2031-11-02T01:30:00');
+is($c->{scheduled_at}, '2031-11-02T05:30:00.000Z',
+   'a wall-clock time the clocks show twice is its first occurrence');
+is($c->{timezone}, 'America/New_York', 'the zone is shown beside it');
+like(refused(timezone => 'America/New_York',
+             scheduled_at => '2031-03-09T02:30:00'),
+     qr/^400 scheduled_at: .*does not exist in America\/New_York/,
+     'a wall-clock time the clocks skip is a 400 that says so');
+like(refused(timezone => 'Mars/Olympus_Mons'), qr/^400 timezone: /,
+     'an unknown zone is a 400 naming the field');
+like(refused(scheduled_at => '2031-03-09T02:30:00'),
+     qr/^400 scheduled_at: .*with an offset/,
+     'without a zone, a time without an offset is still a 400');
+is(create(scheduled_at => '2031-05-06T07:08:09Z')->{timezone}, 'UTC',
+   'a campaign with no zone is in UTC');
+my $vienna = create(timezone => 'Europe/Vienna');
+is($t->req(POST => "/v1/campaigns/$vienna->{id}/schedule", %k,
+           json => { scheduled_at => '2031-07-01T09:00:00' })
+   ->{json}{scheduled_at}, '2031-07-01T07:00:00.000Z',
+   'schedule takes a wall-clock time in the campaign\'s zone');
+is($t->req(PATCH => "/v1/campaigns/$vienna->{id}", %k,
+           json => { timezone => 'Asia/Kathmandu',
+                     scheduled_at => '2031-07-01T09:00:00' })
+   ->{json}{scheduled_at}, '2031-07-01T03:15:00.000Z',
+   'PATCH: the new zone reads its scheduled_at (+05:45)');
+
+# --- cron expressions refused, each naming the reason --------------------
+for my $case (['0 9 * *', qr/has 4 fields/],
+              ['0 24 * * *', qr/hour field has 24, outside 0-23/],
+              ['0 9 * * MON-FOO', qr/day-of-week field has "FOO"/],
+              ['*/0 * * * *', qr/step of 0/],
+              ['0 9 20-10 * *', qr/runs backwards/],
+              ['0 0 30 2 *', qr/matches no date/],
+              ['@reboot', qr/not one of \@hourly/],
+              ['0 9 ? * *', qr/not \*, a value, a range or a step/]) {
+    like(refused(recurrence => { cron => $case->[0] }),
+         qr/^400 recurrence\.cron: .*$case->[1]/,
+         "cron \"$case->[0]\" is refused, saying why");
+}
+like(refused(recurrence => { cron => '0 9 * * *', overlap => 'maybe' }),
+     qr/^400 recurrence\.overlap: /, 'an unknown overlap is refused');
+like(refused(recurrence => { cron => '0 9 * * *' },
+             scheduled_at => '2031-01-01T00:00:00Z'),
+     qr/^400 recurrence: /, 'a series takes no scheduled_at');
+like(refused(recurrence => { cron => '0 9 * * *', extra => 1 }),
+     qr/^400 extra: |^400 recurrence/, 'an unknown recurrence field');
+is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE recurrence IS "
+            . "NOT NULL"), 0, 'none of those made a series');
+
+# --- a series on real servers ---------------------------------------------
+my $url = $t->start_provider;
+my $s = $t->start_scheduler(conf => <<"CONF");
+pool sms 20;
+pool voice 20;
+provider sms $url/sms;
+provider voice $url/slow;
+retry 3 100ms 1s;
+CONF
+
+my $series = create(name => 'every 3 s',
+                    recurrence => { cron => '*/3 * * * * *',
+                                    timezone => 'Europe/Vienna' },
+                    recipients => [ map { { to => "+1555000000$_",
+                                            vars => { name => "N$_" } } }
+                                    1 .. 3 ]);
+is($series->{status}, 'scheduled', 'a series is scheduled');
+is($series->{recurrence}{cron}, '*/3 * * * * *', 'with its recurrence');
+is($series->{recurrence}{overlap}, 'skip', 'overlap skip by default');
+ok($series->{next_run_at}, "its next occurrence: $series->{next_run_at}");
+CampaignTest::wait_for(sub {
+    (grep { $_->{status} eq 'completed' } runs($series->{id})) >= 3 }, 30,
+    'three runs to complete');
+my @runs = grep { $_->{status} eq 'completed' } runs($series->{id});
+is(scalar(grep { $_->{series_id} eq $series->{id} } @runs), scalar(@runs),
+   'each run names its series');
+is(scalar(grep { $_->{stats}{sent} == 3 && $_->{stats}{total} == 3 } @runs),
+   scalar(@runs), 'each run sent its copy of the three recipients');
+my @lateness = sort { $a <=> $b } map {
+    $t->psql("SELECT extract(epoch FROM started_at - scheduled_at) * 1000 "
+             . "FROM campaign.campaigns WHERE id = '$_->{id}'") } @runs;
+cmp_ok($lateness[-1], '<', $late_bound, sprintf('runs start on time: at '
+       . 'most %.1f ms after their occurrence', $lateness[-1]));
+cmp_ok($lateness[0], '>=', 0, 'and never before it');
+is(scalar(grep { $_->{scheduled_at} =~ /:(\d\d)\.000Z$/ && $1 % 3 == 0 }
+          @runs),
+   scalar(@runs), 'at the cron\'s occurrences (every third second)');
+my %keys = map { ($_->{key} =~ /^([^:]+):/)[0] => 1 } $t->deliveries;
+ok($keys{ $runs[0]{id} }, 'the provider got the run\'s deliveries');
+like(campaign($runs[0]{id})->{message}{body}, qr/Hi \{\{name\}\}/,
+     'a run has the series\' message');
+my $trail = $t->req(GET => "/v1/campaigns/$series->{id}/events?limit=1000",
+                    %k)->{json}{data};
+ok(scalar(grep { $_->{action} eq 'run_created'
+                 && $_->{detail}{run_id} eq $runs[0]{id} } @$trail),
+   'the series\' trail has each run made');
+is($t->req(GET => "/v1/campaigns/$series->{id}/runs", %other)->{status},
+   404, 'another tenant does not see the runs');
+
+# edit: future runs only
+my %started = map { $_->{id} => 1 } grep { $_->{started_at} }
+              runs($series->{id});
+$t->req(PATCH => "/v1/campaigns/$series->{id}", %k,
+        json => { message => { body => 'Edited {{name}}' } });
+CampaignTest::wait_for(sub {
+    grep { $_->{status} eq 'completed'
+           && $_->{message}{body} eq 'Edited {{name}}' } runs($series->{id})
+}, 20, 'a run after the edit');
+is(scalar(grep { $started{ $_->{id} }
+                 && $_->{message}{body} ne 'Hi {{name}}' }
+          runs($series->{id})), 0,
+   'an edit changes the runs to come, not those started');
+
+# pause: no runs; resume: no replay of the missed ones
+$t->req(POST => "/v1/campaigns/$series->{id}/pause", %k);
+my $paused = campaign($series->{id});
+is($paused->{status}, 'paused', 'a paused series');
+is($paused->{next_run_at}, undef, 'has no next occurrence');
+my $n_paused = scalar(runs($series->{id}));
+is(scalar(grep { $_->{status} eq 'scheduled' } runs($series->{id})), 0,
+   'its runs made ahead are cancelled');
+sleep 4;
+is(scalar(runs($series->{id})), $n_paused, 'no run is made while paused');
+my %before = map { $_->{id} => 1 } runs($series->{id});
+my $resume_at = time;
+$t->req(POST => "/v1/campaigns/$series->{id}/resume", %k);
+my $resumed = campaign($series->{id});
+is($resumed->{status}, 'scheduled', 'resumed');
+CampaignTest::wait_for(sub { scalar(runs($series->{id})) > $n_paused }, 10,
+                       'a run after the resume');
+is(scalar(grep { !$before{ $_->{id} }
+                 && CampaignTest::epoch_of($_->{scheduled_at}) < $resume_at }
+          runs($series->{id})), 0,
+   'resuming made no run for the occurrences missed');
+
+# cancel: no more runs
+$t->req(POST => "/v1/campaigns/$series->{id}/cancel", %k);
+my $n_cancel = scalar(runs($series->{id}));
+sleep 3.5;
+is(campaign($series->{id})->{status}, 'cancelled', 'a cancelled series');
+is(scalar(runs($series->{id})), $n_cancel, 'makes no more runs');
+is($t->req(POST => "/v1/campaigns/$series->{id}/start", %k)->{status}, 409,
+   'a series is never started itself');
+
+# --- overlap: runs of 2 s (voice's provider answers after 2 s), every 1 s --
+sub overlap_series {
+    my ($policy) = @_;
+    my $x = create(name => "overlap $policy", type => 'voice',
+                   recurrence => { cron => '* * * * * *',
+                                   overlap => $policy },
+                   recipients => [ { to => '+15551230000' } ]);
+    my $max = 0;
+    my $until = time + 5;
+    while (time < $until) {
+        my $n = $t->psql("SELECT count(*) FROM campaign.campaigns WHERE "
+                         . "series_id = '$x->{id}' AND status = 'running'");
+        $max = $n if $n > $max;
+        sleep 0.1;
+    }
+    $t->req(POST => "/v1/campaigns/$x->{id}/cancel", %k);
+    return ($x, $max);
+}
+my ($skip, $skip_max) = overlap_series('skip');
+my @skipped = grep { ($_->{failure} // '') =~ /previous run was still active/ }
+              runs($skip->{id});
+cmp_ok(scalar(@skipped), '>=', 2, 'skip: the occurrences while a run is '
+       . 'still active are skipped (' . scalar(@skipped) . ')');
+is($skip_max, 1, 'skip: never two runs at once');
+my $strail = $t->req(GET => "/v1/campaigns/$skip->{id}/events?limit=1000",
+                     %k)->{json}{data};
+is(scalar(grep { $_->{action} eq 'run_skipped'
+                 && $_->{detail}{reason} eq 'overlap' } @$strail),
+   scalar(@skipped), 'skip: each skip is in the series\' trail');
+my ($queue, $queue_max) = overlap_series('queue');
+cmp_ok($queue_max, '>=', 2, "queue: runs overlap ($queue_max at once)");
+is(scalar(grep { ($_->{failure} // '') =~ /skipped/ } runs($queue->{id})), 0,
+   'queue: none is skipped');
+my ($replace, $replace_max) = overlap_series('replace');
+is($replace_max, 1, 'replace: one run at a time');
+my @replaced = grep { $_->{status} eq 'cancelled' && $_->{started_at} }
+               runs($replace->{id});
+cmp_ok(scalar(@replaced), '>=', 2, 'replace: each run is cancelled by the '
+       . 'next (' . scalar(@replaced) . ')');
+
+# --- missed occurrences: at most the latest, within catch_up ----------------
+$t->stop_scheduler($s);
+my $missed = create(name => 'missed', recurrence => { cron => '* * * * * *',
+                                                      catch_up => 30 });
+my $gone = create(name => 'too old', recurrence => { cron => '* * * * * *',
+                                                     catch_up => 0 });
+sleep 8;   # five seconds of runs made ahead, then occurrences missed
+my $up = time;
+$s = $t->start_scheduler(conf => "pool sms 20;\nprovider sms $url/sms;\n");
+sub started_before {
+    my ($x) = @_;
+    return grep { $_->{started_at}
+                  && CampaignTest::epoch_of($_->{scheduled_at}) < $up }
+           runs($x->{id});
+}
+CampaignTest::wait_for(sub { started_before($missed) }, 20,
+                       'the latest missed occurrence to run, late');
+CampaignTest::wait_for(sub {
+    !grep { $_->{status} eq 'scheduled'
+            && CampaignTest::epoch_of($_->{scheduled_at}) < $up }
+    runs($missed->{id}), runs($gone->{id}) }, 20,
+    'every run of a missed occurrence to be decided');
+my @late = started_before($missed);
+is(scalar(@late), 1, 'of the occurrences missed, one runs late');
+my $mtrail = $t->req(GET => "/v1/campaigns/$missed->{id}/events?limit=1000",
+                     %k)->{json}{data};
+my ($span) = grep { $_->{action} eq 'runs_skipped' } @$mtrail;
+is($span && $span->{detail}{until}, $late[0]{scheduled_at},
+   'the others up to it are skipped, in the series\' trail');
+ok((grep { $_->{action} eq 'run_skipped' && $_->{detail}{reason} eq 'missed' }
+    @$mtrail), 'and the runs made ahead of the missed ones');
+is(scalar(started_before($gone)), 0,
+   'catch_up 0: no missed occurrence runs late');
+$t->req(POST => "/v1/campaigns/$_->{id}/cancel", %k) for $missed, $gone;
+
+# --- the calendar -----------------------------------------------------------
+my $now = time;
+my @lt = gmtime($now);
+# the next month, whole
+my ($y, $m) = ($lt[5] + 1900, $lt[4] + 2);
+($y, $m) = ($y + 1, 1) if $m > 12;
+my $from = sprintf('%04d-%02d-01T00:00:00Z', $y, $m);
+my ($y2, $m2) = $m == 12 ? ($y + 1, 1) : ($y, $m + 1);
+my $to = sprintf('%04d-%02d-01T00:00:00Z', $y2, $m2);
+my $weekly = create(name => 'weekdays at 9 in Vienna',
+                    recurrence => { cron => '0 9 * * MON-FRI',
+                                    timezone => 'Europe/Vienna' });
+my @one = map { create(name => "one-time $_", scheduled_at => sprintf(
+                    '%04d-%02d-%02dT12:00:00Z', $y, $m, 10 + $_))->{id} }
+          1 .. 3;
+my $cal = $t->req(GET => "/v1/calendar?from=$from&to=$to", %k)->{json};
+my @occ = grep { $_->{kind} eq 'occurrence'
+                 && $_->{campaign_id} eq $weekly->{id} } @{ $cal->{data} };
+my $weekdays = $t->psql("SELECT count(*) FROM generate_series("
+    . "'$from'::timestamptz, '$to'::timestamptz - interval '1 day', "
+    . "interval '1 day') d WHERE extract(isodow FROM d AT TIME ZONE "
+    . "'Europe/Vienna') < 6");
+is(scalar(@occ), $weekdays, "the calendar of $y-$m: every weekday's 9:00 "
+   . "in Vienna ($weekdays)");
+is(scalar(grep { $_->{at} !~ /T0[78]:00:00\.000Z$/ } @occ), 0,
+   'each at 9:00 Vienna time (07:00 or 08:00 UTC)');
+is(join(',', sort map { $_->{campaign_id} } grep { $_->{kind} eq 'start' }
+                 @{ $cal->{data} }), join(',', sort @one),
+   'and the one-time campaigns of the month');
+is(join(',', map { $_->{at} } @{ $cal->{data} }),
+   join(',', sort map { $_->{at} } @{ $cal->{data} }), 'in time order');
+is($cal->{truncated}, JSON::PP::false, 'not truncated');
+my $busy = create(name => 'every second',
+                  recurrence => { cron => '* * * * * *' });
+$cal = $t->req(GET => "/v1/calendar?from=$from&to=$to", %k)->{json};
+is(scalar(@{ $cal->{data} }), 10000, 'at most 10,000 entries');
+is($cal->{truncated}, JSON::PP::true, 'truncated says so');
+$t->req(POST => "/v1/campaigns/$busy->{id}/cancel", %k);
+is($t->req(GET => '/v1/calendar?from=2031-01-01T00:00:00Z'
+           . '&to=2031-02-02T00:00:00Z', %k)->{json}{error}{field}, 'to',
+   'a range over 31 days is a 400');
+is($t->req(GET => '/v1/calendar?from=2031-01-01T00:00:00'
+           . '&to=2031-01-02T00:00:00Z', %k)
+   ->{json}{error}{field}, 'from', 'a time without an offset is a 400');
+is(scalar(@{ $t->req(GET => "/v1/calendar?from=$from&to=$to", %other)
+             ->{json}{data} }), 0, 'another tenant\'s calendar is empty');
+
+$t->done;
+done_testing;
