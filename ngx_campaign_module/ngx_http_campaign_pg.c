@@ -126,7 +126,8 @@ ngx_http_campaign_pg_pool_create(ngx_cycle_t *cycle,
     static const char  prepare[] =
         "SET client_min_messages = warning; "
         "PREPARE " NGX_HTTP_CAMPAIGN_STMT_API " (text, text, text, text, "
-        "text, text, text, text, text, text, text, text, text) AS "
+        "text, text, text, text, text, text, text, text, text, text, "
+        "text) AS "
         NGX_HTTP_CAMPAIGN_SQL_API "; "
         "PREPARE " NGX_HTTP_CAMPAIGN_STMT_GET " (text, text) AS "
         NGX_HTTP_CAMPAIGN_SQL_GET;

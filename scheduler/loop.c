@@ -180,6 +180,7 @@ cs_loop_run(cs_loop_t *loop)
     cs_fd_t            *f;
     struct epoll_event  evs[64];
 
+    loop->stop = 0;             /* until stopped again: it may run twice */
     while (!loop->stop) {
         /* before each wait: the work the last batch (or the code that
          * ran before the loop) left for once per batch */

@@ -81,6 +81,8 @@ struct cs_sched_s {
     uint64_t         writer_backoff;
     uint64_t         starter_backoff;
     uint64_t         jobs_asked;    /* when my_running() was sent */
+    uint64_t         until_us;      /* the latest start time fired since
+                                     * the last start was sent, or 0 */
     unsigned         want;
     int              locked;        /* holds its lock on this connection */
     int              main_up;       /* the main connection is up */
@@ -151,6 +153,9 @@ campaign_due(cs_timer_t *t)
     cs_campaign_t  *c = (cs_campaign_t *) t;
     cs_sched_t     *s = c->s;
 
+    if (c->timer.at_us > s->until_us) {
+        s->until_us = c->timer.at_us;
+    }
     campaign_forget(s, c->id);
     s->want |= CS_WANT_START;
     sched_kick(s);
@@ -521,8 +526,8 @@ send_pools(cs_sched_t *s)
 static void
 sched_start(cs_sched_t *s)
 {
-    char         lease[24];
-    const char  *values[2];
+    char         lease[24], until[24];
+    const char  *values[3];
 
     /* nothing starts while the main connection, which holds this
      * scheduler's lock and learns its jobs, is away: its return ticks */
@@ -550,10 +555,16 @@ sched_start(cs_sched_t *s)
         return;
     }
 
+    /* the time its timers fired for: a database whose clock is a little
+     * behind this host's waits for it rather than find nothing due */
     s->want &= ~CS_WANT_START;
+    snprintf(until, sizeof(until), "%llu", (unsigned long long) s->until_us);
+    values[2] = s->until_us ? until : NULL;
+    s->until_us = 0;
     cs_pg_query(s->starter, "SELECT id, type, status, "
                 "round(lateness_ms::numeric, 3), previous_owner "
-                "FROM campaign.scheduler_start($1, $2)", 2, values,
+                "FROM campaign.scheduler_start($1, $2, 'epoch'::timestamptz "
+                "+ $3::bigint * interval '1 microsecond')", 3, values,
                 start_done, s);
 }
 
@@ -563,7 +574,7 @@ static void
 sched_kick(cs_sched_t *s)
 {
     char         horizon[24], lease[24];
-    const char  *values[2];
+    const char  *values[3];
 
     if (s->stopping) {
         /* deliveries in flight finish and their results are written */
@@ -575,8 +586,8 @@ sched_kick(cs_sched_t *s)
         return;
     }
 
-    cs_dispatch_flush(s->dispatch, s->writer);
     sched_start(s);
+    cs_dispatch_flush(s->dispatch, s->writer);
 
     if (!cs_pg_ready(s->pg)) {
         return;
@@ -617,20 +628,24 @@ sched_kick(cs_sched_t *s)
         cs_pg_query(s->pg, "SELECT campaign.scheduler_beat($1)", 1, values,
                     beat_done, s);
 
-    } else if (s->want & CS_WANT_SERIES) {
-        /* the runs of series due within the lead (sql/functions/
-         * series.sql): made seconds ahead, then started like any other */
-        s->want &= ~CS_WANT_SERIES;
-        snprintf(lease, sizeof(lease), "%d", CS_SERIES_BATCH);
-        values[1] = lease;
-        cs_pg_query(s->pg, "SELECT campaign.scheduler_series($1, $2)", 2,
-                    values, series_done, s);
-
     } else if (s->want & CS_WANT_JOBS) {
         s->want &= ~CS_WANT_JOBS;
         s->jobs_asked = cs_mono_ms();
         cs_pg_query(s->pg, "SELECT id, type, message, lease_ms, metadata FROM "
                     "campaign.my_running($1)", 1, values, jobs_done, s);
+
+    } else if (s->want & CS_WANT_SERIES) {
+        /* the runs of series due within the lead (sql/functions/
+         * series.sql): made seconds ahead, then started like any other */
+        s->want &= ~CS_WANT_SERIES;
+        snprintf(lease, sizeof(lease), "%d", CS_SERIES_BATCH);
+        /* the lead covers two sweeps and a second (5 s at least) */
+        snprintf(horizon, sizeof(horizon), "%llu",
+                 (unsigned long long) (2 * s->cf->sweep + 1000));
+        values[1] = lease;
+        values[2] = horizon;
+        cs_pg_query(s->pg, "SELECT campaign.scheduler_series($1, $2, $3)", 3,
+                    values, series_done, s);
 
     } else if ((s->want & CS_WANT_RETAIN) && s->cf->retention > 0) {
         /* before claims, which would starve it, but paced: one batch per

@@ -85,24 +85,65 @@ timer_us(const cs_timer_t *t)
 
 
 /*
- * The stage: what the wheel gave, in the order of its µs, searched from
- * the end (timers of one instant, or given in order, go on in O(1)).
+ * A batch the wheel gave, as a singly linked list (through next), sorted
+ * by µs: a merge sort, O(n log n) in any order the wheel gives them (ten
+ * thousand campaigns of one ms, whatever their µs), stable.
  */
-static void
-stage_put(cs_timers_t *ts, cs_timer_t *t)
+static cs_timer_t *
+batch_sort(cs_timer_t *list, size_t n)
 {
-    cs_timer_t  *at;
+    size_t       half, i;
+    cs_timer_t  *a, *b, *tail, head, *t;
 
-    for (at = ts->stage.prev; at != &ts->stage; at = at->prev) {
-        if (timer_us(at) <= timer_us(t)) {
-            break;
+    if (n < 2) {
+        return list;
+    }
+
+    half = n / 2;
+    for (t = list, i = 1; i < half; i++) {
+        t = t->next;
+    }
+    b = t->next;
+    t->next = NULL;
+
+    a = batch_sort(list, half);
+    b = batch_sort(b, n - half);
+
+    for (tail = &head; a && b; tail = tail->next) {
+        if (timer_us(b) < timer_us(a)) {
+            tail->next = b;
+            b = b->next;
+        } else {
+            tail->next = a;
+            a = a->next;
         }
     }
-    t->prev = at;
-    t->next = at->next;
-    at->next->prev = t;
-    at->next = t;
-    t->list = &ts->stage;
+    tail->next = a ? a : b;
+
+    return head.next;
+}
+
+
+/* The sorted batch, merged into the stage (sorted too): O(n + m). */
+static void
+stage_merge(cs_timers_t *ts, cs_timer_t *batch)
+{
+    cs_timer_t  *at, *t;
+
+    at = ts->stage.next;
+    while (batch) {
+        t = batch;
+        batch = batch->next;
+        while (at != &ts->stage && timer_us(at) <= timer_us(t)) {
+            at = at->next;
+        }
+        /* before at */
+        t->next = at;
+        t->prev = at->prev;
+        at->prev->next = t;
+        at->prev = t;
+        t->list = &ts->stage;
+    }
 }
 
 
@@ -128,8 +169,9 @@ static void
 timers_fired(int fd, int events, void *data)
 {
     int           stepped = 0;
+    size_t        n;
     uint64_t      count, now;
-    cs_timer_t   *t;
+    cs_timer_t   *t, *batch;
     cs_timers_t  *ts = data;
 
     (void) events;
@@ -151,9 +193,14 @@ timers_fired(int fd, int events, void *data)
 
     /* what the wheel gives goes on the stage, in the order of its µs, and
      * waits there for them */
+    batch = NULL;
+    n = 0;
     while ((t = cs_wheel_get(&ts->wheel)) != NULL) {
-        stage_put(ts, t);
+        t->next = batch;
+        batch = t;
+        n++;
     }
+    stage_merge(ts, batch_sort(batch, n));
 
     while (ts->stage.next != &ts->stage && timer_us(ts->stage.next) <= now) {
         t = ts->stage.next;

@@ -11,6 +11,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX qw(strftime);
 use JSON::PP;
+use HTTP::Tiny;
 use CampaignTest;
 
 my $JSON = JSON::PP->new->canonical;
@@ -112,7 +113,8 @@ for my $case (['0 9 * *', qr/has 4 fields/],
               ['0 9 20-10 * *', qr/runs backwards/],
               ['0 0 30 2 *', qr/matches no date/],
               ['@reboot', qr/not one of \@hourly/],
-              ['0 9 ? * *', qr/not \*, a value, a range or a step/]) {
+              ['0 9 ? * *', qr/not \*, a value, a range or a step/],
+              ['0 9 * * MON,', qr/has "", which is not/]) {
     like(refused(recurrence => { cron => $case->[0] }),
          qr/^400 recurrence\.cron: .*$case->[1]/,
          "cron \"$case->[0]\" is refused, saying why");
@@ -126,6 +128,31 @@ like(refused(recurrence => { cron => '0 9 * * *', extra => 1 }),
      qr/^400 extra: |^400 recurrence/, 'an unknown recurrence field');
 is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE recurrence IS "
             . "NOT NULL"), 0, 'none of those made a series');
+my $trimmed = create(recurrence => { cron => "\t0 9 * * MON-FRI \n" });
+is($trimmed->{recurrence}{cron}, '0 9 * * MON-FRI',
+   'white space around a cron is no field: it is trimmed');
+is($t->req(PATCH => "/v1/campaigns/$trimmed->{id}", %k,
+           json => { recurrence => { cron => '0 9 * * *',
+                                     ends_at => '2030-01-01T09:30:00Z',
+                                     max_runs => 1 } })->{status}, 200,
+   'a series\' recurrence changed');
+$t->req(POST => "/v1/campaigns/$trimmed->{id}/pause", %k);
+like($t->req(PATCH => "/v1/campaigns/$trimmed->{id}", %k,
+             json => { recurrence => { cron => '0 9 * * *',
+                                       ends_at => '2029-01-01T00:00:00Z',
+                                       starts_at => '2029-06-01T00:00:00Z'
+                                     } })->{json}{error}{field},
+     qr/^recurrence/, 'paused: a recurrence with no occurrence left is a 400');
+$t->req(POST => "/v1/campaigns/$trimmed->{id}/cancel", %k);
+my $one_time = create(scheduled_at => '2031-01-01T00:00:00Z');
+my $r = $t->req(PATCH => "/v1/campaigns/$one_time->{id}", %k,
+                json => { recurrence => undef });
+is("$r->{status} $r->{json}{status}", '200 scheduled',
+   'recurrence: null on a one-time campaign changes nothing');
+my $etag = $r->{headers}{etag};
+$r = $t->req(PATCH => "/v1/campaigns/$one_time->{id}", %k,
+             json => { timezone => 'Asia/Tokyo' });
+isnt($r->{headers}{etag}, $etag, 'a new zone is a new version (ETag)');
 
 # --- a series on real servers ---------------------------------------------
 my $url = $t->start_provider;
@@ -190,6 +217,11 @@ is(scalar(grep { $started{ $_->{id} }
           runs($series->{id})), 0,
    'an edit changes the runs to come, not those started');
 
+my ($ahead) = grep { $_->{status} eq 'scheduled' } runs($series->{id});
+is($t->req(PATCH => "/v1/campaigns/$ahead->{id}", %k,
+           json => { recurrence => { cron => '* * * * *' } })
+   ->{json}{error}{field}, 'recurrence', 'a run cannot become a series');
+
 # pause: no runs; resume: no replay of the missed ones
 $t->req(POST => "/v1/campaigns/$series->{id}/pause", %k);
 my $paused = campaign($series->{id});
@@ -221,6 +253,7 @@ is(scalar(runs($series->{id})), $n_cancel, 'makes no more runs');
 is($t->req(POST => "/v1/campaigns/$series->{id}/start", %k)->{status}, 409,
    'a series is never started itself');
 
+
 # --- overlap: runs of 2 s (voice's provider answers after 2 s), every 1 s --
 sub overlap_series {
     my ($policy) = @_;
@@ -245,6 +278,9 @@ my @skipped = grep { ($_->{failure} // '') =~ /previous run was still active/ }
 cmp_ok(scalar(@skipped), '>=', 2, 'skip: the occurrences while a run is '
        . 'still active are skipped (' . scalar(@skipped) . ')');
 is($skip_max, 1, 'skip: never two runs at once');
+is(scalar(grep { $_->{stats}{pending} != 0
+                 || $_->{stats}{cancelled} != $_->{stats}{total} } @skipped),
+   0, 'skip: a skipped run\'s recipients are cancelled, none pending');
 my $strail = $t->req(GET => "/v1/campaigns/$skip->{id}/events?limit=1000",
                      %k)->{json}{data};
 is(scalar(grep { $_->{action} eq 'run_skipped'
@@ -328,12 +364,32 @@ is(join(',', sort map { $_->{campaign_id} } grep { $_->{kind} eq 'start' }
 is(join(',', map { $_->{at} } @{ $cal->{data} }),
    join(',', sort map { $_->{at} } @{ $cal->{data} }), 'in time order');
 is($cal->{truncated}, JSON::PP::false, 'not truncated');
-my $busy = create(name => 'every second',
-                  recurrence => { cron => '* * * * * *' });
+my $three = create(name => 'three runs',
+                   recurrence => { cron => '0 12 * * *', max_runs => 3 });
+$cal = $t->req(GET => "/v1/calendar?from=" . iso(time)
+               . "&to=" . iso(time + 30 * 86400), %k)->{json};
+is(scalar(grep { ($_->{series_id} // '') eq $three->{id} } @{ $cal->{data} }),
+   3, 'a series of max_runs 3 shows three occurrences');
+$t->req(POST => "/v1/campaigns/$three->{id}/cancel", %k);
+# twenty series every second: the answer's work is bounded by the answer
+my @busy = map { create(name => "every second $_",
+                        recurrence => { cron => '* * * * * *' })->{id} }
+           1 .. 20;
+my $asked = time;
+my $raw = HTTP::Tiny->new(timeout => 30)->get(
+    $t->url("/v1/calendar?from=$from&to=$to"),
+    { headers => { Authorization => "Bearer $k{key}" } });
+my $took = time - $asked;
+is($raw->{status}, 200, 'the calendar answers');
 $cal = $t->req(GET => "/v1/calendar?from=$from&to=$to", %k)->{json};
 is(scalar(@{ $cal->{data} }), 10000, 'at most 10,000 entries');
 is($cal->{truncated}, JSON::PP::true, 'truncated says so');
-$t->req(POST => "/v1/campaigns/$busy->{id}/cancel", %k);
+is(scalar(grep { $_->{at} lt $cal->{data}[-1]{at} } @{ $cal->{data} }),
+   scalar(grep { $_->{at} ne $cal->{data}[-1]{at} } @{ $cal->{data} }),
+   'the first 10,000 in time');
+cmp_ok($took, '<', 2, sprintf('twenty series every second: answered in '
+                              . '%.2f s', $took));
+$t->req(POST => "/v1/campaigns/$_/cancel", %k) for @busy;
 is($t->req(GET => '/v1/calendar?from=2031-01-01T00:00:00Z'
            . '&to=2031-02-02T00:00:00Z', %k)->{json}{error}{field}, 'to',
    'a range over 31 days is a 400');

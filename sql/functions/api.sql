@@ -489,7 +489,16 @@ BEGIN
                 AND c.recurrence IS NOT NULL);
     END IF;
 
-    IF b ? 'recurrence' THEN
+    IF b ? 'recurrence' AND c.series_id IS NOT NULL
+       AND b -> 'recurrence' <> 'null'
+    THEN
+        PERFORM campaign.invalid('recurrence', 'a run of a series cannot be '
+                                 || 'a series itself');
+    END IF;
+    -- ending a recurrence that is none: nothing to do
+    IF b ? 'recurrence'
+       AND NOT (b -> 'recurrence' = 'null' AND c.recurrence IS NULL)
+    THEN
         PERFORM campaign.series_drop_ahead(p_id);
         IF b -> 'recurrence' = 'null' THEN
             -- no longer a series: a draft
@@ -513,6 +522,9 @@ BEGIN
                 -- a draft or one-time campaign becomes a series
                 PERFORM campaign.apply_transition('schedule', ARRAY[p_id]);
                 PERFORM campaign.series_start(p_id);
+            ELSE
+                -- paused: armed when resumed, but it must have a future
+                PERFORM campaign.series_check(p_id);
             END IF;
         END IF;
     END IF;
@@ -570,6 +582,13 @@ BEGIN
              ELSE ARRAY['draft', 'scheduled'] END);
     SELECT * INTO a FROM campaign.add_recipients(c, b, p_csv, p_max);
     SELECT * INTO c FROM campaign.campaigns WHERE id = p_id;
+    IF c.recurrence IS NOT NULL
+       AND c.total > campaign.series_max_recipients()
+    THEN
+        PERFORM campaign.invalid('recipients', format('a series holds at '
+            || 'most %s recipients (each run copies them)',
+            campaign.series_max_recipients()));
+    END IF;
     RETURN ROW(200, json_build_object('added', a.added,
                                       'duplicates', a.duplicates,
                                       'total', c.total)::text,
@@ -667,23 +686,25 @@ END
 $$;
 
 -- GET /calendar?from=&to=: what starts in a range of at most 31 days, for
--- a page to draw: the one-time campaigns scheduled in it (kind start),
--- the occurrences of the active series (kind occurrence, from now on:
--- their runs, made a few seconds ahead, are these), and what started in
--- the range's past (kind started), in time order, at most 10,000
--- (truncated then says so). A series gives at most 10,000 occurrences,
--- each found from the one before (campaign.series_next).
+-- a page to draw, in time order, at most 10,000 (truncated then says so):
+-- every campaign with its start time in it (kind start: one-time, or a
+-- series' run, whatever its status now) and the occurrences of the active
+-- series not made into runs yet (kind occurrence, from the series'
+-- next_run_at). The work is bounded by the answer, not by the series: they
+-- are taken by their next occurrence, each gives its occurrences (each
+-- found from the one before) only up to a cut, the time of the 10,001st
+-- entry found so far, and once a series' next occurrence is past the cut
+-- no later one can give any.
 CREATE OR REPLACE FUNCTION campaign.api_calendar(p_tenant text,
     p_from text, p_to text) RETURNS campaign.api_result
 LANGUAGE plpgsql AS $$
 DECLARE
     v_from   timestamptz;
     v_to     timestamptz;
-    v_now    timestamptz := clock_timestamp();
     v_max    CONSTANT integer := 10000;
     s        campaign.campaigns;
-    t        timestamptz;
-    n        integer;
+    v_cut    timestamptz;
+    v_got    timestamptz[];
     v_at     timestamptz[] := '{}';
     v_id     uuid[] := '{}';
     v_data   json;
@@ -709,20 +730,44 @@ BEGIN
                                  || '31 days');
     END IF;
 
-    -- each active series' occurrences in the range, from now on
+    -- the cut: past v_max start times, no occurrence can be among the
+    -- first v_max entries
+    v_cut := coalesce((SELECT c.scheduled_at FROM campaign.campaigns c
+                        WHERE c.tenant = p_tenant
+                          AND c.scheduled_at IS NOT NULL
+                          AND c.scheduled_at >= v_from
+                          AND c.scheduled_at < v_to
+                        ORDER BY c.scheduled_at
+                        OFFSET v_max LIMIT 1), v_to);
+
+    -- each active series' occurrences not made into runs (those made are
+    -- campaigns with their start time), by its next occurrence
     FOR s IN SELECT * FROM campaign.campaigns c
               WHERE c.tenant = p_tenant AND c.status = 'scheduled'
-                AND c.recurrence IS NOT NULL
+                AND c.recurrence IS NOT NULL AND c.next_run_at < v_to
+              ORDER BY c.next_run_at
     LOOP
-        n := 0;
-        t := campaign.series_next(s, greatest(v_from, v_now)
-                                     - interval '1 microsecond');
-        WHILE t IS NOT NULL AND t < v_to AND n < v_max LOOP
-            v_at := v_at || t;
-            v_id := v_id || s.id;
-            n := n + 1;
-            t := campaign.series_next(s, t);
-        END LOOP;
+        EXIT WHEN s.next_run_at >= v_cut;
+        -- within its bounds: starts_at, ends_at, the runs max_runs leaves
+        v_got := campaign.cron_between(s.cron, s.recurrence ->> 'timezone',
+            greatest(v_from, s.next_run_at,
+                     (s.recurrence ->> 'starts_at')::timestamptz)
+                - interval '1 microsecond',
+            least(v_cut, (s.recurrence ->> 'ends_at')::timestamptz
+                         + interval '1 microsecond'),
+            least(v_max + 1, (s.recurrence ->> 'max_runs')::integer
+                             - s.runs));
+        v_at := v_at || v_got;
+        v_id := v_id || array_fill(s.id, ARRAY[cardinality(v_got)]);
+        -- twice the answer kept: the first v_max + 1 stay, the cut moves
+        IF cardinality(v_at) > 2 * v_max THEN
+            SELECT array_agg(x.at ORDER BY x.at, x.id),
+                   array_agg(x.id ORDER BY x.at, x.id)
+              INTO v_at, v_id
+              FROM (SELECT o.at, o.id FROM unnest(v_at, v_id) AS o (at, id)
+                     ORDER BY o.at, o.id LIMIT v_max + 1) x;
+            v_cut := least(v_cut, v_at[v_max + 1]);
+        END IF;
     END LOOP;
 
     WITH entries AS (
@@ -731,18 +776,11 @@ BEGIN
           FROM unnest(v_at, v_id) AS o (at, id)
           JOIN campaign.campaigns c ON c.id = o.id
         UNION ALL
-        SELECT c.scheduled_at, 'start', c.id, NULL, c.name, c.type,
+        SELECT c.scheduled_at, 'start', c.id, c.series_id, c.name, c.type,
                c.status
           FROM campaign.campaigns c
-         WHERE c.tenant = p_tenant AND c.status = 'scheduled'
-           AND c.series_id IS NULL AND c.recurrence IS NULL
-           AND c.scheduled_at >= v_from AND c.scheduled_at < v_to
-        UNION ALL
-        SELECT c.started_at, 'started', c.id, c.series_id, c.name, c.type,
-               c.status
-          FROM campaign.campaigns c
-         WHERE c.tenant = p_tenant
-           AND c.started_at >= v_from AND c.started_at < least(v_to, v_now)),
+         WHERE c.tenant = p_tenant AND c.scheduled_at IS NOT NULL
+           AND c.scheduled_at >= v_from AND c.scheduled_at < v_to),
     firsts AS (
         SELECT *, count(*) OVER () AS total FROM entries
          ORDER BY at, campaign_id

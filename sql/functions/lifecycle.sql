@@ -74,8 +74,8 @@ BEGIN
         RETURN;
     END IF;
 
-    -- a cancelled campaign sends nothing more
-    IF p_action = 'cancel' THEN
+    -- a cancelled (or skipped) campaign sends nothing more
+    IF p_action IN ('cancel', 'skip') THEN
         UPDATE campaign.recipients SET status = 'cancelled'
          WHERE campaign_id = ANY (v_changed) AND status = 'pending';
     END IF;
@@ -131,11 +131,13 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF (NEW.status, NEW.name, NEW.message, NEW.metadata, NEW.scheduled_at,
         NEW.total, NEW.pending, NEW.sent, NEW.failed, NEW.cancelled,
-        NEW.started_at, NEW.finished_at, NEW.failure)
+        NEW.started_at, NEW.finished_at, NEW.failure, NEW.timezone,
+        NEW.recurrence, NEW.next_run_at, NEW.last_run_id)
        IS NOT DISTINCT FROM
        (OLD.status, OLD.name, OLD.message, OLD.metadata, OLD.scheduled_at,
         OLD.total, OLD.pending, OLD.sent, OLD.failed, OLD.cancelled,
-        OLD.started_at, OLD.finished_at, OLD.failure)
+        OLD.started_at, OLD.finished_at, OLD.failure, OLD.timezone,
+        OLD.recurrence, OLD.next_run_at, OLD.last_run_id)
     THEN
         RETURN NEW;
     END IF;

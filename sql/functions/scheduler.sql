@@ -115,30 +115,47 @@ $$;
 -- lateness). A scheduler calls it on a connection of its own when a start
 -- time comes or a slot is freed, so that a start never waits behind its
 -- other statements; scheduler_tick() calls it too.
+--   p_until  the latest start time the caller's timers fired for: if this
+--            server's clock is a little behind the caller's, the start
+--            waits for it (at most 100 ms), so that what the timer fired
+--            for is due here, and never started early
+--   p_only   the one campaign to consider (the warm-up's)
 CREATE OR REPLACE FUNCTION campaign.scheduler_start(p_owner text,
-    p_lease_ms integer)
+    p_lease_ms integer, p_until timestamptz DEFAULT NULL,
+    p_only uuid DEFAULT NULL)
 RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision,
                previous_owner text)
 LANGUAGE plpgsql AS $$
 DECLARE
     t        record;
     v_lease  interval := p_lease_ms * interval '1 ms';
-    -- one instant for what is due, so that what the pools left is queued
-    v_due    timestamptz := clock_timestamp();
+    v_due    timestamptz;
+    v_limit  integer;
     v_free   bigint;
     v_queued boolean;
     v_ids    uuid[];
     v_run    uuid[] := '{}';
 BEGIN
+    IF p_until > clock_timestamp()
+       AND p_until < clock_timestamp() + interval '100 ms'
+    THEN
+        PERFORM pg_sleep(extract(epoch FROM p_until - clock_timestamp()));
+    END IF;
+    -- one instant for what is due, so that what the pools left is queued
+    v_due := clock_timestamp();
     PERFORM campaign.act_as_scheduler(p_owner);
     -- a series' runs due: skipped, or their series' other runs cancelled,
     -- as the series says
-    PERFORM campaign.runs_due(v_due);
+    IF p_only IS NULL THEN
+        PERFORM campaign.runs_due(v_due);
+    END IF;
 
     -- a pool's row lock (its first type's) makes its slot count exact
     -- across schedulers; the types sharing it count together. Locked in
-    -- name order, each once.
-    FOR t IN SELECT ty.name, ty.pool_limit,
+    -- name order, each once, FOR NO KEY UPDATE: a campaign being inserted
+    -- holds its type's key share (the foreign key) until it commits, and
+    -- must hold up no start.
+    FOR t IN SELECT ty.name,
                     ARRAY(SELECT m.name FROM campaign.types m
                            WHERE coalesce(m.pool_type, m.name) = ty.name)
                     AS members
@@ -147,14 +164,17 @@ BEGIN
                 AND EXISTS (SELECT 1 FROM campaign.campaigns q
                               JOIN campaign.types m ON m.name = q.type
                              WHERE coalesce(m.pool_type, m.name) = ty.name
+                               AND (p_only IS NULL OR q.id = p_only)
                                AND (q.status = 'queued'
                                     OR (q.status = 'scheduled'
                                         AND q.scheduled_at <= v_due)))
               ORDER BY ty.name
     LOOP
-        PERFORM 1 FROM campaign.types WHERE name = t.name FOR UPDATE;
+        -- its limit as the lock finds it (one lowered meanwhile holds)
+        SELECT ty.pool_limit INTO v_limit FROM campaign.types ty
+         WHERE ty.name = t.name FOR NO KEY UPDATE;
 
-        SELECT t.pool_limit - count(*) FILTER (WHERE r.status = 'running'),
+        SELECT v_limit - count(*) FILTER (WHERE r.status = 'running'),
                coalesce(bool_or(r.status = 'queued'), false)
           INTO v_free, v_queued
           FROM campaign.campaigns r
@@ -171,6 +191,7 @@ BEGIN
             v_ids := ARRAY(SELECT q.id FROM campaign.campaigns q
                             WHERE q.type = ANY (t.members)
                               AND q.status = 'queued'
+                              AND (p_only IS NULL OR q.id = p_only)
                             ORDER BY q.queued_at, q.id
                             LIMIT v_free
                               FOR UPDATE OF q SKIP LOCKED);
@@ -178,6 +199,7 @@ BEGIN
             v_queued := EXISTS (SELECT 1 FROM campaign.campaigns q
                                  WHERE q.type = ANY (t.members)
                                    AND q.status = 'queued'
+                                   AND (p_only IS NULL OR q.id = p_only)
                                    AND q.id <> ALL (v_ids));
         END IF;
 
@@ -190,6 +212,7 @@ BEGIN
                                      WHERE q.type = ANY (t.members)
                                        AND q.status = 'scheduled'
                                        AND q.scheduled_at <= v_due
+                                       AND (p_only IS NULL OR q.id = p_only)
                                      ORDER BY q.scheduled_at, q.id
                                      LIMIT v_free - cardinality(v_ids)
                                        FOR UPDATE OF q SKIP LOCKED);
@@ -217,6 +240,7 @@ BEGIN
         ARRAY(SELECT c.id FROM campaign.campaigns c
                WHERE c.status = 'scheduled'
                  AND c.scheduled_at <= v_due
+                 AND (p_only IS NULL OR c.id = p_only)
                  FOR UPDATE OF c SKIP LOCKED));
 
     -- one started with no recipient pending is done at once (rows this
@@ -232,9 +256,9 @@ $$;
 -- connects: a new backend's first start plans every statement of the way
 -- (the lifecycle's, its triggers') and loads their tables' caches, some
 -- 10 ms of the first campaigns due after a scheduler (re)connects. A
--- campaign of no tenant's, due now, is started in a subtransaction that
--- is then rolled back, with anything else it started and every event and
--- notification of it; what is due is started by the real start after.
+-- campaign of no tenant's, due now, is started alone (its pool's lock
+-- held for that moment) in a subtransaction that is then rolled back with
+-- every event and notification of it.
 CREATE OR REPLACE FUNCTION campaign.scheduler_warm(p_owner text,
     p_lease_ms integer)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -247,7 +271,9 @@ BEGIN
           FROM campaign.types t
          ORDER BY t.name
          LIMIT 1;
-        PERFORM campaign.scheduler_start(p_owner, p_lease_ms);
+        PERFORM campaign.scheduler_start(p_owner, p_lease_ms, NULL,
+            (SELECT c.id FROM campaign.campaigns c
+              WHERE c.tenant = 'campaign-scheduler warm-up'));
         RAISE EXCEPTION USING ERRCODE = 'CPWRM';
     EXCEPTION WHEN SQLSTATE 'CPWRM' THEN
         NULL;
@@ -272,8 +298,9 @@ RETURNS TABLE (id uuid, type text, status text, lateness_ms double precision,
                previous_owner text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_lease  interval := p_lease_ms * interval '1 ms';
-    v_alive  oid[] := '{}';
+    v_lease   interval := p_lease_ms * interval '1 ms';
+    v_alive   oid[] := '{}';
+    v_started campaign.started[];
 BEGIN
     PERFORM campaign.act_as_scheduler(p_owner);
 
@@ -322,20 +349,34 @@ BEGIN
      WHERE tk.lease_owner IS NOT NULL AND tk.lease_owner <> p_owner;
 
     -- last: a pool's lock is then held only until the commit, not while
-    -- a thousand campaigns complete (the starts' connection waits for it)
-    RETURN QUERY SELECT * FROM campaign.scheduler_start(p_owner, p_lease_ms);
+    -- a thousand campaigns complete (the starts' connection waits for it).
+    -- Starts that fail (a lock time-out) leave the leases renewed above.
+    BEGIN
+        SELECT array_agg(ROW(x.id, x.type, x.status, x.lateness_ms,
+                             x.previous_owner)::campaign.started)
+          INTO v_started
+          FROM campaign.scheduler_start(p_owner, p_lease_ms) x;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'scheduler_tick: starts failed: %', SQLERRM;
+        v_started := NULL;
+    END;
+    RETURN QUERY SELECT x.id, x.type, x.status, x.lateness_ms,
+                        x.previous_owner
+                   FROM unnest(v_started) AS x;
 END
 $$;
 
 -- The runs of series due within the lead (campaign.series_materialize),
 -- made by a scheduler's sweep: at most p_limit at a time (the caller asks
--- again while a call made p_limit). Returns how many it made.
+-- again while a call made p_limit); p_lead_ms, at least 5 s, covers a few
+-- of its sweeps. Returns how many it made.
 CREATE OR REPLACE FUNCTION campaign.scheduler_series(p_owner text,
-    p_limit integer)
+    p_limit integer, p_lead_ms integer DEFAULT 0)
 RETURNS integer LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM campaign.act_as_scheduler(p_owner);
-    RETURN campaign.series_materialize(p_limit);
+    RETURN campaign.series_materialize(p_limit, NULL,
+                                       p_lead_ms * interval '1 ms');
 END
 $$;
 

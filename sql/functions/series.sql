@@ -9,10 +9,18 @@
 -- a run's time, by scheduler_start() (campaign.runs_due).
 
 -- How far ahead a series' runs are made: more than a few sweeps, so that
--- a run is a scheduled campaign in a scheduler's wheel before its time.
+-- a run is a scheduled campaign in a scheduler's wheel before its time (a
+-- scheduler with a longer sweep asks for more: scheduler_series()).
 CREATE OR REPLACE FUNCTION campaign.series_lead() RETURNS interval
 LANGUAGE sql IMMUTABLE AS $$
     SELECT interval '5 seconds'
+$$;
+
+-- The most recipients a series holds: the copy each run makes of them is
+-- one statement of the scheduler's (about a second for 100,000).
+CREATE OR REPLACE FUNCTION campaign.series_max_recipients() RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 100000
 $$;
 
 -- A recurrence as given, checked and completed: the object shown, and its
@@ -92,7 +100,8 @@ BEGIN
         END IF;
         v_catch := (v ->> 'catch_up')::integer;
     END IF;
-    recurrence := jsonb_build_object('cron', btrim(v ->> 'cron'),
+    recurrence := jsonb_build_object('cron',
+        regexp_replace(v ->> 'cron', '^\s+|\s+$', '', 'g'),
         'timezone', v_tz, 'starts_at', campaign.ts(v_from),
         'ends_at', campaign.ts(v_until), 'max_runs', v_max,
         'overlap', v_overlap, 'catch_up', v_catch);
@@ -187,29 +196,34 @@ $$;
 -- (from the first skipped to "until", the occurrence after the last).
 -- Returns how many runs it made.
 CREATE OR REPLACE FUNCTION campaign.series_materialize(p_limit integer,
-    p_series uuid DEFAULT NULL)
+    p_series uuid DEFAULT NULL, p_lead interval DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     s       campaign.campaigns;
+    v_lead  interval := greatest(coalesce(p_lead, campaign.series_lead()),
+                                 campaign.series_lead());
     v_now   timestamptz;
     v_at    timestamptz;
     v_last  timestamptz;
     v_id    uuid;
     n       integer := 0;
+    v_rows  bigint := 0;
 BEGIN
     FOR s IN SELECT * FROM campaign.campaigns c
               WHERE c.status = 'scheduled' AND c.recurrence IS NOT NULL
-                AND c.next_run_at <= clock_timestamp()
-                                     + campaign.series_lead()
+                AND c.next_run_at <= clock_timestamp() + v_lead
                 AND (p_series IS NULL OR c.id = p_series)
               ORDER BY c.next_run_at
               LIMIT p_limit
                 FOR UPDATE OF c SKIP LOCKED
     LOOP
+        -- a statement copies at most a series' worth of recipients more
+        -- than that: the rest is the next statement's
+        EXIT WHEN v_rows >= campaign.series_max_recipients();
         v_now := clock_timestamp();
         v_at := s.next_run_at;
-        WHILE v_at IS NOT NULL AND v_at <= v_now + campaign.series_lead()
-              AND n < p_limit
+        WHILE v_at IS NOT NULL AND v_at <= v_now + v_lead AND n < p_limit
+              AND v_rows < campaign.series_max_recipients()
         LOOP
             IF v_at < v_now THEN
                 v_last := campaign.series_latest(s, v_at, v_now);
@@ -237,6 +251,7 @@ BEGIN
             s.runs := s.runs + 1;
             s.last_run_id := v_id;
             n := n + 1;
+            v_rows := v_rows + s.total;
             v_at := campaign.series_next(s, v_at);
         END LOOP;
         UPDATE campaign.campaigns
@@ -250,14 +265,22 @@ BEGIN
 END
 $$;
 
--- A series' runs not started yet (made ahead), cancelled: when it is
--- paused, cancelled or its recurrence changes.
+-- A series' runs made ahead for occurrences still to come, cancelled
+-- when it is paused, cancelled or its recurrence changes (one whose time
+-- has come is the scheduler's to start); they no longer count against
+-- max_runs.
 CREATE OR REPLACE FUNCTION campaign.series_drop_ahead(p_series uuid)
 RETURNS void LANGUAGE sql AS $$
-    SELECT count(*) FROM campaign.apply_transition('cancel',
-        ARRAY(SELECT c.id FROM campaign.campaigns c
-               WHERE c.series_id = p_series AND c.status = 'scheduled'
-                 FOR UPDATE OF c))
+    WITH dropped AS (
+        SELECT count(*) AS n FROM campaign.apply_transition('cancel',
+            ARRAY(SELECT c.id FROM campaign.campaigns c
+                   WHERE c.series_id = p_series AND c.status = 'scheduled'
+                     AND c.scheduled_at > clock_timestamp()
+                   ORDER BY c.id
+                     FOR UPDATE OF c)))
+    UPDATE campaign.campaigns s SET runs = greatest(s.runs - d.n, 0)
+      FROM dropped d
+     WHERE s.id = p_series AND d.n > 0
 $$;
 
 -- A series armed from now: its next occurrence, and its runs within the
@@ -271,7 +294,11 @@ DECLARE
     t  timestamptz;
 BEGIN
     SELECT * INTO s FROM campaign.campaigns WHERE id = p_series;
-    t := campaign.series_next(s, clock_timestamp());
+    -- after now, and after every occurrence that has a run (one started
+    -- early by hand, one whose time has come): none is made twice
+    t := campaign.series_next(s, greatest(clock_timestamp(),
+            (SELECT max(r.scheduled_at) FROM campaign.campaigns r
+              WHERE r.series_id = p_series AND r.status <> 'cancelled')));
     IF t IS NULL AND p_strict THEN
         PERFORM campaign.invalid('recurrence', 'recurrence has no '
             || 'occurrence from now on (within its starts_at, ends_at and '
@@ -289,6 +316,21 @@ $$;
 CREATE OR REPLACE FUNCTION campaign.series_start(p_series uuid)
 RETURNS void LANGUAGE sql AS $$
     SELECT campaign.series_arm(p_series, true)
+$$;
+
+-- A (paused) series' recurrence has an occurrence left, or the 400.
+CREATE OR REPLACE FUNCTION campaign.series_check(p_series uuid)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    s  campaign.campaigns;
+BEGIN
+    SELECT * INTO s FROM campaign.campaigns WHERE id = p_series;
+    IF campaign.series_next(s, clock_timestamp()) IS NULL THEN
+        PERFORM campaign.invalid('recurrence', 'recurrence has no '
+            || 'occurrence from now on (within its starts_at, ends_at and '
+            || 'max_runs)');
+    END IF;
+END
 $$;
 
 -- An action of the API on a series (campaign.api_action; the row is
@@ -328,67 +370,93 @@ BEGIN
 END
 $$;
 
--- At a run's time (scheduler_start, before the pools): a run missed by
--- more than its series' catch_up, or with a later occurrence of its
--- series also due (made into a run or not), is skipped; with overlap skip, one whose series has a run still
--- active (queued, running or paused) is skipped; with replace, those are
--- cancelled and it starts. Each skip is in the run's and the series'
--- trails.
+-- At a run's time (scheduler_start, before the pools), set-based (a
+-- thousand runs fall due at one instant when a thousand series share a
+-- second): a run missed by more than its series' catch_up (a second late
+-- is on time: a scheduler's own lateness), or with a later occurrence of
+-- its series also due (made into a run or not), is skipped; with overlap
+-- skip, one whose series has a run still active (queued, running or
+-- paused) is skipped; with replace, those are cancelled and it starts.
+-- Each skip is in the run's and the series' trails.
 CREATE OR REPLACE FUNCTION campaign.runs_due(p_due timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    r       record;
-    v_why   text;
+    v_ids     uuid[];
+    v_missed  uuid[];
+    v_skip    uuid[];
+    v_series  uuid[];
+    v_events  jsonb;
 BEGIN
-    FOR r IN SELECT c.id, c.series_id, c.scheduled_at, c.tenant,
-                    s.status AS series_status, s.next_run_at AS series_next,
-                    s.recurrence ->> 'overlap' AS overlap,
-                    ((s.recurrence ->> 'catch_up') || ' s')::interval
-                        AS catch_up
-               FROM campaign.campaigns c
-               JOIN campaign.campaigns s ON s.id = c.series_id
-              WHERE c.status = 'scheduled' AND c.scheduled_at <= p_due
-                AND c.series_id IS NOT NULL
-              ORDER BY c.scheduled_at DESC
-                FOR UPDATE OF c SKIP LOCKED
-    LOOP
-        v_why := CASE
-            -- (a second late is on time: a scheduler's own lateness)
-            WHEN p_due - r.scheduled_at > greatest(r.catch_up,
-                                                   interval '1 second')
-                THEN 'missed'
-            -- a later occurrence due too: a run made of it, or one not
-            -- made yet (no scheduler ran): the latest runs, not this one
-            WHEN r.series_next <= p_due THEN 'missed'
-            WHEN EXISTS (SELECT 1 FROM campaign.campaigns o
-                          WHERE o.series_id = r.series_id
-                            AND o.status = 'scheduled'
-                            AND o.scheduled_at > r.scheduled_at
-                            AND o.scheduled_at <= p_due) THEN 'missed'
-            WHEN r.overlap = 'skip'
-                 AND EXISTS (SELECT 1 FROM campaign.campaigns o
-                              WHERE o.series_id = r.series_id
-                                AND o.status IN ('queued', 'running',
-                                                 'paused')) THEN 'overlap'
-            END;
-        IF v_why IS NOT NULL THEN
-            PERFORM campaign.apply_transition('skip', ARRAY[r.id],
-                p_reason => CASE v_why
-                    WHEN 'missed' THEN 'skipped: missed by longer than '
-                                       || 'catch_up, or a later run is due'
-                    ELSE 'skipped: the previous run was still active' END);
-            PERFORM campaign.event(r.tenant, r.series_id, 'run_skipped',
-                r.series_status, r.series_status, jsonb_build_object(
-                    'run_id', r.id, 'occurrence', campaign.ts(r.scheduled_at),
-                    'reason', v_why));
-        ELSIF r.overlap = 'replace' THEN
-            PERFORM campaign.apply_transition('cancel',
-                ARRAY(SELECT o.id FROM campaign.campaigns o
-                       WHERE o.series_id = r.series_id
-                         AND o.status IN ('queued', 'running', 'paused')
-                       ORDER BY o.id
-                         FOR UPDATE OF o));
-        END IF;
-    END LOOP;
+    -- the runs due, locked as chosen (the usual case: none)
+    -- (not SKIP LOCKED: one an edit holds would be started by the pools
+    -- below unchecked; an edit's lock is a moment's)
+    v_ids := ARRAY(SELECT c.id FROM campaign.campaigns c
+                    WHERE c.status = 'scheduled' AND c.scheduled_at <= p_due
+                      AND c.series_id IS NOT NULL
+                    ORDER BY c.id
+                      FOR UPDATE OF c);
+    IF cardinality(v_ids) = 0 THEN
+        RETURN;
+    END IF;
+
+    SELECT array_agg(d.id) FILTER (WHERE d.why = 'missed'),
+           array_agg(d.id) FILTER (WHERE d.why = 'overlap'),
+           array_agg(DISTINCT d.series_id)
+               FILTER (WHERE d.why IS NULL AND d.overlap = 'replace'),
+           jsonb_agg(jsonb_build_object('tenant', d.tenant,
+                         'series', d.series_id, 'status', d.series_status,
+                         'detail', jsonb_build_object('run_id', d.id,
+                             'occurrence', campaign.ts(d.scheduled_at),
+                             'reason', d.why))
+                     ORDER BY d.scheduled_at)
+               FILTER (WHERE d.why IS NOT NULL)
+      INTO v_missed, v_skip, v_series, v_events
+      FROM (SELECT j.*,
+                   CASE WHEN p_due - j.scheduled_at
+                             > coalesce(j.catch_up, interval '1 hour')
+                          OR j.series_next <= p_due
+                          OR j.scheduled_at < j.latest THEN 'missed'
+                        WHEN j.overlap = 'skip' AND j.active THEN 'overlap'
+                   END AS why
+              FROM (SELECT c.id, c.series_id, c.tenant, c.scheduled_at,
+                           s.status AS series_status,
+                           s.next_run_at AS series_next,
+                           s.recurrence ->> 'overlap' AS overlap,
+                           greatest(((s.recurrence ->> 'catch_up')
+                                     || ' s')::interval,
+                                    interval '1 second') AS catch_up,
+                           max(c.scheduled_at)
+                               OVER (PARTITION BY c.series_id) AS latest,
+                           EXISTS (SELECT 1 FROM campaign.campaigns o
+                                    WHERE o.series_id = c.series_id
+                                      AND o.status IN ('queued', 'running',
+                                                       'paused')) AS active
+                      FROM campaign.campaigns c
+                      -- a series deleted since: its runs just start
+                      LEFT JOIN campaign.campaigns s ON s.id = c.series_id
+                     WHERE c.id = ANY (v_ids)
+                       AND c.status = 'scheduled') j) d;
+
+    PERFORM campaign.apply_transition('skip', v_missed,
+        p_reason => 'skipped: missed by longer than catch_up, or a later '
+                    || 'occurrence is due');
+    PERFORM campaign.apply_transition('skip', v_skip,
+        p_reason => 'skipped: the previous run was still active');
+    INSERT INTO campaign.events (tenant, campaign_id, actor, action,
+                                 from_status, to_status, detail)
+    SELECT e ->> 'tenant', (e ->> 'series')::uuid, campaign.actor(),
+           'run_skipped', e ->> 'status', e ->> 'status', e -> 'detail'
+      FROM jsonb_array_elements(v_events) WITH ORDINALITY AS x (e, i)
+     ORDER BY x.i;
+
+    -- replace: the series' active runs go, the due one starts
+    IF v_series IS NOT NULL THEN
+        PERFORM campaign.apply_transition('cancel',
+            ARRAY(SELECT o.id FROM campaign.campaigns o
+                   WHERE o.series_id = ANY (v_series)
+                     AND o.status IN ('queued', 'running', 'paused')
+                   ORDER BY o.id
+                     FOR UPDATE OF o));
+    END IF;
 END
 $$;

@@ -142,6 +142,11 @@ DECLARE
     bits   boolean[];
     out    smallint[] := '{}';
 BEGIN
+    IF p_text = '' THEN
+        PERFORM campaign.fail('validation_failed', format(
+            'recurrence.cron: the %s field is empty', p_what),
+            '{"field": "recurrence.cron"}');
+    END IF;
     bits := array_fill(false, ARRAY[p_max - p_min + 1]);
     FOREACH item IN ARRAY string_to_array(p_text, ',') LOOP
         m := regexp_match(item,
@@ -226,7 +231,7 @@ CREATE OR REPLACE FUNCTION campaign.cron_parse(p_expr text)
 RETURNS campaign.cron_spec LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     f        text[];
-    e        text := btrim(p_expr);
+    e        text := regexp_replace(p_expr, '^\s+|\s+$', '', 'g');
     spec     campaign.cron_spec;
     mon      smallint;
     d        smallint;
@@ -316,17 +321,18 @@ RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
            END
 $$;
 
--- The first occurrence strictly after p_after, of a cron in a zone, or
--- NULL if none comes within nine years. Wall-clock times are tried in
--- order, day by day from p_after's own (a month that does not match is
--- passed whole); each becomes its instant by campaign.local_instant():
--- a time in a spring-forward gap runs at the first instant after the gap,
--- a time the clocks show twice runs once, at its first occurrence. Those
--- instants never go back as the wall-clock times go on, so the first one
--- after p_after is the answer.
-CREATE OR REPLACE FUNCTION campaign.cron_next(p_spec campaign.cron_spec,
-    p_tz text, p_after timestamptz)
-RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+-- The occurrences of a cron in a zone strictly after p_after and before
+-- p_before, at most p_max, in order (none past nine years after p_after).
+-- Wall-clock times are tried in order, day by day from p_after's own (a
+-- month that does not match is passed whole); each becomes its instant by
+-- campaign.local_instant(): a time in a spring-forward gap runs at the
+-- first instant after the gap, a time the clocks show twice runs once, at
+-- its first occurrence. Those instants never go back as the wall-clock
+-- times go on, so they come in order; the gap's times that all become
+-- its end are one occurrence.
+CREATE OR REPLACE FUNCTION campaign.cron_between(p_spec campaign.cron_spec,
+    p_tz text, p_after timestamptz, p_before timestamptz, p_max integer)
+RETURNS timestamptz[] LANGUAGE plpgsql STABLE AS $$
 DECLARE
     l0      timestamp := date_trunc('second', p_after AT TIME ZONE p_tz);
     d       date := l0::date;
@@ -337,9 +343,13 @@ DECLARE
     h       smallint;
     m       smallint;
     s       smallint;
-    w       timestamp;
     t       timestamptz;
+    got     timestamptz := p_after;
+    out     timestamptz[] := '{}';
 BEGIN
+    IF p_max < 1 THEN
+        RETURN out;
+    END IF;
     WHILE d <= last LOOP
         IF NOT (extract(month FROM d)::smallint = ANY (p_spec.months)) THEN
             d := (date_trunc('month', d) + interval '1 month')::date;
@@ -360,10 +370,17 @@ BEGIN
                     FOREACH s IN ARRAY p_spec.seconds LOOP
                         CONTINUE WHEN h = from_h AND m = from_m
                                       AND s < from_s;
-                        w := d + make_time(h, m, s);
-                        t := campaign.local_instant(w, p_tz);
-                        IF t > p_after THEN
-                            RETURN t;
+                        t := campaign.local_instant(d + make_time(h, m, s),
+                                                    p_tz);
+                        IF t >= p_before THEN
+                            RETURN out;
+                        END IF;
+                        IF t > got THEN
+                            out := out || t;
+                            got := t;
+                            IF cardinality(out) >= p_max THEN
+                                RETURN out;
+                            END IF;
                         END IF;
                     END LOOP;
                 END LOOP;
@@ -371,6 +388,14 @@ BEGIN
         END IF;
         d := d + 1;
     END LOOP;
-    RETURN NULL;
+    RETURN out;
 END
+$$;
+
+-- The first occurrence strictly after p_after, or NULL if none comes
+-- within nine years.
+CREATE OR REPLACE FUNCTION campaign.cron_next(p_spec campaign.cron_spec,
+    p_tz text, p_after timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT (campaign.cron_between(p_spec, p_tz, p_after, 'infinity', 1))[1]
 $$;

@@ -36,12 +36,26 @@ ALTER TABLE campaign.campaigns
     ADD COLUMN runs integer NOT NULL DEFAULT 0,   -- a series' runs made
     ADD COLUMN series_id uuid;              -- a run's series
 
--- the series whose next occurrence comes within the lead
+-- the series whose next occurrence comes within the lead, and a tenant's
+-- by their next occurrence (the calendar)
 CREATE INDEX campaigns_series_next ON campaign.campaigns (next_run_at)
+    WHERE status = 'scheduled' AND recurrence IS NOT NULL;
+CREATE INDEX campaigns_tenant_series ON campaign.campaigns
+    (tenant, next_run_at)
     WHERE status = 'scheduled' AND recurrence IS NOT NULL;
 -- a series' runs, newest first
 CREATE INDEX campaigns_series_runs ON campaign.campaigns (series_id, seq)
     WHERE series_id IS NOT NULL;
+-- a series' runs made ahead, and those still active: found without
+-- reading the thousands a series has run
+CREATE INDEX campaigns_series_ahead ON campaign.campaigns (series_id)
+    WHERE series_id IS NOT NULL AND status = 'scheduled';
+CREATE INDEX campaigns_series_active ON campaign.campaigns (series_id)
+    WHERE series_id IS NOT NULL
+      AND status IN ('queued', 'running', 'paused');
+-- the calendar: a tenant's start times in a range, whatever the status
+CREATE INDEX campaigns_tenant_scheduled ON campaign.campaigns
+    (tenant, scheduled_at) WHERE scheduled_at IS NOT NULL;
 
 -- A series is paused and resumed while scheduled (its runs, not itself,
 -- are queued and run); a run is skipped at its time (overlap, or missed
@@ -63,3 +77,13 @@ DROP FUNCTION IF EXISTS campaign.api(text, boolean, text, text, text, text,
     text, text, text, text, text, text, text);
 DROP FUNCTION IF EXISTS campaign.api_route(text, text, text, text, text,
     text, text, text, text, text, text);
+
+-- what a start answers (scheduler_start), kept by a tick whose starts
+-- may fail alone
+CREATE TYPE campaign.started AS (
+    id              uuid,
+    type            text,
+    status          text,
+    lateness_ms     double precision,
+    previous_owner  text
+);

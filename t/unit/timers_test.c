@@ -49,6 +49,20 @@ fired(cs_timer_t *t)
 }
 
 
+/* on the stage (the wheel gave them, their µs not yet come), the first
+ * of the ms cancels the second and moves the third later */
+static job_t  first, second, third;
+
+static void
+stage_first(cs_timer_t *t)
+{
+    fired(t);
+    cs_timers_del(ts, &second.timer);
+    third.at_us += 1500;
+    cs_timers_at_us(ts, &third.timer, third.at_us);
+}
+
+
 /* a guard: the loop stops even if a timer never fires */
 static void
 give_up(cs_timer_t *t)
@@ -142,6 +156,84 @@ main(void)
      * shows the us stage (the machine's wake-up lateness aside) */
     ok(precise > 0, "timers 100 us past a ms fire within 900 us of it "
        "(%d of %d)", precise, N / 10);
+
+    /* a thousand, then ten thousand in one ms, given in descending µs:
+     * in order, and the stage's sort grows as n log n, not n^2 (it was an
+     * insertion: 10,000 x 10,000 steps for them) */
+    {
+        static job_t  many[10000];
+        clock_t       cpu[2];
+        uint64_t      ms;
+        int           pass;
+
+        int           count;
+
+        for (pass = 0; pass < 2; pass++) {
+            count = pass == 0 ? 1000 : 10000;
+            ms = wall_us() / 1000 + 20;
+            nfired = 0;
+            for (i = 0; i < count; i++) {
+                cs_timer_init(&many[i].timer);
+                many[i].timer.handler = fired;
+                many[i].fired = 0;
+                many[i].at_us = ms * 1000 + 999 - (uint64_t) (i * 1000
+                                                              / count);
+                cs_timers_at_us(ts, &many[i].timer, many[i].at_us);
+            }
+            left = count;
+            cs_timers_in(mono, &guard, 5000);
+            cpu[pass] = clock();
+            cs_loop_run(loop);
+            cpu[pass] = clock() - cpu[pass];
+            cs_timers_del(mono, &guard);
+            early = unordered = 0;
+            for (i = 0; i < count; i++) {
+                early += many[i].fired_us < many[i].at_us;
+            }
+            for (i = 1; i < count; i++) {
+                unordered += many[i - 1].at_us < many[i].at_us
+                             && many[i - 1].order > many[i].order;
+                unordered += many[i - 1].at_us > many[i].at_us
+                             && many[i - 1].order < many[i].order;
+            }
+            ok(left == 0 && early == 0 && unordered == 0,
+               "%d in one ms given in reverse: all fire, none early, in "
+               "order (%d left, %d early, %d out)", count, left, early,
+               unordered);
+        }
+        ok(cpu[1] <= 40 * cpu[0] + CLOCKS_PER_SEC / 200,
+           "ten times as many cost %.1f times the CPU (%.1f ms against "
+           "%.1f ms), not a hundred", (double) cpu[1] / (cpu[0] ? cpu[0] : 1),
+           (double) cpu[1] * 1000 / CLOCKS_PER_SEC,
+           (double) cpu[0] * 1000 / CLOCKS_PER_SEC);
+    }
+
+    /* cancelled and moved while on the stage */
+    {
+        uint64_t  ms = wall_us() / 1000 + 20;
+
+        cs_timer_init(&first.timer);
+        cs_timer_init(&second.timer);
+        cs_timer_init(&third.timer);
+        first.timer.handler = stage_first;
+        second.timer.handler = fired;
+        third.timer.handler = fired;
+        first.at_us = ms * 1000 + 100;
+        second.at_us = ms * 1000 + 800;
+        third.at_us = ms * 1000 + 900;
+        first.fired = second.fired = third.fired = 0;
+        cs_timers_at_us(ts, &first.timer, first.at_us);
+        cs_timers_at_us(ts, &second.timer, second.at_us);
+        cs_timers_at_us(ts, &third.timer, third.at_us);
+        left = 2;
+        cs_timers_in(mono, &guard, 5000);
+        cs_loop_run(loop);
+        cs_timers_del(mono, &guard);
+        ok(first.fired == 1 && second.fired == 0,
+           "a timer cancelled on the stage never fires");
+        ok(third.fired == 1 && third.fired_us >= third.at_us,
+           "one moved on the stage fires at its new time");
+    }
 
     cs_timers_free(ts);
     cs_timers_free(mono);
