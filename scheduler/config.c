@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -287,6 +288,147 @@ set_rate(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 }
 
 
+/* "HH:MM" or "HH:MM:SS" (24:00 when end is set) into out: the length */
+static size_t
+window_time(const char *s, size_t len, int end, char *out)
+{
+    int  h, m, sec = 0;
+
+    if ((len != 5 && len != 8) || s[2] != ':' || (len == 8 && s[5] != ':')
+        || !isdigit((unsigned char) s[0]) || !isdigit((unsigned char) s[1])
+        || !isdigit((unsigned char) s[3]) || !isdigit((unsigned char) s[4])
+        || (len == 8 && (!isdigit((unsigned char) s[6])
+                         || !isdigit((unsigned char) s[7]))))
+    {
+        return 0;
+    }
+    h = (s[0] - '0') * 10 + s[1] - '0';
+    m = (s[3] - '0') * 10 + s[4] - '0';
+    if (len == 8) {
+        sec = (s[6] - '0') * 10 + s[7] - '0';
+    }
+    if (m > 59 || sec > 59 || h > 24 || (h == 24 && (!end || m || sec))) {
+        return 0;
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return len;
+}
+
+
+/* "mon-fri", "sat,sun", "fri-mon", "*": a bit per day, Monday first */
+static int
+window_days(const char *s)
+{
+    static const char  *names[] = { "mon", "tue", "wed", "thu", "fri",
+                                    "sat", "sun" };
+    int                 days = 0, a, b, i;
+    const char         *p = s;
+
+    if (strcmp(s, "*") == 0) {
+        return 0x7f;
+    }
+    for ( ;; ) {
+        for (a = 0; a < 7 && strncasecmp(p, names[a], 3) != 0; a++) {
+            /* void */
+        }
+        if (a == 7) {
+            return -1;
+        }
+        p += 3;
+        b = a;
+        if (*p == '-') {
+            for (b = 0; b < 7 && strncasecmp(p + 1, names[b], 3) != 0; b++) {
+                /* void */
+            }
+            if (b == 7) {
+                return -1;
+            }
+            p += 4;
+        }
+        for (i = a; ; i = (i + 1) % 7) {    /* fri-mon wraps */
+            days |= 1 << i;
+            if (i == b) {
+                break;
+            }
+        }
+        if (*p == '\0') {
+            return days;
+        }
+        if (*p++ != ',') {
+            return -1;
+        }
+    }
+}
+
+
+/* "send_window TYPE DAYS FROM-TO [ZONE]": the type's default window
+ * (a campaign's own wins), as the API's JSON */
+static int
+set_send_window(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
+{
+    static const char  *names[] = { "mon", "tue", "wed", "thu", "fri",
+                                    "sat", "sun" };
+    char                from[9], to[9], path[300];
+    const char         *dash;
+    int                 days, i, n;
+    size_t              len;
+    cs_type_conf_t     *t;
+
+    t = type_get(cf, args[0], lx);
+    if (t == NULL) {
+        return -1;
+    }
+    if (t->send_window[0] != '\0') {
+        return fail(lx, "send_window %s is duplicate", args[0]);
+    }
+    days = window_days(args[1]);
+    if (days <= 0) {
+        return fail(lx, "invalid days \"%s\": *, or names and ranges of "
+                    "mon..sun such as mon-fri,sun", args[1]);
+    }
+    dash = strchr(args[2], '-');
+    if (dash == NULL
+        || window_time(args[2], dash - args[2], 0, from) == 0
+        || window_time(dash + 1, strlen(dash + 1), 1, to) == 0
+        || strcmp(from, to) == 0)
+    {
+        return fail(lx, "invalid hours \"%s\": FROM-TO such as 08:00-20:00 "
+                    "(22:00-06:00 crosses midnight)", args[2]);
+    }
+    /* a zone of the tz data Postgres reads (Debian's: the system's) */
+    if (nargs == 4) {
+        n = snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", args[3]);
+        if (args[3][0] == '\0' || args[3][0] == '.' || strstr(args[3], "..")
+            || strspn(args[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+                      "rstuvwxyz0123456789/_+-") != strlen(args[3])
+            || n >= (int) sizeof(path) || access(path, R_OK) != 0)
+        {
+            return fail(lx, "unknown time zone \"%s\"", args[3]);
+        }
+    }
+
+    len = snprintf(t->send_window, sizeof(t->send_window), "{\"days\": [");
+    for (i = 0, n = 0; i < 7; i++) {
+        if (days & (1 << i)) {
+            len += snprintf(t->send_window + len, sizeof(t->send_window) - len,
+                            "%s\"%s\"", n++ ? ", " : "", names[i]);
+        }
+    }
+    len += snprintf(t->send_window + len, sizeof(t->send_window) - len,
+                    "], \"from\": \"%s\", \"to\": \"%s\"", from, to);
+    if (nargs == 4) {
+        len += snprintf(t->send_window + len, sizeof(t->send_window) - len,
+                        ", \"timezone\": \"%s\"", args[3]);
+    }
+    if (len + 2 > sizeof(t->send_window)) {
+        return fail(lx, "send_window %s is too long", args[0]);
+    }
+    snprintf(t->send_window + len, sizeof(t->send_window) - len, "}");
+    return 0;
+}
+
+
 /* "provider TYPE URL;", or with a block: the block's lines follow */
 static int
 set_provider(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
@@ -528,6 +670,7 @@ static const cs_directive_t  directives[] = {
     { "pool",     2, CS_MAX_TYPES + 1, 1, set_pool, 0 },
     { "provider", 2, 2, 1, set_provider, 1 },
     { "rate",     2, 2, 1, set_rate, 0 },
+    { "send_window", 3, 4, 1, set_send_window, 0 },
     { "retry",    3, 3, 0, set_retry, 0 },
     { "horizon",  1, 1, 0, set_horizon, 0 },
     { "lease",    1, 1, 0, set_lease, 0 },

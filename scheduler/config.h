@@ -10,6 +10,7 @@
  *   pool     voice hybrid 5;
  *   rate     sms 500;
  *   retry    5 250ms 30s;
+ *   send_window sms mon-fri 08:00-20:00 Europe/Vienna;
  *
  * Directives are rows of a table (config.c): name, arguments, parser.
  */
@@ -37,6 +38,8 @@ typedef struct {
     cs_provider_t  *provider;       /* NULL: none */
     char            address_kind[8];    /* "type NAME KIND": "" if not */
     char            pool_of[CS_NAME_MAX];   /* shares that type's pool */
+    char            send_window[192];   /* its default window, as JSON;
+                                         * "" if none */
 } cs_type_conf_t;
 
 typedef struct cs_config_s {

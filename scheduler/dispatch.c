@@ -61,6 +61,9 @@ struct cs_job_s {
     size_t           ready_n;
     uint64_t         deadline;      /* monotonic ms: the lease, less a
                                      * margin, as last confirmed */
+    uint64_t         closes;        /* monotonic ms: its send window's
+                                     * close; 0 if it has none */
+    cs_timer_t       close_timer;   /* asks for a start at the close */
     int              active;        /* running and ours */
     int              seen;
     int              waiting;       /* until its timer fires */
@@ -87,6 +90,7 @@ struct cs_dispatch_s {
     int              draining;
     int              pump;          /* a job may have something to send */
     int              urgent;        /* a window is half full of results */
+    int              closed;        /* a send window closed: a start */
     void           (*wake)(void *data);
     void            *data;
 };
@@ -266,6 +270,7 @@ job_free(cs_dispatch_t *d, cs_job_t *job)
     job_active(job, 0);
     job_in_flight(job, -(long) job->in_flight);
     cs_timers_del(d->timers, &job->timer);
+    cs_timers_del(d->timers, &job->close_timer);
     cs_render_template_free(job->message);
     free(job->message_json);
     free(job->metadata_json);
@@ -346,6 +351,51 @@ job_template(cs_dispatch_t *d, cs_job_t *job)
 }
 
 
+/* Its send window closed: a start moves it to waiting and gives its
+ * slot to the next. */
+static void
+job_closed(cs_timer_t *t)
+{
+    cs_job_t  *job = (cs_job_t *) ((char *) t
+                                   - offsetof(cs_job_t, close_timer));
+
+    job->d->closed = 1;
+    job->d->wake(job->d->data);
+}
+
+
+/*
+ * Sends nothing past the close of its send window (ms from when the
+ * jobs were asked for; none if NULL, or a scheduler-side read of before
+ * 021 without the column), and asks for a start then.
+ */
+static void
+job_window(cs_dispatch_t *d, cs_job_t *job, PGresult *res, int row,
+    uint64_t asked)
+{
+    if (PQnfields(res) < 6 || PQgetisnull(res, row, 5)) {
+        job->closes = 0;
+        cs_timers_del(d->timers, &job->close_timer);
+        return;
+    }
+    job->closes = asked + strtoull(PQgetvalue(res, row, 5), NULL, 10);
+    /* a ms after: the window is closed in Postgres's clock too */
+    cs_timers_in(d->timers, &job->close_timer,
+                 job->closes >= cs_mono_ms()
+                 ? job->closes - cs_mono_ms() + 1 : 0);
+}
+
+
+int
+cs_dispatch_closed(cs_dispatch_t *d)
+{
+    int  closed = d->closed;
+
+    d->closed = 0;
+    return closed;
+}
+
+
 void
 cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
 {
@@ -381,6 +431,8 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
             }
             cs_timer_init(&job->timer);
             job->timer.handler = job_timer;
+            cs_timer_init(&job->close_timer);
+            job->close_timer.handler = job_closed;
             job->d = d;
             snprintf(job->id, sizeof(job->id), "%s", PQgetvalue(res, i, 0));
             snprintf(job->type, sizeof(job->type), "%s",
@@ -410,6 +462,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
         lease = strtoull(PQgetvalue(res, i, 3), NULL, 10);
         job->deadline = asked + lease - (lease < d->cf->lease / 8
                                          ? lease : d->cf->lease / 8);
+        job_window(d, job, res, i, asked);
         job->seen = 1;
     }
 
@@ -581,7 +634,8 @@ dispatch_pump(void *data)
         for (job = d->jobs; job; job = job->next) {
             type = cs_config_type(d->cf, job->type);
             if (!job->active || job->ready_head == job->ready_n
-                || now >= job->deadline || type == NULL
+                || now >= job->deadline
+                || (job->closes && now >= job->closes) || type == NULL
                 || type->provider == NULL
                 || job->in_flight + job->unwritten >= (size_t) d->cf->window)
             {
@@ -812,7 +866,9 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
     t = cs_mono_ms();
 
     for (job = d->jobs; job; job = job->next) {
-        if (!job->active || job->waiting || t >= job->deadline) {
+        if (!job->active || job->waiting || t >= job->deadline
+            || (job->closes && t >= job->closes))
+        {
             continue;
         }
 

@@ -486,10 +486,14 @@ array_add(char *buf, size_t size, size_t *n, const char *v)
 static void
 send_pools(cs_sched_t *s)
 {
-    size_t           i, n[5] = { 0, 0, 0, 0, 0 };
+    size_t           i, n[5] = { 0, 0, 0, 0, 0 }, wn;
     char             arrays[5][CS_MAX_TYPES * (CS_NAME_MAX + 1) + 3];
+    /* the types' send windows, a JSON array (the file's parser wrote
+     * each one, from names and times it checked) */
+    char             windows[CS_MAX_TYPES * (sizeof(s->cf->types[0]
+                                                    .send_window) + 2) + 3];
     char             num[24], rate[24];
-    const char      *values[5];
+    const char      *values[6];
     cs_type_conf_t  *t;
 
     for (i = 0; i < s->cf->ntypes; i++) {
@@ -514,8 +518,18 @@ send_pools(cs_sched_t *s)
         values[i] = arrays[i];
     }
 
+    wn = snprintf(windows, sizeof(windows), "[");
+    for (i = 0; i < s->cf->ntypes; i++) {
+        t = &s->cf->types[i];
+        wn += snprintf(windows + wn, sizeof(windows) - wn, "%s%s",
+                       i ? ", " : "",
+                       t->send_window[0] ? t->send_window : "null");
+    }
+    snprintf(windows + wn, sizeof(windows) - wn, "]");
+    values[5] = windows;
+
     cs_pg_query(s->pg, "SELECT campaign.scheduler_pools($1, $2, $3, $4, "
-                "$5)", 5, values, pools_done, s);
+                "$5, $6)", 6, values, pools_done, s);
 }
 
 
@@ -586,6 +600,9 @@ sched_kick(cs_sched_t *s)
         return;
     }
 
+    if (cs_dispatch_closed(s->dispatch)) {
+        s->want |= CS_WANT_START;
+    }
     sched_start(s);
     cs_dispatch_flush(s->dispatch, s->writer);
 
@@ -792,8 +809,16 @@ pg_notify(const char *payload, int be_pid, void *data)
         return;
     }
 
-    if (strcmp(n.status, "scheduled") == 0 && n.due_us
-        && n.due_us <= (cs_wall_ms() + s->cf->horizon) * 1000)
+    if (strcmp(n.status, "running") == 0 && n.due_us) {
+        /* its send window closed: a slot was freed, and it is armed for
+         * the opening (a job of ours, if it was one, goes) */
+        if (n.due_us <= (cs_wall_ms() + s->cf->horizon) * 1000) {
+            campaign_arm(s, n.id, n.due_us);
+        }
+        s->want |= CS_WANT_START | CS_WANT_JOBS;
+
+    } else if (strcmp(n.status, "scheduled") == 0 && n.due_us
+               && n.due_us <= (cs_wall_ms() + s->cf->horizon) * 1000)
     {
         campaign_arm(s, n.id, n.due_us);
 

@@ -152,7 +152,8 @@ cmp_ok(row($sms, "extract(epoch FROM started_at - queued_at) * 1000"), '<', 50,
 is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE type = 'voice' "
             . "AND status = 'queued'"), 2, 'voice: 2 queued behind the pool');
 my $r = $t->req(GET => '/v1/status', %k)->{json};
-is_deeply($r->{types}{voice}, { limit => 2, running => 2, queued => 2 },
+is_deeply($r->{types}{voice}, { limit => 2, running => 2, queued => 2,
+                               waiting => 0 },
           '/v1/status shows the pool');
 is($r->{schedulers}[0]{id}, 'sched1', '/v1/status shows the scheduler');
 $t->req(POST => "/v1/campaigns/$voice[0]/pause", %k);

@@ -88,6 +88,14 @@ $t->psql("UPDATE campaign.campaigns SET name = E'\\b \\f \\r \\x7f / end', "
          . "started_at = '1960-06-01 12:34:56.789+00', "
          . "finished_at = '0001-01-01 00:00:00+00 BC' WHERE id = '$ancient'");
 push @cases, ['BC, year 999, before 1970, \\b \\f \\r DEL', $ancient];
+my $waiting = create(name => 'waiting for its window',
+                     send_window => { days => ['sat', 'sun'],
+                                      from => '22:00', to => '06:00:30',
+                                      timezone => 'Asia/Kathmandu' });
+$t->psql("UPDATE campaign.campaigns SET status = 'running', "
+         . "waiting_until = '2026-12-12 16:15:00.25+00' "
+         . "WHERE id = '$waiting'");
+push @cases, ['a send window, and waiting for it', $waiting];
 my $started = create(name => 'started', start => \1);
 push @cases, ['started', $started];
 

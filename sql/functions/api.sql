@@ -305,6 +305,7 @@ DECLARE
     v_rec     record;
     v_recur   jsonb;
     v_cron    campaign.cron_spec;
+    v_window  jsonb;
 BEGIN
     IF p_idem IS NOT NULL THEN
         IF char_length(p_idem) NOT BETWEEN 1 AND 255 THEN
@@ -340,13 +341,16 @@ BEGIN
     END IF;
     PERFORM campaign.check_fields(b, ARRAY['name', 'type', 'message',
         'scheduled_at', 'start', 'recipients', 'metadata', 'timezone',
-        'recurrence']);
+        'recurrence', 'send_window']);
 
     v_name := campaign.want_name(b -> 'name');
     v_type := campaign.want_type(b -> 'type');
     v_msg := campaign.want_object(b -> 'message', 'message');
     IF coalesce(b -> 'timezone', 'null') <> 'null' THEN
         v_tz := campaign.want_timezone(b -> 'timezone', 'timezone');
+    END IF;
+    IF coalesce(b -> 'send_window', 'null') <> 'null' THEN
+        v_window := campaign.want_window(b -> 'send_window', 'send_window');
     END IF;
     IF coalesce(b -> 'metadata', 'null') = 'null' THEN
         v_meta := '{}';
@@ -385,10 +389,11 @@ BEGIN
 
     INSERT INTO campaign.campaigns (tenant, name, type, status, message,
                                     metadata, scheduled_at, queued_at,
-                                    timezone, recurrence, cron)
+                                    timezone, recurrence, cron,
+                                    send_window)
     VALUES (p_tenant, v_name, v_type, v_status, v_msg, v_meta, v_at,
             CASE WHEN v_status = 'queued' THEN clock_timestamp() END,
-            v_tz, v_recur, v_cron)
+            v_tz, v_recur, v_cron, v_window)
     RETURNING * INTO c;
 
     IF coalesce(b -> 'recipients', 'null') <> 'null' THEN
@@ -428,13 +433,14 @@ DECLARE
     v_at    timestamptz;
     v_tz    text;
     v_rec   record;
+    v_window jsonb;
 BEGIN
     IF b IS NULL THEN
         PERFORM campaign.fail('invalid_json', 'a JSON body is required');
     END IF;
     PERFORM campaign.check_fields(b, ARRAY['name', 'message', 'metadata',
                                            'scheduled_at', 'timezone',
-                                           'recurrence']);
+                                           'recurrence', 'send_window']);
     c := campaign.locked(p_tenant, p_id, p_if_match);
     -- a series is edited while scheduled or paused too: its future runs
     PERFORM campaign.not_in(c, 'edit', CASE WHEN c.recurrence IS NOT NULL
@@ -476,6 +482,18 @@ BEGIN
                                        v_tz);
             PERFORM campaign.transition(p_id, 'schedule', p_tenant, v_at);
         END IF;
+    END IF;
+
+    -- a send window (null: none, or its type's), for this campaign and a
+    -- series' runs made ahead
+    IF b ? 'send_window' THEN
+        v_window := CASE WHEN b -> 'send_window' <> 'null'
+                         THEN campaign.want_window(b -> 'send_window',
+                                                   'send_window') END;
+        UPDATE campaign.campaigns SET send_window = v_window
+         WHERE id = p_id
+            OR (series_id = p_id AND status = 'scheduled'
+                AND c.recurrence IS NOT NULL);
     END IF;
 
     IF v_name IS NOT NULL OR v_msg IS NOT NULL OR v_meta IS NOT NULL THEN
@@ -852,14 +870,20 @@ RETURNS campaign.api_result LANGUAGE sql STABLE AS $$
         -- a type sharing another's pool shows it, and that pool's limit
         'types', (SELECT json_object_agg(t.name, json_build_object(
                       'limit', coalesce(p.pool_limit, t.pool_limit),
-                      'running', t.running, 'queued', t.queued)::jsonb
+                      'running', t.running, 'queued', t.queued,
+                      'waiting', t.waiting)::jsonb
                       || CASE WHEN t.pool_type IS NOT NULL
                               THEN jsonb_build_object('pool', t.pool_type)
                               ELSE '{}' END
                       ORDER BY t.name)
                     FROM (SELECT t.name, t.pool_limit, t.pool_type,
                                  count(c.id) FILTER (
-                                     WHERE c.status = 'running') AS running,
+                                     WHERE c.status = 'running'
+                                       AND c.waiting_until IS NULL)
+                                 AS running,
+                                 count(c.id) FILTER (
+                                     WHERE c.waiting_until IS NOT NULL)
+                                 AS waiting,
                                  count(c.id) FILTER (
                                      WHERE c.status = 'queued') AS queued
                             FROM campaign.types t

@@ -5,17 +5,22 @@
 
 -- The running campaigns this scheduler holds, with what it sends and how
 -- long it holds each yet (ms): it sends nothing past that without asking
--- again.
+-- again; nor past the close of its send window (window_ms, NULL with
+-- none). One waiting for its window is held by no one.
 CREATE OR REPLACE FUNCTION campaign.my_running(p_owner text)
 RETURNS TABLE (id uuid, type text, message text, lease_ms bigint,
-               metadata text)
+               metadata text, window_ms bigint)
 LANGUAGE sql STABLE AS $$
     SELECT c.id, c.type, c.message::text,
            greatest(0, extract(epoch FROM c.lease_expires_at
                                           - clock_timestamp()) * 1000)::bigint,
-           c.metadata::text
+           c.metadata::text,
+           greatest(0, ceil(extract(epoch FROM c.window_closes_at
+                                               - clock_timestamp()) * 1000))
+               ::bigint
       FROM campaign.campaigns c
      WHERE c.status = 'running' AND c.lease_owner = p_owner
+       AND c.waiting_until IS NULL
 $$;
 
 -- The next recipients of a campaign this scheduler holds: those due for a
@@ -52,7 +57,11 @@ BEGIN
     SELECT c.type, t.rate INTO v_type, v_rate
       FROM campaign.campaigns c JOIN campaign.types t ON t.name = c.type
      WHERE c.id = p_campaign AND c.status = 'running'
-       AND c.lease_owner = p_owner;
+       AND c.lease_owner = p_owner
+       -- its send window closed: nothing more until it opens
+       AND c.waiting_until IS NULL
+       AND (c.window_closes_at IS NULL
+            OR c.window_closes_at > clock_timestamp());
     IF NOT FOUND THEN
         RETURN;
     END IF;

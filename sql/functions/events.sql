@@ -109,15 +109,20 @@ BEGIN
         CASE WHEN NEW.timezone IS DISTINCT FROM OLD.timezone
              THEN 'timezone' END,
         CASE WHEN NEW.recurrence IS DISTINCT FROM OLD.recurrence
-             THEN 'recurrence' END]) f WHERE f IS NOT NULL);
+             THEN 'recurrence' END,
+        CASE WHEN NEW.send_window IS DISTINCT FROM OLD.send_window
+             THEN 'send_window' END]) f WHERE f IS NOT NULL);
     IF cardinality(v_fields) > 0 THEN
         PERFORM campaign.event(NEW.tenant, NEW.id, 'edit', OLD.status,
                                NEW.status,
                                jsonb_build_object('fields', v_fields));
     END IF;
 
+    -- a send window closed (waiting_until: its next opening), or opened
     IF NEW.status IS DISTINCT FROM OLD.status
        OR NEW.scheduled_at IS DISTINCT FROM OLD.scheduled_at
+       OR (v_action IN ('wait', 'open')
+           AND NEW.waiting_until IS DISTINCT FROM OLD.waiting_until)
     THEN
         PERFORM campaign.event(NEW.tenant, NEW.id,
             CASE coalesce(nullif(v_action, ''), 'edit')
@@ -126,6 +131,8 @@ BEGIN
                 WHEN 'complete' THEN 'completed'
                 WHEN 'finish_series' THEN 'completed'
                 WHEN 'fail' THEN 'failed'
+                WHEN 'wait' THEN 'window_closed'
+                WHEN 'open' THEN 'window_opened'
                 WHEN 'pause_series' THEN 'pause'
                 WHEN 'resume_series' THEN 'resume'
                 WHEN 'schedule' THEN CASE WHEN OLD.status = 'scheduled'
@@ -139,12 +146,20 @@ BEGIN
                           'new_scheduled_at', campaign.ts(NEW.scheduled_at))
                  WHEN NEW.status = 'failed' OR v_action = 'skip'
                  THEN jsonb_build_object('failure', NEW.failure)
+                 WHEN v_action = 'wait'
+                 THEN jsonb_build_object('waiting_until',
+                                         campaign.ts(NEW.waiting_until))
+                 WHEN v_action = 'open'
+                 THEN jsonb_build_object('opened_at',
+                                         campaign.ts(OLD.waiting_until),
+                                         'closes_at',
+                                         campaign.ts(NEW.window_closes_at))
                  ELSE '{}' END);
     END IF;
 
     -- another scheduler's running campaign, taken over
     IF OLD.status = 'running' AND NEW.status = 'running'
-       AND OLD.lease_owner IS NOT NULL
+       AND OLD.lease_owner IS NOT NULL AND NEW.lease_owner IS NOT NULL
        AND NEW.lease_owner IS DISTINCT FROM OLD.lease_owner
     THEN
         PERFORM campaign.event(NEW.tenant, NEW.id, 'lease_takeover',
@@ -172,6 +187,8 @@ CREATE OR REPLACE TRIGGER campaigns_audit_update AFTER UPDATE
           OR OLD.metadata IS DISTINCT FROM NEW.metadata
           OR OLD.timezone IS DISTINCT FROM NEW.timezone
           OR OLD.recurrence IS DISTINCT FROM NEW.recurrence
+          OR OLD.send_window IS DISTINCT FROM NEW.send_window
+          OR OLD.waiting_until IS DISTINCT FROM NEW.waiting_until
           OR OLD.lease_owner IS DISTINCT FROM NEW.lease_owner)
     EXECUTE FUNCTION campaign.campaigns_audit();
 

@@ -84,7 +84,9 @@ LANGUAGE sql STABLE AS $$
         'recurrence', c.recurrence,
         'series_id', c.series_id,
         'next_run_at', campaign.ts(c.next_run_at),
-        'last_run_id', c.last_run_id)
+        'last_run_id', c.last_run_id,
+        'send_window', c.send_window,
+        'waiting_until', campaign.ts(c.waiting_until))
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.campaign_result(c campaign.campaigns,

@@ -39,8 +39,10 @@ BEGIN
             -- time when it comes due (queued, or run at once), else the
             -- moment it is started
             queued_at = CASE WHEN c.status = 'scheduled'
-                                  AND p_action IN ('due', 'run')
+                                  AND p_action IN ('due', 'run', 'wait')
                              THEN c.scheduled_at
+                             -- an opening of its window: due then
+                             WHEN p_action = 'open' THEN c.waiting_until
                              WHEN tr.to_status <> 'queued' THEN c.queued_at
                              ELSE v_now END,
             started_at = CASE WHEN tr.to_status = 'running'
@@ -49,11 +51,30 @@ BEGIN
             finished_at = CASE WHEN tr.to_status IN ('completed',
                                                      'cancelled', 'failed')
                                THEN v_now ELSE c.finished_at END,
+            -- a campaign waiting for its window is held by no one
             lease_owner = CASE WHEN tr.to_status = 'running'
+                                    AND p_action <> 'wait'
                                THEN coalesce(p_owner, c.lease_owner) END,
             lease_expires_at = CASE WHEN tr.to_status = 'running'
+                                         AND p_action <> 'wait'
                                     THEN coalesce(v_now + p_lease,
                                                   c.lease_expires_at) END,
+            -- send windows (window.sql): a campaign that takes a slot
+            -- knows when its window closes; one that waits, when it opens
+            window_closes_at = CASE
+                WHEN p_action IN ('run', 'open')
+                     AND (c.send_window IS NOT NULL
+                          OR EXISTS (SELECT 1 FROM campaign.types ty
+                                      WHERE ty.name = c.type
+                                        AND ty.send_window IS NOT NULL))
+                THEN campaign.window_closes(c, v_now)
+                WHEN tr.to_status = 'running' AND p_action <> 'wait'
+                THEN c.window_closes_at END,
+            waiting_until = CASE
+                WHEN p_action = 'wait'
+                THEN campaign.window_opens(c, v_now)
+                WHEN tr.to_status = 'running' AND p_action <> 'open'
+                THEN c.waiting_until END,
             failure = CASE WHEN tr.to_status = 'failed' OR p_action = 'skip'
                            THEN p_reason ELSE c.failure END,
             -- a series has a next occurrence only while it is scheduled
@@ -63,6 +84,7 @@ BEGIN
          WHERE c.id = ANY (p_ids)
            AND tr.action = p_action AND tr.from_status = c.status
            AND (tr.to_status <> c.status
+                OR p_action IN ('wait', 'open')
                 OR (p_action = 'schedule'
                     AND c.scheduled_at IS DISTINCT FROM p_at))
         RETURNING c.id)
@@ -132,12 +154,14 @@ BEGIN
     IF (NEW.status, NEW.name, NEW.message, NEW.metadata, NEW.scheduled_at,
         NEW.total, NEW.pending, NEW.sent, NEW.failed, NEW.cancelled,
         NEW.started_at, NEW.finished_at, NEW.failure, NEW.timezone,
-        NEW.recurrence, NEW.next_run_at, NEW.last_run_id)
+        NEW.recurrence, NEW.next_run_at, NEW.last_run_id,
+        NEW.send_window, NEW.waiting_until)
        IS NOT DISTINCT FROM
        (OLD.status, OLD.name, OLD.message, OLD.metadata, OLD.scheduled_at,
         OLD.total, OLD.pending, OLD.sent, OLD.failed, OLD.cancelled,
         OLD.started_at, OLD.finished_at, OLD.failure, OLD.timezone,
-        OLD.recurrence, OLD.next_run_at, OLD.last_run_id)
+        OLD.recurrence, OLD.next_run_at, OLD.last_run_id,
+        OLD.send_window, OLD.waiting_until)
     THEN
         RETURN NEW;
     END IF;
@@ -156,6 +180,12 @@ CREATE OR REPLACE TRIGGER campaigns_touch BEFORE UPDATE
 -- stop. The payload is a hint; the scheduler reads the row.
 CREATE OR REPLACE FUNCTION campaign.campaigns_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    -- a running campaign's time is the opening of its send window that
+    -- it waits for (none while it sends)
+    v_due  timestamptz := CASE WHEN NEW.status = 'running'
+                               THEN NEW.waiting_until
+                               ELSE NEW.scheduled_at END;
 BEGIN
     -- due_ms is rounded up: a timer armed for it never fires before it;
     -- due_us is the time itself (a scheduler of before 019 reads due_ms);
@@ -163,12 +193,11 @@ BEGIN
     PERFORM pg_notify('campaign', json_build_object(
         'id', NEW.id, 'type', NEW.type, 'status', NEW.status,
         'scheduled_at', campaign.ts(NEW.scheduled_at),
-        'due_ms', CASE WHEN isfinite(NEW.scheduled_at)
-                       THEN ceil(extract(epoch FROM NEW.scheduled_at) * 1000)
+        'due_ms', CASE WHEN isfinite(v_due)
+                       THEN ceil(extract(epoch FROM v_due) * 1000)
                   END,
-        'due_us', CASE WHEN isfinite(NEW.scheduled_at)
-                       THEN (extract(epoch FROM NEW.scheduled_at)
-                             * 1000000)::bigint
+        'due_us', CASE WHEN isfinite(v_due)
+                       THEN (extract(epoch FROM v_due) * 1000000)::bigint
                   END)::text);
     RETURN NULL;
 END
@@ -182,7 +211,8 @@ CREATE OR REPLACE TRIGGER campaigns_notify_update AFTER UPDATE
     ON campaign.campaigns
     FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status
-          OR OLD.scheduled_at IS DISTINCT FROM NEW.scheduled_at)
+          OR OLD.scheduled_at IS DISTINCT FROM NEW.scheduled_at
+          OR OLD.waiting_until IS DISTINCT FROM NEW.waiting_until)
     EXECUTE FUNCTION campaign.campaigns_notify();
 
 

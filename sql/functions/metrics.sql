@@ -21,7 +21,9 @@ LANGUAGE sql STABLE AS $$
     UNION ALL
     SELECT x.metric, x.pool, NULL, x.value
       FROM (SELECT p.name AS pool, p.pool_limit AS lim,
-                   count(c.id) FILTER (WHERE c.status = 'running') AS run,
+                   -- one waiting for its send window holds no slot
+                   count(c.id) FILTER (WHERE c.status = 'running'
+                                         AND c.waiting_until IS NULL) AS run,
                    count(c.id) FILTER (WHERE c.status = 'queued') AS queue
               FROM campaign.types p
               JOIN campaign.types m ON coalesce(m.pool_type, m.name) = p.name

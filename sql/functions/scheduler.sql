@@ -8,14 +8,17 @@ LANGUAGE sql AS $$
     ON CONFLICT (id) DO UPDATE SET last_seen = now()
 $$;
 
--- The operator's pool sizes, rates, types and shared pools become the
--- shared limits (what the scheduler that read its file last says). A type
--- the file declares (with its address kind) is added; a type the file
--- names counts against the pool it names for it, or its own.
+-- The operator's pool sizes, rates, types, shared pools and send windows
+-- become the shared limits (what the scheduler that read its file last
+-- says). A type the file declares (with its address kind) is added; a
+-- type the file names counts against the pool it names for it, or its
+-- own. p_windows: a JSON array, a window or null per type (a scheduler of
+-- before 021 passes none: the windows stay as they are).
 CREATE OR REPLACE FUNCTION campaign.scheduler_pools(p_types text[],
     p_limits integer[], p_rates integer[], p_kinds text[],
-    p_pool_of text[])
-RETURNS void LANGUAGE sql AS $$
+    p_pool_of text[], p_windows jsonb DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO campaign.types (name, address_kind)
     SELECT u.name, u.kind
       FROM unnest(p_types, p_kinds) AS u (name, kind)
@@ -37,7 +40,25 @@ RETURNS void LANGUAGE sql AS $$
      WHERE t.name = u.name
        AND (t.pool_limit, t.rate, t.pool_type)
            IS DISTINCT FROM (coalesce(u.l, t.pool_limit),
-                             coalesce(u.r, t.rate), u.p)
+                             coalesce(u.r, t.rate), u.p);
+
+    -- a window applies from a campaign's next start or opening; one the
+    -- file no longer has goes
+    IF p_windows IS NOT NULL THEN
+        UPDATE campaign.types t
+           SET send_window = u.w
+          FROM (SELECT v.name,
+                       CASE WHEN coalesce(p_windows -> (v.i - 1)::integer,
+                                          'null') <> 'null'
+                            THEN campaign.want_window(
+                                     p_windows -> (v.i - 1)::integer,
+                                     'send_window')
+                       END AS w
+                  FROM unnest(p_types) WITH ORDINALITY AS v (name, i)) u
+         WHERE t.name = u.name
+           AND t.send_window IS DISTINCT FROM u.w;
+    END IF;
+END
 $$;
 
 -- The advisory lock a scheduler holds on its LISTEN connection while it
@@ -103,7 +124,8 @@ CREATE OR REPLACE FUNCTION campaign.complete_done(p_owner text)
 RETURNS integer LANGUAGE sql AS $$
     SELECT count(*)::integer FROM campaign.apply_transition('complete',
         ARRAY(SELECT c.id FROM campaign.campaigns c
-               WHERE c.status = 'running' AND c.lease_owner = p_owner
+               WHERE c.status = 'running'
+                 AND (c.lease_owner = p_owner OR c.waiting_until IS NOT NULL)
                  AND c.pending = 0
                  FOR UPDATE OF c SKIP LOCKED))
 $$;
@@ -134,7 +156,9 @@ DECLARE
     v_free   bigint;
     v_queued boolean;
     v_ids    uuid[];
+    v_wait   uuid[];
     v_run    uuid[] := '{}';
+    v_waited uuid[] := '{}';
 BEGIN
     IF p_until > clock_timestamp()
        AND p_until < clock_timestamp() + interval '100 ms'
@@ -150,6 +174,17 @@ BEGIN
         PERFORM campaign.runs_due(v_due);
     END IF;
 
+    -- send windows (window.sql) that closed: their campaigns wait for
+    -- the next opening, holding no slot (the holder stopped sending at
+    -- the close); one locked by its results is seen by the next start
+    IF p_only IS NULL THEN
+        PERFORM campaign.apply_transition('wait',
+            ARRAY(SELECT c.id FROM campaign.campaigns c
+                   WHERE c.status = 'running' AND c.waiting_until IS NULL
+                     AND c.window_closes_at <= v_due
+                     FOR UPDATE OF c SKIP LOCKED));
+    END IF;
+
     -- a pool's row lock (its first type's) makes its slot count exact
     -- across schedulers; the types sharing it count together. Locked in
     -- name order, each once, FOR NO KEY UPDATE: a campaign being inserted
@@ -158,7 +193,10 @@ BEGIN
     FOR t IN SELECT ty.name,
                     ARRAY(SELECT m.name FROM campaign.types m
                            WHERE coalesce(m.pool_type, m.name) = ty.name)
-                    AS members
+                    AS members,
+                    EXISTS (SELECT 1 FROM campaign.types m
+                             WHERE coalesce(m.pool_type, m.name) = ty.name
+                               AND m.send_window IS NOT NULL) AS windowed
                FROM campaign.types ty
               WHERE ty.pool_type IS NULL
                 AND EXISTS (SELECT 1 FROM campaign.campaigns q
@@ -167,72 +205,117 @@ BEGIN
                                AND (p_only IS NULL OR q.id = p_only)
                                AND (q.status = 'queued'
                                     OR (q.status = 'scheduled'
-                                        AND q.scheduled_at <= v_due)))
+                                        AND q.scheduled_at <= v_due)
+                                    OR (q.status = 'running'
+                                        AND q.waiting_until <= v_due)))
               ORDER BY ty.name
     LOOP
         -- its limit as the lock finds it (one lowered meanwhile holds)
         SELECT ty.pool_limit INTO v_limit FROM campaign.types ty
          WHERE ty.name = t.name FOR NO KEY UPDATE;
 
-        SELECT v_limit - count(*) FILTER (WHERE r.status = 'running'),
-               coalesce(bool_or(r.status = 'queued'), false)
-          INTO v_free, v_queued
-          FROM campaign.campaigns r
-         WHERE r.type = ANY (t.members)
-           AND r.status IN ('queued', 'running');
+        -- again while what it chose found its window closed (it waits,
+        -- and leaves its slot to the next)
+        LOOP
+            -- a campaign waiting for its window holds no slot; at its
+            -- opening it is in the queue, by the opening's time
+            SELECT v_limit - count(*) FILTER (WHERE r.status = 'running'
+                                                AND r.waiting_until IS NULL),
+                   coalesce(bool_or(r.status = 'queued'
+                                    OR r.waiting_until <= v_due), false)
+              INTO v_free, v_queued
+              FROM campaign.campaigns r
+             WHERE r.type = ANY (t.members)
+               AND r.status IN ('queued', 'running');
 
-        CONTINUE WHEN v_free <= 0;
+            EXIT WHEN v_free <= 0;
 
-        -- the queue first, in the order its campaigns became due
-        -- (queued_at: its time, its start or its resume); locked as
-        -- chosen: apply_transition checks only the status
-        v_ids := '{}';
-        IF v_queued THEN
-            v_ids := ARRAY(SELECT q.id FROM campaign.campaigns q
-                            WHERE q.type = ANY (t.members)
-                              AND q.status = 'queued'
-                              AND (p_only IS NULL OR q.id = p_only)
-                            ORDER BY q.queued_at, q.id
-                            LIMIT v_free
-                              FOR UPDATE OF q SKIP LOCKED);
-            -- one locked by a client (being paused, cancelled) stays first
-            v_queued := EXISTS (SELECT 1 FROM campaign.campaigns q
-                                 WHERE q.type = ANY (t.members)
-                                   AND q.status = 'queued'
-                                   AND (p_only IS NULL OR q.id = p_only)
-                                   AND q.id <> ALL (v_ids));
-        END IF;
-
-        -- then, with nothing left queued, what is due, in one move from
-        -- scheduled to running (a reschedule committed meanwhile is seen:
-        -- FOR UPDATE reads the row again; one locked by an edit waits for
-        -- the next tick)
-        IF NOT v_queued AND cardinality(v_ids) < v_free THEN
-            v_ids := v_ids || ARRAY(SELECT q.id FROM campaign.campaigns q
+            -- the queue first, in the order its campaigns became due
+            -- (queued_at: its time, its start or its resume; a window's
+            -- opening); locked as chosen: apply_transition checks only
+            -- the status
+            v_ids := '{}';
+            IF v_queued THEN
+                v_ids := ARRAY(SELECT q.id FROM campaign.campaigns q
+                                WHERE q.type = ANY (t.members)
+                                  AND (q.status = 'queued'
+                                       OR (q.status = 'running'
+                                           AND q.waiting_until <= v_due))
+                                  AND (p_only IS NULL OR q.id = p_only)
+                                ORDER BY coalesce(q.waiting_until,
+                                                  q.queued_at), q.id
+                                LIMIT v_free
+                                  FOR UPDATE OF q SKIP LOCKED);
+                -- one locked by a client (being paused, cancelled) stays
+                -- first
+                v_queued := EXISTS (SELECT 1 FROM campaign.campaigns q
                                      WHERE q.type = ANY (t.members)
-                                       AND q.status = 'scheduled'
-                                       AND q.scheduled_at <= v_due
+                                       AND (q.status = 'queued'
+                                            OR (q.status = 'running'
+                                                AND q.waiting_until <= v_due))
                                        AND (p_only IS NULL OR q.id = p_only)
-                                     ORDER BY q.scheduled_at, q.id
-                                     LIMIT v_free - cardinality(v_ids)
-                                       FOR UPDATE OF q SKIP LOCKED);
-        END IF;
+                                       AND q.id <> ALL (v_ids));
+            END IF;
 
-        -- lateness: from when it became due to the moment of the move,
-        -- which its lease begins at (started_at keeps a first start), so
-        -- that a first start's is started_at - scheduled_at to the µs;
-        -- none for a time of -infinity (set in SQL)
-        RETURN QUERY
-        SELECT s.id, s.type, s.status,
-               CASE WHEN isfinite(s.queued_at)
-                    THEN (extract(epoch FROM s.lease_expires_at - v_lease
-                                             - s.queued_at)
-                          * 1000)::double precision
-               END,
-               NULL::text
-          FROM campaign.apply_transition('run', v_ids, p_owner => p_owner,
-                                         p_lease => v_lease) s;
-        v_run := v_run || v_ids;
+            -- then, with nothing left queued, what is due, in one move
+            -- from scheduled to running (a reschedule committed meanwhile
+            -- is seen: FOR UPDATE reads the row again; one locked by an
+            -- edit waits for the next tick)
+            IF NOT v_queued AND cardinality(v_ids) < v_free THEN
+                v_ids := v_ids || ARRAY(SELECT q.id
+                                          FROM campaign.campaigns q
+                                         WHERE q.type = ANY (t.members)
+                                           AND q.status = 'scheduled'
+                                           AND q.scheduled_at <= v_due
+                                           AND (p_only IS NULL
+                                                OR q.id = p_only)
+                                         ORDER BY q.scheduled_at, q.id
+                                         LIMIT v_free - cardinality(v_ids)
+                                           FOR UPDATE OF q SKIP LOCKED);
+            END IF;
+            EXIT WHEN cardinality(v_ids) = 0;
+
+            -- those whose window is closed wait for it, without a slot
+            v_wait := ARRAY(SELECT c.id FROM campaign.campaigns c
+                             WHERE c.id = ANY (v_ids)
+                               AND (c.send_window IS NOT NULL OR t.windowed)
+                               AND campaign.window_closed(c, v_due));
+            IF cardinality(v_wait) > 0 THEN
+                PERFORM campaign.apply_transition('wait', v_wait);
+                v_waited := v_waited || v_wait;
+                v_ids := ARRAY(SELECT x FROM unnest(v_ids) x
+                                WHERE x <> ALL (v_wait));
+            END IF;
+
+            -- lateness: from when it became due (or its window opened) to
+            -- the moment of the move, which its lease begins at
+            -- (started_at keeps a first start), so that a first start's
+            -- is started_at - scheduled_at to the µs; none for a time of
+            -- -infinity (set in SQL)
+            RETURN QUERY
+            SELECT s.id, s.type, s.status,
+                   CASE WHEN isfinite(s.queued_at)
+                        THEN (extract(epoch FROM s.lease_expires_at - v_lease
+                                                 - s.queued_at)
+                              * 1000)::double precision
+                   END,
+                   NULL::text
+              FROM campaign.apply_transition('run', v_ids, p_owner => p_owner,
+                                             p_lease => v_lease) s
+            UNION ALL
+            SELECT s.id, s.type, s.status,
+                   (extract(epoch FROM s.lease_expires_at - v_lease
+                                       - s.queued_at)
+                    * 1000)::double precision,
+                   NULL::text
+              FROM campaign.apply_transition('open', ARRAY(
+                       SELECT c.id FROM campaign.campaigns c
+                        WHERE c.id = ANY (v_ids) AND c.status = 'running'),
+                       p_owner => p_owner, p_lease => v_lease) s;
+            v_run := v_run || v_ids;
+
+            EXIT WHEN cardinality(v_wait) = 0;
+        END LOOP;
     END LOOP;
 
     -- what is due and found no slot waits in the queue
@@ -247,8 +330,8 @@ BEGIN
     -- transaction locked already)
     PERFORM campaign.apply_transition('complete',
         ARRAY(SELECT c.id FROM campaign.campaigns c
-               WHERE c.id = ANY (v_run) AND c.status = 'running'
-                 AND c.pending = 0));
+               WHERE c.id = ANY (v_run || v_waited)
+                 AND c.status = 'running' AND c.pending = 0));
 END
 $$;
 
@@ -329,7 +412,7 @@ BEGIN
            lease_expires_at = clock_timestamp() + v_lease
       FROM campaign.campaigns was
      WHERE was.id = c.id
-       AND c.status = 'running'
+       AND c.status = 'running' AND c.waiting_until IS NULL
        AND (c.lease_owner IS NULL
             OR c.lease_expires_at < clock_timestamp()
             OR (c.lease_owner = p_owner

@@ -169,9 +169,9 @@ DECLARE
 BEGIN
     INSERT INTO campaign.campaigns (tenant, name, type, status, message,
                                     metadata, scheduled_at, timezone,
-                                    series_id)
+                                    send_window, series_id)
     VALUES (s.tenant, s.name, s.type, 'scheduled', s.message, s.metadata,
-            p_at, s.timezone, s.id)
+            p_at, s.timezone, s.send_window, s.id)
     RETURNING id INTO v_id;
     IF s.total > 0 THEN
         INSERT INTO campaign.recipients (campaign_id, address, vars)

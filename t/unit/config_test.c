@@ -102,6 +102,19 @@ static const struct {
     { "duplicate rate", "database x;\nrate sms 1;\nrate sms 2;\n",
       ":3: rate sms is duplicate" },
     { "window 0", "database x;\nwindow 0;\n", ":2: window must be" },
+    { "send windows", "database x;\nsend_window sms mon-fri 08:00-20:00 "
+      "Europe/Vienna;\nsend_window email fri-mon,wed 22:00:30-24:00;\n",
+      NULL },
+    { "send_window days", "database x;\nsend_window sms funday 08:00-20:00;\n",
+      ":2: invalid days \"funday\"" },
+    { "send_window hours", "database x;\nsend_window sms * 08:00-24:01;\n",
+      ":2: invalid hours" },
+    { "send_window empty", "database x;\nsend_window sms * 08:00-08:00;\n",
+      ":2: invalid hours" },
+    { "send_window zone", "database x;\nsend_window sms * 08:00-20:00 "
+      "../../etc/passwd;\n", ":2: unknown time zone" },
+    { "send_window twice", "database x;\nsend_window sms * 08:00-20:00;\n"
+      "send_window sms * 09:00-20:00;\n", ":3: send_window sms is duplicate" },
     { "timeout reversed", "database x;\ntimeout 5s 1s;\n",
       ":2: timeout needs" },
 };
@@ -228,6 +241,18 @@ main(void)
     ok(cf.window == 64 && cf.connect_timeout == 2000
        && cf.request_timeout == 10000,
        "defaults: window 64, timeout 2s 10s");
+    cs_config_free(&cf);
+
+    ok(cs_config_parse(&cf, "t.conf", "database x;\nsend_window sms "
+                       "fri-mon,wed 22:00-06:00:30 America/Argentina/"
+                       "Buenos_Aires;\n", err, sizeof(err)) == 0
+       && strcmp(cs_config_type(&cf, "sms")->send_window,
+                 "{\"days\": [\"mon\", \"wed\", \"fri\", \"sat\", \"sun\"], "
+                 "\"from\": \"22:00\", \"to\": \"06:00:30\", \"timezone\": "
+                 "\"America/Argentina/Buenos_Aires\"}") == 0,
+       "send_window: the API's JSON, fri-mon wrapping (%s)",
+       cs_config_type(&cf, "sms") ? cs_config_type(&cf, "sms")->send_window
+                                  : err);
     cs_config_free(&cf);
 
     secrets();
