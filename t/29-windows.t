@@ -122,7 +122,7 @@ my $url = $t->start_provider;
 my $now = floor(time);
 # email has a default window opening in an hour, from the file
 my $email_from = $now + 3600;
-my $s = $t->start_scheduler(conf => <<"CONF");
+my $conf = <<"CONF";
 pool sms 1;
 pool voice 5;
 pool email 5;
@@ -132,6 +132,7 @@ provider email $url/email;
 rate sms 40;
 send_window email * ${\ hms($email_from)}-${\ hms($email_from + 60)} UTC;
 CONF
+my $s = $t->start_scheduler(conf => $conf);
 
 # A window closing mid-campaign: sms has one slot; A (400 recipients at
 # 40 a second) holds it when its window closes, 3 s from now.
@@ -222,6 +223,23 @@ CampaignTest::wait_for(sub { campaign($e->{id})->{waiting_until} }, 5,
 is(campaign($e->{id})->{waiting_until}, iso($email_from),
    'a campaign without a window of its own takes its type\'s');
 is(campaign($e->{id})->{send_window}, undef, 'and shows none of its own');
+
+# A scheduler started while a campaign waits finds the opening in the
+# database (its wheel is filled from due_within()), and keeps to it.
+$open = floor(time) + 4;
+my $v = create(name => 'V', type => 'voice', start => JSON::PP::true,
+               recipients => phones(2),
+               send_window => { from => hms($open), to => hms($open + 3600) });
+CampaignTest::wait_for(sub { campaign($v->{id})->{waiting_until} }, 5,
+                       'V to wait');
+$t->stop_scheduler($s);
+$s = $t->start_scheduler(conf => $conf);
+CampaignTest::wait_for(sub { campaign($v->{id})->{status} eq 'completed' },
+                       10, 'V to send at the opening');
+($late) = `cat $s->{log}` =~ /event=started campaign=$v->{id} type=voice lateness_ms=(\S+)/;
+ok(defined $late && $late >= 0 && $late < $late_bound,
+   "a scheduler started meanwhile opened it within $late_bound ms")
+    or diag 'lateness ' . ($late // 'not logged');
 
 $t->done;
 done_testing;

@@ -105,18 +105,26 @@ $$;
 
 -- Scheduled campaigns due within the horizon, with their time in ms
 -- rounded up (for a scheduler of before 019) and in µs (a timestamp's
--- own precision), so that a timer armed for it never fires before it. A
+-- own precision), so that a timer armed for it never fires before it; and
+-- running campaigns waiting for their send window, by its opening. A
 -- time of -infinity (set in SQL) has no number: the sweep starts it.
 CREATE OR REPLACE FUNCTION campaign.due_within(p_ms integer)
 RETURNS TABLE (id uuid, due_ms bigint, due_us bigint) LANGUAGE sql STABLE
 AS $$
-    SELECT c.id, ceil(extract(epoch FROM c.scheduled_at) * 1000)::bigint,
-           (extract(epoch FROM c.scheduled_at) * 1000000)::bigint
-      FROM campaign.campaigns c
-     WHERE c.status = 'scheduled'
-       AND c.scheduled_at <= clock_timestamp() + p_ms * interval '1 ms'
-       AND isfinite(c.scheduled_at)
-     ORDER BY c.scheduled_at
+    SELECT d.id, ceil(extract(epoch FROM d.at) * 1000)::bigint,
+           (extract(epoch FROM d.at) * 1000000)::bigint
+      FROM (SELECT c.id, c.scheduled_at AS at
+              FROM campaign.campaigns c
+             WHERE c.status = 'scheduled'
+               AND c.scheduled_at <= clock_timestamp() + p_ms * interval '1 ms'
+               AND isfinite(c.scheduled_at)
+            UNION ALL
+            SELECT c.id, c.waiting_until
+              FROM campaign.campaigns c
+             WHERE c.status = 'running'
+               AND c.waiting_until <= clock_timestamp()
+                                      + p_ms * interval '1 ms') d
+     ORDER BY d.at
 $$;
 
 -- When a campaign this scheduler holds has nothing pending, it completes.
