@@ -480,7 +480,10 @@ ngx_http_campaign_m_gauges(cs_prom_t *p, PGresult *res)
         { "pool_limit", "campaign_pool_limit",
           "Campaigns a pool may run at once.", "pool", NULL },
         { "pool_running", "campaign_pool_running",
-          "Campaigns running in a pool.", "pool", NULL },
+          "Campaigns running in a pool, holding a slot.", "pool", NULL },
+        { "pool_waiting", "campaign_pool_waiting",
+          "Campaigns running in a pool but outside their send window, "
+          "holding no slot.", "pool", NULL },
         { "pool_queued", "campaign_pool_queued",
           "Campaigns due and waiting for a slot of a pool.", "pool", NULL },
         { "scheduler_seen", "campaign_schedulers_last_seen_timestamp_seconds",

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -288,8 +289,9 @@ set_rate(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 }
 
 
-/* "HH:MM" or "HH:MM:SS" (24:00 when end is set) into out: the length */
-static size_t
+/* "HH:MM" or "HH:MM:SS" (24:00 when end is set) into out: its second of
+ * the day, or -1 */
+static long
 window_time(const char *s, size_t len, int end, char *out)
 {
     int  h, m, sec = 0;
@@ -300,7 +302,7 @@ window_time(const char *s, size_t len, int end, char *out)
         || (len == 8 && (!isdigit((unsigned char) s[6])
                          || !isdigit((unsigned char) s[7]))))
     {
-        return 0;
+        return -1;
     }
     h = (s[0] - '0') * 10 + s[1] - '0';
     m = (s[3] - '0') * 10 + s[4] - '0';
@@ -308,11 +310,11 @@ window_time(const char *s, size_t len, int end, char *out)
         sec = (s[6] - '0') * 10 + s[7] - '0';
     }
     if (m > 59 || sec > 59 || h > 24 || (h == 24 && (!end || m || sec))) {
-        return 0;
+        return -1;
     }
     memcpy(out, s, len);
     out[len] = '\0';
-    return len;
+    return h * 3600L + m * 60 + sec;
 }
 
 
@@ -372,7 +374,9 @@ set_send_window(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
     char                from[9], to[9], path[300];
     const char         *dash;
     int                 days, i, n;
+    long                f, e;
     size_t              len;
+    struct stat         st;
     cs_type_conf_t     *t;
 
     t = type_get(cf, args[0], lx);
@@ -388,13 +392,20 @@ set_send_window(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
                     "mon..sun such as mon-fri,sun", args[1]);
     }
     dash = strchr(args[2], '-');
-    if (dash == NULL
-        || window_time(args[2], dash - args[2], 0, from) == 0
-        || window_time(dash + 1, strlen(dash + 1), 1, to) == 0
-        || strcmp(from, to) == 0)
-    {
+    f = e = -1;
+    if (dash != NULL) {
+        f = window_time(args[2], dash - args[2], 0, from);
+        e = window_time(dash + 1, strlen(dash + 1), 1, to);
+    }
+    if (f < 0 || e < 0) {
         return fail(lx, "invalid hours \"%s\": FROM-TO such as 08:00-20:00 "
                     "(22:00-06:00 crosses midnight)", args[2]);
+    }
+    /* as the API's check (window.sql): from = to is a whole day, which on
+     * every day never closes */
+    if (days == 0x7f && (f == e || f + 86400 == e)) {
+        return fail(lx, "hours \"%s\" on every day never close: leave the "
+                    "send_window out", args[2]);
     }
     /* a zone of the tz data Postgres reads (Debian's: the system's) */
     if (nargs == 4) {
@@ -402,7 +413,8 @@ set_send_window(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
         if (args[3][0] == '\0' || args[3][0] == '.' || strstr(args[3], "..")
             || strspn(args[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
                       "rstuvwxyz0123456789/_+-") != strlen(args[3])
-            || n >= (int) sizeof(path) || access(path, R_OK) != 0)
+            || n >= (int) sizeof(path) || stat(path, &st) != 0
+            || !S_ISREG(st.st_mode) || access(path, R_OK) != 0)
         {
             return fail(lx, "unknown time zone \"%s\"", args[3]);
         }

@@ -63,6 +63,7 @@ struct cs_job_s {
                                      * margin, as last confirmed */
     uint64_t         closes;        /* monotonic ms: its send window's
                                      * close; 0 if it has none */
+    uint64_t         closes_us;     /* the same on the wall clock, µs */
     cs_timer_t       close_timer;   /* asks for a start at the close */
     int              active;        /* running and ours */
     int              seen;
@@ -90,7 +91,8 @@ struct cs_dispatch_s {
     int              draining;
     int              pump;          /* a job may have something to send */
     int              urgent;        /* a window is half full of results */
-    int              closed;        /* a send window closed: a start */
+    uint64_t         closed_us;     /* a send window closed then (wall
+                                     * µs, the latest): a start */
     void           (*wake)(void *data);
     void            *data;
 };
@@ -359,7 +361,9 @@ job_closed(cs_timer_t *t)
     cs_job_t  *job = (cs_job_t *) ((char *) t
                                    - offsetof(cs_job_t, close_timer));
 
-    job->d->closed = 1;
+    if (job->closes_us > job->d->closed_us) {
+        job->d->closed_us = job->closes_us;
+    }
     job->d->wake(job->d->data);
 }
 
@@ -373,12 +377,16 @@ static void
 job_window(cs_dispatch_t *d, cs_job_t *job, PGresult *res, int row,
     uint64_t asked)
 {
+    uint64_t  ms;
+
     if (PQnfields(res) < 6 || PQgetisnull(res, row, 5)) {
         job->closes = 0;
         cs_timers_del(d->timers, &job->close_timer);
         return;
     }
-    job->closes = asked + strtoull(PQgetvalue(res, row, 5), NULL, 10);
+    ms = strtoull(PQgetvalue(res, row, 5), NULL, 10);
+    job->closes = asked + ms;
+    job->closes_us = (cs_wall_ms() - (cs_mono_ms() - asked) + ms) * 1000;
     /* a ms after: the window is closed in Postgres's clock too */
     cs_timers_in(d->timers, &job->close_timer,
                  job->closes >= cs_mono_ms()
@@ -386,13 +394,13 @@ job_window(cs_dispatch_t *d, cs_job_t *job, PGresult *res, int row,
 }
 
 
-int
+uint64_t
 cs_dispatch_closed(cs_dispatch_t *d)
 {
-    int  closed = d->closed;
+    uint64_t  us = d->closed_us;
 
-    d->closed = 0;
-    return closed;
+    d->closed_us = 0;
+    return us;
 }
 
 

@@ -47,9 +47,10 @@ int cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg);
  */
 void cs_dispatch_db_lost(cs_dispatch_t *d);
 
-/* 1 once after a job's send window closed (it sends no more): a start
- * then moves it to waiting and gives its slot to the next */
-int cs_dispatch_closed(cs_dispatch_t *d);
+/* once after a job's send window closed (it sends no more), the close
+ * (wall-clock µs), else 0: a start then moves it to waiting and gives its
+ * slot to the next */
+uint64_t cs_dispatch_closed(cs_dispatch_t *d);
 
 /* stop claiming; 1 once nothing is in flight or unwritten */
 int cs_dispatch_drain(cs_dispatch_t *d);

@@ -588,6 +588,7 @@ static void
 sched_kick(cs_sched_t *s)
 {
     char         horizon[24], lease[24];
+    uint64_t     closed;
     const char  *values[3];
 
     if (s->stopping) {
@@ -600,8 +601,14 @@ sched_kick(cs_sched_t *s)
         return;
     }
 
-    if (cs_dispatch_closed(s->dispatch)) {
+    /* a send window closed: the start waits for the database's clock to
+     * see it closed, as for a start time */
+    closed = cs_dispatch_closed(s->dispatch);
+    if (closed) {
         s->want |= CS_WANT_START;
+        if (closed > s->until_us) {
+            s->until_us = closed;
+        }
     }
     sched_start(s);
     cs_dispatch_flush(s->dispatch, s->writer);
@@ -648,8 +655,9 @@ sched_kick(cs_sched_t *s)
     } else if (s->want & CS_WANT_JOBS) {
         s->want &= ~CS_WANT_JOBS;
         s->jobs_asked = cs_mono_ms();
-        cs_pg_query(s->pg, "SELECT id, type, message, lease_ms, metadata FROM "
-                    "campaign.my_running($1)", 1, values, jobs_done, s);
+        cs_pg_query(s->pg, "SELECT id, type, message, lease_ms, metadata, "
+                    "window_ms FROM campaign.my_running($1)", 1, values,
+                    jobs_done, s);
 
     } else if (s->want & CS_WANT_SERIES) {
         /* the runs of series due within the lead (sql/functions/

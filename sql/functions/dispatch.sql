@@ -15,9 +15,10 @@ LANGUAGE sql STABLE AS $$
            greatest(0, extract(epoch FROM c.lease_expires_at
                                           - clock_timestamp()) * 1000)::bigint,
            c.metadata::text,
-           greatest(0, ceil(extract(epoch FROM c.window_closes_at
-                                               - clock_timestamp()) * 1000))
-               ::bigint
+           CASE WHEN c.window_closes_at IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM c.window_closes_at
+                                                  - clock_timestamp())
+                                      * 1000))::bigint END
       FROM campaign.campaigns c
      WHERE c.status = 'running' AND c.lease_owner = p_owner
        AND c.waiting_until IS NULL
@@ -223,6 +224,13 @@ BEGIN
                 WHERE c.id = ANY (v_ids) AND c.status = 'running'
                   AND c.pending = 0) THEN
         PERFORM campaign.complete_done(p_owner);
+        -- one of this batch waiting for its send window (its holder let
+        -- go of it at the close, before these results came in); locked
+        -- above
+        PERFORM campaign.apply_transition('complete',
+            ARRAY(SELECT c.id FROM campaign.campaigns c
+                   WHERE c.id = ANY (v_ids) AND c.status = 'running'
+                     AND c.waiting_until IS NOT NULL AND c.pending = 0));
     END IF;
     RETURN n;
 END

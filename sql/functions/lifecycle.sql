@@ -45,7 +45,9 @@ BEGIN
                              WHEN p_action = 'open' THEN c.waiting_until
                              WHEN tr.to_status <> 'queued' THEN c.queued_at
                              ELSE v_now END,
+            -- waiting for a send window is not a start: its opening is
             started_at = CASE WHEN tr.to_status = 'running'
+                                   AND p_action <> 'wait'
                               THEN coalesce(c.started_at, v_now)
                               ELSE c.started_at END,
             finished_at = CASE WHEN tr.to_status IN ('completed',

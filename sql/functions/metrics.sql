@@ -24,6 +24,8 @@ LANGUAGE sql STABLE AS $$
                    -- one waiting for its send window holds no slot
                    count(c.id) FILTER (WHERE c.status = 'running'
                                          AND c.waiting_until IS NULL) AS run,
+                   count(c.id) FILTER (WHERE c.waiting_until IS NOT NULL)
+                   AS waiting,
                    count(c.id) FILTER (WHERE c.status = 'queued') AS queue
               FROM campaign.types p
               JOIN campaign.types m ON coalesce(m.pool_type, m.name) = p.name
@@ -33,6 +35,8 @@ LANGUAGE sql STABLE AS $$
              GROUP BY p.name, p.pool_limit) t,
            LATERAL (VALUES ('pool_limit', t.pool, t.lim::double precision),
                            ('pool_running', t.pool, t.run::double precision),
+                           ('pool_waiting', t.pool,
+                            t.waiting::double precision),
                            ('pool_queued', t.pool, t.queue::double precision))
                AS x (metric, pool, value)
     UNION ALL

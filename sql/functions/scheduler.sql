@@ -18,6 +18,8 @@ CREATE OR REPLACE FUNCTION campaign.scheduler_pools(p_types text[],
     p_limits integer[], p_rates integer[], p_kinds text[],
     p_pool_of text[], p_windows jsonb DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_changed  text[];
 BEGIN
     INSERT INTO campaign.types (name, address_kind)
     SELECT u.name, u.kind
@@ -42,22 +44,53 @@ BEGIN
            IS DISTINCT FROM (coalesce(u.l, t.pool_limit),
                              coalesce(u.r, t.rate), u.p);
 
-    -- a window applies from a campaign's next start or opening; one the
-    -- file no longer has goes
+    -- the file's windows; one it no longer has goes
     IF p_windows IS NOT NULL THEN
-        UPDATE campaign.types t
-           SET send_window = u.w
-          FROM (SELECT v.name,
-                       CASE WHEN coalesce(p_windows -> (v.i - 1)::integer,
-                                          'null') <> 'null'
-                            THEN campaign.want_window(
-                                     p_windows -> (v.i - 1)::integer,
-                                     'send_window')
-                       END AS w
-                  FROM unnest(p_types) WITH ORDINALITY AS v (name, i)) u
-         WHERE t.name = u.name
-           AND t.send_window IS DISTINCT FROM u.w;
+        WITH changed AS (
+            UPDATE campaign.types t
+               SET send_window = u.w
+              FROM (SELECT v.name,
+                           campaign.window_of_file(v.name,
+                               p_windows -> (v.i - 1)::integer) AS w
+                      FROM unnest(p_types) WITH ORDINALITY AS v (name, i)) u
+             WHERE t.name = u.name
+               AND t.send_window IS DISTINCT FROM u.w
+            RETURNING t.name)
+        SELECT array_agg(name) INTO v_changed FROM changed;
     END IF;
+    -- and at once for the campaigns that follow them: one sending learns
+    -- its new close (now, if the new window is closed: the next start
+    -- moves it to waiting), one waiting its new opening (now, if open)
+    IF v_changed IS NOT NULL THEN
+        UPDATE campaign.campaigns c
+           SET window_closes_at = campaign.window_closes(c, clock_timestamp())
+         WHERE c.type = ANY (v_changed) AND c.send_window IS NULL
+           AND c.status = 'running' AND c.waiting_until IS NULL;
+        PERFORM campaign.apply_transition('wait',
+            ARRAY(SELECT c.id FROM campaign.campaigns c
+                   WHERE c.type = ANY (v_changed) AND c.send_window IS NULL
+                     AND c.status = 'running' AND c.waiting_until IS NOT NULL
+                     FOR UPDATE OF c SKIP LOCKED));
+    END IF;
+END
+$$;
+
+-- A type's window from a scheduler's file, checked as the API checks one;
+-- one Postgres refuses (a zone its tz data lacks) is none, with a warning,
+-- and the rest of the file still applies.
+CREATE OR REPLACE FUNCTION campaign.window_of_file(p_type text, w jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_why  text;
+BEGIN
+    IF coalesce(w, 'null') = 'null' THEN
+        RETURN NULL;
+    END IF;
+    RETURN campaign.want_window(w, 'send_window');
+EXCEPTION WHEN SQLSTATE 'CP400' THEN
+    GET STACKED DIAGNOSTICS v_why = PG_EXCEPTION_DETAIL;
+    RAISE WARNING 'send_window of type % left out: %', p_type, v_why;
+    RETURN NULL;
 END
 $$;
 
@@ -128,13 +161,16 @@ AS $$
 $$;
 
 -- When a campaign this scheduler holds has nothing pending, it completes.
-CREATE OR REPLACE FUNCTION campaign.complete_done(p_owner text)
+-- With p_waiting, also those waiting for their send window (a tick's):
+-- their holder let go of them before its last results came in.
+CREATE OR REPLACE FUNCTION campaign.complete_done(p_owner text,
+    p_waiting boolean DEFAULT false)
 RETURNS integer LANGUAGE sql AS $$
     SELECT count(*)::integer FROM campaign.apply_transition('complete',
         ARRAY(SELECT c.id FROM campaign.campaigns c
-               WHERE c.status = 'running'
-                 AND (c.lease_owner = p_owner OR c.waiting_until IS NOT NULL)
-                 AND c.pending = 0
+               WHERE c.status = 'running' AND c.pending = 0
+                 AND (c.lease_owner = p_owner
+                      OR (p_waiting AND c.waiting_until IS NOT NULL))
                  FOR UPDATE OF c SKIP LOCKED))
 $$;
 
@@ -165,6 +201,7 @@ DECLARE
     v_queued boolean;
     v_ids    uuid[];
     v_wait   uuid[];
+    v_open   uuid[];
     v_run    uuid[] := '{}';
     v_waited uuid[] := '{}';
 BEGIN
@@ -300,6 +337,10 @@ BEGIN
             -- (started_at keeps a first start), so that a first start's
             -- is started_at - scheduled_at to the µs; none for a time of
             -- -infinity (set in SQL)
+            -- those waiting for the opening open; the others run
+            v_open := ARRAY(SELECT c.id FROM campaign.campaigns c
+                             WHERE c.id = ANY (v_ids)
+                               AND c.waiting_until IS NOT NULL);
             RETURN QUERY
             SELECT s.id, s.type, s.status,
                    CASE WHEN isfinite(s.queued_at)
@@ -308,17 +349,17 @@ BEGIN
                               * 1000)::double precision
                    END,
                    NULL::text
-              FROM campaign.apply_transition('run', v_ids, p_owner => p_owner,
-                                             p_lease => v_lease) s
-            UNION ALL
+              FROM campaign.apply_transition('run',
+                       ARRAY(SELECT x FROM unnest(v_ids) x
+                              WHERE x <> ALL (v_open)),
+                       p_owner => p_owner, p_lease => v_lease) s;
+            RETURN QUERY
             SELECT s.id, s.type, s.status,
                    (extract(epoch FROM s.lease_expires_at - v_lease
                                        - s.queued_at)
                     * 1000)::double precision,
                    NULL::text
-              FROM campaign.apply_transition('open', ARRAY(
-                       SELECT c.id FROM campaign.campaigns c
-                        WHERE c.id = ANY (v_ids) AND c.status = 'running'),
+              FROM campaign.apply_transition('open', v_open,
                        p_owner => p_owner, p_lease => v_lease) s;
             v_run := v_run || v_ids;
 
@@ -360,7 +401,7 @@ BEGIN
         SELECT 'campaign-scheduler warm-up', 'warm-up', t.name, 'scheduled',
                '{}', clock_timestamp()
           FROM campaign.types t
-         ORDER BY t.name
+         ORDER BY t.send_window IS NOT NULL, t.name     -- one that runs
          LIMIT 1;
         PERFORM campaign.scheduler_start(p_owner, p_lease_ms, NULL,
             (SELECT c.id FROM campaign.campaigns c
@@ -396,7 +437,7 @@ BEGIN
     PERFORM campaign.act_as_scheduler(p_owner);
 
     -- with no recipient left pending there is nothing to run
-    PERFORM campaign.complete_done(p_owner);
+    PERFORM campaign.complete_done(p_owner, true);
 
     -- the schedulers alive on this server: those holding their lock
     IF EXISTS (SELECT 1 FROM campaign.campaigns c

@@ -70,13 +70,16 @@ BEGIN
                         ELSE '' END);
         END IF;
     END LOOP;
-    IF (v ->> 'from')::interval = (v ->> 'to')::interval
-       OR (v ->> 'from')::interval + interval '24 hours'
-          = (v ->> 'to')::interval
+    -- from = to is a whole day from "from" (to the same time the next
+    -- day): on all seven days, a window that never closes, which is none
+    IF cardinality(v_days) = 7
+       AND ((v ->> 'from')::interval = (v ->> 'to')::interval
+            OR (v ->> 'from')::interval + interval '24 hours'
+               = (v ->> 'to')::interval)
     THEN
-        PERFORM campaign.invalid(p_field || '.to', p_field || '.to must '
-            || 'differ from ' || p_field || '.from (a window that never '
-            || 'closes is none: leave it out)');
+        PERFORM campaign.invalid(p_field || '.to', p_field || '.to: a '
+            || 'whole day on every day never closes, which is no window: '
+            || 'leave it out');
     END IF;
 
     RETURN v_out || jsonb_build_object('days', to_jsonb(v_days),

@@ -32,3 +32,5 @@ DROP FUNCTION IF EXISTS campaign.scheduler_pools(text[], integer[],
     integer[], text[], text[]);
 -- my_running() says when a window closes
 DROP FUNCTION IF EXISTS campaign.my_running(text);
+-- complete_done() completes, for a tick, the campaigns waiting too
+DROP FUNCTION IF EXISTS campaign.complete_done(text);

@@ -109,8 +109,14 @@ static const struct {
       ":2: invalid days \"funday\"" },
     { "send_window hours", "database x;\nsend_window sms * 08:00-24:01;\n",
       ":2: invalid hours" },
-    { "send_window empty", "database x;\nsend_window sms * 08:00-08:00;\n",
-      ":2: invalid hours" },
+    { "send_window never closes", "database x;\nsend_window sms * "
+      "08:00-08:00:00;\n", ":2: hours \"08:00-08:00:00\" on every day never" },
+    { "send_window all day", "database x;\nsend_window sms * 00:00-24:00;\n",
+      ":2: hours \"00:00-24:00\" on every day never" },
+    { "send_window weekends", "database x;\nsend_window sms sat-sun "
+      "00:00-24:00;\n", NULL },
+    { "send_window zone dir", "database x;\nsend_window sms * 08:00-20:00 "
+      "Europe;\n", ":2: unknown time zone" },
     { "send_window zone", "database x;\nsend_window sms * 08:00-20:00 "
       "../../etc/passwd;\n", ":2: unknown time zone" },
     { "send_window twice", "database x;\nsend_window sms * 08:00-20:00;\n"
