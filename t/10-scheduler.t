@@ -83,9 +83,11 @@ cmp_ok(scalar(@late), '>=', 150, scalar(@late) . ' of 300 created ahead of '
        . 'their time, to measure');
 my $p99 = $late[int(0.99 * $#late)];
 cmp_ok($late[0], '>=', 0, 'none started before its time');
-# (10-20 ms on an idle 2-core machine while the 10 clients still create;
-# room for a loaded one: t/bench/timing measures precision)
-my $bound = $ENV{CAMPAIGN_ASAN} ? 100 : 50;
+# (5-20 ms on an idle 2-core machine while the 10 clients still create;
+# 35-68 ms seen while t/06's 100,000-row upload shares the two cores, as
+# prove -j2 pairs them: room for that. A start left to the 1 s sweep
+# would be hundreds of ms late; t/bench/timing measures precision)
+my $bound = $ENV{CAMPAIGN_ASAN} ? 200 : 100;
 cmp_ok($p99, '<', $bound, sprintf('lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms',
                               $late[@late / 2], $p99, $late[-1]));
 $t->psql("UPDATE campaign.campaigns SET status = 'cancelled' "
