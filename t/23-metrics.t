@@ -325,12 +325,16 @@ $t->req(POST => "/v1/campaigns/$vid/start", %k);
 CampaignTest::wait_for(sub { campaign($vid)->{status} eq 'completed' }, 30,
                        'the voice campaign to complete');
 # a text is reused for 100 ms (a scrape of Prometheus's may have just
-# written one): the last answers are in the next
+# written one): the last answers are in the next; and a batch is counted
+# when the scheduler reads its commit, a moment after the campaign it
+# completed shows completed
 CampaignTest::wait_for(sub {
     $text = scrape($murl)->{content};
     (value($text, 'campaign_scheduler_deliveries_total',
-           '{type="voice",result="failed"}') // 0) >= 5 }, 10,
-    'the last failures in the text');
+           '{type="voice",result="failed"}') // 0) >= 5
+    && (value($text, 'campaign_scheduler_result_batch_rows_sum') // 0)
+       >= $n + 30 + 10 }, 10,
+    'the last failures and their batch in the text');
 is(lint($text), '', 'promtool check metrics: the scheduler\'s text, with '
    . 'every family filled and an escaped id');
 is(value($text, 'campaign_scheduler_deliveries_total',
