@@ -52,12 +52,10 @@ DECLARE
     v_type   text;
     v_rate   integer;
     v_limit  integer := p_limit;
-    v_plan   boolean;
     n        integer;
     m        integer := 0;
 BEGIN
-    SELECT c.type, t.rate, c.local_time IS NOT NULL AND NOT c.waves_planned
-      INTO v_type, v_rate, v_plan
+    SELECT c.type, t.rate INTO v_type, v_rate
       FROM campaign.campaigns c JOIN campaign.types t ON t.name = c.type
      WHERE c.id = p_campaign AND c.status = 'running'
        AND c.lease_owner = p_owner
@@ -67,12 +65,6 @@ BEGIN
             OR c.window_closes_at > clock_timestamp());
     IF NOT FOUND THEN
         RETURN;
-    END IF;
-
-    -- recipient-local delivery: its waves, planned by the first claim
-    -- (local.sql)
-    IF v_plan THEN
-        PERFORM campaign.plan_waves(p_campaign);
     END IF;
 
     IF v_rate > 0 THEN

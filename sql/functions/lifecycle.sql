@@ -157,13 +157,13 @@ BEGIN
         NEW.total, NEW.pending, NEW.sent, NEW.failed, NEW.cancelled,
         NEW.started_at, NEW.finished_at, NEW.failure, NEW.timezone,
         NEW.recurrence, NEW.next_run_at, NEW.last_run_id,
-        NEW.send_window, NEW.waiting_until, NEW.local_time)
+        NEW.send_window, NEW.waiting_until)
        IS NOT DISTINCT FROM
        (OLD.status, OLD.name, OLD.message, OLD.metadata, OLD.scheduled_at,
         OLD.total, OLD.pending, OLD.sent, OLD.failed, OLD.cancelled,
         OLD.started_at, OLD.finished_at, OLD.failure, OLD.timezone,
         OLD.recurrence, OLD.next_run_at, OLD.last_run_id,
-        OLD.send_window, OLD.waiting_until, OLD.local_time)
+        OLD.send_window, OLD.waiting_until)
     THEN
         RETURN NEW;
     END IF;
