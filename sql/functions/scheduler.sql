@@ -204,6 +204,7 @@ DECLARE
     v_open   uuid[];
     v_run    uuid[] := '{}';
     v_waited uuid[] := '{}';
+    v_lock   text;
 BEGIN
     IF p_until > clock_timestamp()
        AND p_until < clock_timestamp() + interval '100 ms'
@@ -221,13 +222,29 @@ BEGIN
 
     -- send windows (window.sql) that closed: their campaigns wait for
     -- the next opening, holding no slot (the holder stopped sending at
-    -- the close); one locked by its results is seen by the next start
-    IF p_only IS NULL THEN
-        PERFORM campaign.apply_transition('wait',
-            ARRAY(SELECT c.id FROM campaign.campaigns c
-                   WHERE c.status = 'running' AND c.waiting_until IS NULL
-                     AND c.window_closes_at <= v_due
-                     FOR UPDATE OF c SKIP LOCKED));
+    -- the close). A campaign sending is locked by each batch of its
+    -- results for a few ms: waited for (skipped, its slot would wait for
+    -- the next sweep), but not for long: one a client holds longer is
+    -- left to the next start or sweep
+    IF p_only IS NULL
+       AND EXISTS (SELECT 1 FROM campaign.campaigns c
+                    WHERE c.status = 'running' AND c.waiting_until IS NULL
+                      AND c.window_closes_at <= v_due)
+    THEN
+        v_lock := current_setting('lock_timeout');
+        BEGIN
+            PERFORM set_config('lock_timeout', '200ms', true);
+            PERFORM campaign.apply_transition('wait',
+                ARRAY(SELECT c.id FROM campaign.campaigns c
+                       WHERE c.status = 'running'
+                         AND c.waiting_until IS NULL
+                         AND c.window_closes_at <= v_due
+                       ORDER BY c.id
+                         FOR UPDATE OF c));
+            PERFORM set_config('lock_timeout', v_lock, true);
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        END;
     END IF;
 
     -- a pool's row lock (its first type's) makes its slot count exact
