@@ -133,9 +133,14 @@ CampaignTest::wait_for(sub { row($later, 'status') eq 'running' }, 10,
                        'the rescheduled campaign');
 my %lat = map { $_ => row($_, "extract(epoch FROM started_at - scheduled_at)"
                               . " * 1000") } $later, $earlier;
-cmp_ok($lat{$later}, '<', 20, 'rescheduled later: starts at the new time, '
-                              . 'not the old');
-cmp_ok($lat{$earlier}, '<', 20, 'rescheduled earlier: starts at the new time');
+# at the new time, not the old (2 s early, 2.5 s late), nor late beyond
+# what a shared machine makes of a start (20.6 ms seen under ASan beside
+# t/06's upload)
+my $on_time = $ENV{CAMPAIGN_ASAN} ? 200 : 100;
+ok($lat{$later} >= 0 && $lat{$later} < $on_time,
+   "rescheduled later: starts at the new time, not the old ($lat{$later} ms)");
+ok($lat{$earlier} >= 0 && $lat{$earlier} < $on_time,
+   "rescheduled earlier: starts at the new time ($lat{$earlier} ms)");
 is(row($cancel, 'status'), 'cancelled', 'cancelled before its time: never '
                                         . 'started');
 is(row($cancel, 'started_at IS NULL'), 't', 'no started_at');
