@@ -318,12 +318,15 @@ window_time(const char *s, size_t len, int end, char *out)
 }
 
 
+/* a send window's days, Monday first, as the API names them */
+static const char  *window_day_names[] = { "mon", "tue", "wed", "thu", "fri",
+                                           "sat", "sun" };
+
+
 /* "mon-fri", "sat,sun", "fri-mon", "*": a bit per day, Monday first */
 static int
 window_days(const char *s)
 {
-    static const char  *names[] = { "mon", "tue", "wed", "thu", "fri",
-                                    "sat", "sun" };
     int                 days = 0, a, b, i;
     const char         *p = s;
 
@@ -331,8 +334,10 @@ window_days(const char *s)
         return 0x7f;
     }
     for ( ;; ) {
-        for (a = 0; a < 7 && strncasecmp(p, names[a], 3) != 0; a++) {
-            /* void */
+        for (a = 0; a < 7; a++) {
+            if (strncasecmp(p, window_day_names[a], 3) == 0) {
+                break;
+            }
         }
         if (a == 7) {
             return -1;
@@ -340,8 +345,10 @@ window_days(const char *s)
         p += 3;
         b = a;
         if (*p == '-') {
-            for (b = 0; b < 7 && strncasecmp(p + 1, names[b], 3) != 0; b++) {
-                /* void */
+            for (b = 0; b < 7; b++) {
+                if (strncasecmp(p + 1, window_day_names[b], 3) == 0) {
+                    break;
+                }
             }
             if (b == 7) {
                 return -1;
@@ -369,8 +376,6 @@ window_days(const char *s)
 static int
 set_send_window(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
 {
-    static const char  *names[] = { "mon", "tue", "wed", "thu", "fri",
-                                    "sat", "sun" };
     char                from[9], to[9], path[300];
     const char         *dash;
     int                 days, i, n;
@@ -424,7 +429,7 @@ set_send_window(cs_config_t *cf, char **args, int nargs, cs_lexer_t *lx)
     for (i = 0, n = 0; i < 7; i++) {
         if (days & (1 << i)) {
             len += snprintf(t->send_window + len, sizeof(t->send_window) - len,
-                            "%s\"%s\"", n++ ? ", " : "", names[i]);
+                            "%s\"%s\"", n++ ? ", " : "", window_day_names[i]);
         }
     }
     len += snprintf(t->send_window + len, sizeof(t->send_window) - len,

@@ -634,6 +634,26 @@ BEGIN
 END
 $$;
 
+-- A page of campaigns, newest first: the rows read (at most p_limit + 1,
+-- in that order; one more than the page says there is a next one) as
+-- {"data", "next_cursor"}. The lists of campaigns and of a series' runs.
+CREATE OR REPLACE FUNCTION campaign.campaign_page(p_rows campaign.campaigns[],
+    p_limit integer) RETURNS campaign.api_result
+LANGUAGE sql STABLE AS $$
+    SELECT ROW(200, json_build_object(
+               'data', coalesce(json_agg(campaign.campaign_json(r.c)
+                                         ORDER BY r.n)
+                                    FILTER (WHERE r.n <= p_limit), '[]'),
+               'next_cursor', CASE WHEN count(*) > p_limit
+                                   THEN campaign.cursor_encode(
+                                       min((r.c).seq)
+                                           FILTER (WHERE r.n <= p_limit))
+                              END)::text,
+               NULL, NULL, false, NULL)::campaign.api_result
+      FROM (SELECT p_rows[i] AS c, i AS n
+              FROM generate_subscripts(p_rows, 1) i) r
+$$;
+
 CREATE OR REPLACE FUNCTION campaign.api_list(p_tenant text, p_status text,
     p_type text, p_limit text, p_cursor text) RETURNS campaign.api_result
 LANGUAGE plpgsql AS $$
@@ -644,28 +664,15 @@ DECLARE
                             ARRAY(SELECT name FROM campaign.types));
     v_limit   integer := campaign.page_limit(p_limit, 50, 200);
     v_before  bigint := campaign.cursor_decode(p_cursor);
-    v_data    json;
-    v_next    text;
 BEGIN
-    WITH page AS (
+    RETURN campaign.campaign_page(ARRAY(
         SELECT c FROM campaign.campaigns c
          WHERE c.tenant = p_tenant
            AND (v_before IS NULL OR c.seq < v_before)
            AND (v_status IS NULL OR c.status = ANY (v_status))
            AND (v_type IS NULL OR c.type = ANY (v_type))
          ORDER BY c.seq DESC
-         LIMIT v_limit + 1)
-    SELECT coalesce(json_agg(campaign.campaign_json(p.c)
-                             ORDER BY (p.c).seq DESC)
-                        FILTER (WHERE rn <= v_limit), '[]'),
-           CASE WHEN count(*) > v_limit THEN campaign.cursor_encode(
-               min((p.c).seq) FILTER (WHERE rn <= v_limit)) END
-      INTO v_data, v_next
-      FROM (SELECT page.c, row_number() OVER (ORDER BY (page.c).seq DESC)
-                   AS rn FROM page) p;
-    RETURN ROW(200, json_build_object('data', v_data,
-                                      'next_cursor', v_next)::text,
-               NULL, NULL, false, NULL)::campaign.api_result;
+         LIMIT v_limit + 1), v_limit);
 END
 $$;
 
@@ -676,30 +683,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_limit   integer := campaign.page_limit(p_limit, 50, 200);
     v_before  bigint := campaign.cursor_decode(p_cursor);
-    v_data    json;
-    v_next    text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM campaign.campaigns
                     WHERE id = p_id AND tenant = p_tenant) THEN
         PERFORM campaign.fail('not_found', 'no such campaign');
     END IF;
-    WITH page AS (
+    RETURN campaign.campaign_page(ARRAY(
         SELECT c FROM campaign.campaigns c
          WHERE c.series_id = p_id AND c.tenant = p_tenant
            AND (v_before IS NULL OR c.seq < v_before)
          ORDER BY c.seq DESC
-         LIMIT v_limit + 1)
-    SELECT coalesce(json_agg(campaign.campaign_json(p.c)
-                             ORDER BY (p.c).seq DESC)
-                        FILTER (WHERE rn <= v_limit), '[]'),
-           CASE WHEN count(*) > v_limit THEN campaign.cursor_encode(
-               min((p.c).seq) FILTER (WHERE rn <= v_limit)) END
-      INTO v_data, v_next
-      FROM (SELECT page.c, row_number() OVER (ORDER BY (page.c).seq DESC)
-                   AS rn FROM page) p;
-    RETURN ROW(200, json_build_object('data', v_data,
-                                      'next_cursor', v_next)::text,
-               NULL, NULL, false, NULL)::campaign.api_result;
+         LIMIT v_limit + 1), v_limit);
 END
 $$;
 

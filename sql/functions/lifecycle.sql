@@ -21,10 +21,17 @@ RETURNS SETOF campaign.campaigns LANGUAGE plpgsql AS $$
 DECLARE
     v_now      timestamptz := clock_timestamp();
     v_changed  uuid[];
+    -- a type has a send window of the file's: then every campaign taking
+    -- a slot asks when its window closes; else only one with its own
+    v_typed    boolean;
 BEGIN
     -- nothing to move: a tick's usual case, kept cheap
     IF coalesce(cardinality(p_ids), 0) = 0 THEN
         RETURN;
+    END IF;
+    IF p_action IN ('run', 'open') THEN
+        v_typed := EXISTS (SELECT 1 FROM campaign.types ty
+                            WHERE ty.send_window IS NOT NULL);
     END IF;
     -- what the audit trail calls the change (events.sql)
     PERFORM set_config('campaign.action', p_action, true);
@@ -65,10 +72,7 @@ BEGIN
             -- knows when its window closes; one that waits, when it opens
             window_closes_at = CASE
                 WHEN p_action IN ('run', 'open')
-                     AND (c.send_window IS NOT NULL
-                          OR EXISTS (SELECT 1 FROM campaign.types ty
-                                      WHERE ty.name = c.type
-                                        AND ty.send_window IS NOT NULL))
+                     AND (c.send_window IS NOT NULL OR v_typed)
                 THEN campaign.window_closes(c, v_now)
                 WHEN tr.to_status = 'running' AND p_action <> 'wait'
                 THEN c.window_closes_at END,

@@ -337,16 +337,26 @@ BEGIN
             END IF;
             EXIT WHEN cardinality(v_ids) = 0;
 
-            -- those whose window is closed wait for it, without a slot
-            v_wait := ARRAY(SELECT c.id FROM campaign.campaigns c
-                             WHERE c.id = ANY (v_ids)
-                               AND (c.send_window IS NOT NULL OR t.windowed)
-                               AND campaign.window_closed(c, v_due));
+            -- in one read of what was chosen: those whose window is closed
+            -- wait for it, without a slot; those waiting for the opening
+            -- open; the others run
+            SELECT coalesce(array_agg(x.id) FILTER (WHERE x.closed), '{}'),
+                   coalesce(array_agg(x.id)
+                                FILTER (WHERE NOT x.closed AND x.waiting),
+                            '{}'),
+                   coalesce(array_agg(x.id)
+                                FILTER (WHERE NOT x.closed AND NOT x.waiting),
+                            '{}')
+              INTO v_wait, v_open, v_ids
+              FROM (SELECT c.id, c.waiting_until IS NOT NULL AS waiting,
+                           CASE WHEN c.send_window IS NOT NULL OR t.windowed
+                                THEN campaign.window_closed(c, v_due)
+                                ELSE false END AS closed
+                      FROM campaign.campaigns c
+                     WHERE c.id = ANY (v_ids)) x;
             IF cardinality(v_wait) > 0 THEN
                 PERFORM campaign.apply_transition('wait', v_wait);
                 v_waited := v_waited || v_wait;
-                v_ids := ARRAY(SELECT x FROM unnest(v_ids) x
-                                WHERE x <> ALL (v_wait));
             END IF;
 
             -- lateness: from when it became due (or its window opened) to
@@ -354,10 +364,6 @@ BEGIN
             -- (started_at keeps a first start), so that a first start's
             -- is started_at - scheduled_at to the µs; none for a time of
             -- -infinity (set in SQL)
-            -- those waiting for the opening open; the others run
-            v_open := ARRAY(SELECT c.id FROM campaign.campaigns c
-                             WHERE c.id = ANY (v_ids)
-                               AND c.waiting_until IS NOT NULL);
             RETURN QUERY
             SELECT s.id, s.type, s.status,
                    CASE WHEN isfinite(s.queued_at)
@@ -366,19 +372,19 @@ BEGIN
                               * 1000)::double precision
                    END,
                    NULL::text
-              FROM campaign.apply_transition('run',
-                       ARRAY(SELECT x FROM unnest(v_ids) x
-                              WHERE x <> ALL (v_open)),
+              FROM campaign.apply_transition('run', v_ids,
                        p_owner => p_owner, p_lease => v_lease) s;
-            RETURN QUERY
-            SELECT s.id, s.type, s.status,
-                   (extract(epoch FROM s.lease_expires_at - v_lease
-                                       - s.queued_at)
-                    * 1000)::double precision,
-                   NULL::text
-              FROM campaign.apply_transition('open', v_open,
-                       p_owner => p_owner, p_lease => v_lease) s;
-            v_run := v_run || v_ids;
+            IF cardinality(v_open) > 0 THEN
+                RETURN QUERY
+                SELECT s.id, s.type, s.status,
+                       (extract(epoch FROM s.lease_expires_at - v_lease
+                                           - s.queued_at)
+                        * 1000)::double precision,
+                       NULL::text
+                  FROM campaign.apply_transition('open', v_open,
+                           p_owner => p_owner, p_lease => v_lease) s;
+            END IF;
+            v_run := v_run || v_ids || v_open;
 
             EXIT WHEN cardinality(v_wait) = 0;
         END LOOP;

@@ -23,6 +23,26 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT 100000
 $$;
 
+-- A recurrence's bound (starts_at, ends_at): RFC 3339, or a wall-clock
+-- time in its zone; NULL when left out; else the 400 that names p_field.
+CREATE OR REPLACE FUNCTION campaign.want_bound(v jsonb, p_tz text,
+    p_field text)
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t  timestamptz;
+BEGIN
+    IF coalesce(v, 'null') = 'null' THEN
+        RETURN NULL;
+    END IF;
+    t := campaign.parse_zoned_time(v, p_tz, p_field);
+    IF t IS NULL THEN
+        PERFORM campaign.invalid(p_field, p_field
+                                 || ' must be an RFC 3339 time');
+    END IF;
+    RETURN t;
+END
+$$;
+
 -- A recurrence as given, checked and completed: the object shown, and its
 -- cron parsed. p_tz: the campaign's zone, the default of the recurrence's.
 CREATE OR REPLACE FUNCTION campaign.want_recurrence(v jsonb, p_tz text,
@@ -50,25 +70,13 @@ BEGIN
                  THEN coalesce(p_tz, 'UTC')
                  ELSE campaign.want_timezone(v -> 'timezone',
                                              'recurrence.timezone') END;
-    IF coalesce(v -> 'starts_at', 'null') <> 'null' THEN
-        v_from := campaign.parse_zoned_time(v -> 'starts_at', v_tz,
-                                            'recurrence.starts_at');
-        IF v_from IS NULL THEN
-            PERFORM campaign.invalid('recurrence.starts_at',
-                'recurrence.starts_at must be an RFC 3339 time');
-        END IF;
-    END IF;
-    IF coalesce(v -> 'ends_at', 'null') <> 'null' THEN
-        v_until := campaign.parse_zoned_time(v -> 'ends_at', v_tz,
-                                             'recurrence.ends_at');
-        IF v_until IS NULL THEN
-            PERFORM campaign.invalid('recurrence.ends_at',
-                'recurrence.ends_at must be an RFC 3339 time');
-        END IF;
-        IF v_until <= coalesce(v_from, clock_timestamp()) THEN
-            PERFORM campaign.invalid('recurrence.ends_at',
-                'recurrence.ends_at must be after starts_at and now');
-        END IF;
+    v_from := campaign.want_bound(v -> 'starts_at', v_tz,
+                                  'recurrence.starts_at');
+    v_until := campaign.want_bound(v -> 'ends_at', v_tz,
+                                   'recurrence.ends_at');
+    IF v_until <= coalesce(v_from, clock_timestamp()) THEN
+        PERFORM campaign.invalid('recurrence.ends_at',
+            'recurrence.ends_at must be after starts_at and now');
     END IF;
     IF coalesce(v -> 'max_runs', 'null') <> 'null' THEN
         IF jsonb_typeof(v -> 'max_runs') <> 'number'

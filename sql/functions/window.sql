@@ -142,47 +142,42 @@ BEGIN
 END
 $$;
 
--- For apply_transition: when a campaign's window closes (it takes a slot
--- now), NULL with none; p_now when it is closed (a tick moves it to
--- waiting); and when it opens next (it waits now).
-CREATE OR REPLACE FUNCTION campaign.window_closes(c campaign.campaigns,
-    p_now timestamptz)
-RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+-- A campaign's window at p_now (window_at() of its own or its type's, in
+-- its zone); both NULL when it has none.
+CREATE OR REPLACE FUNCTION campaign.window_now(c campaign.campaigns,
+    p_now timestamptz, OUT open boolean, OUT until timestamptz)
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     w  jsonb := campaign.window_of(c);
-    s  record;
 BEGIN
-    IF w IS NULL THEN
-        RETURN NULL;
+    IF w IS NOT NULL THEN
+        SELECT s.open, s.until INTO open, until
+          FROM campaign.window_at(w, c.timezone, p_now) s;
     END IF;
-    s := campaign.window_at(w, c.timezone, p_now);
-    RETURN CASE WHEN s.open THEN s.until ELSE p_now END;
 END
+$$;
+
+-- For apply_transition: when a campaign's window closes (it takes a slot
+-- now), NULL with none; p_now when it is closed (a start moves it to
+-- waiting); and when it opens next (it waits now), p_now if it is open.
+CREATE OR REPLACE FUNCTION campaign.window_closes(c campaign.campaigns,
+    p_now timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN s.open THEN s.until WHEN NOT s.open THEN p_now END
+      FROM campaign.window_now(c, p_now) s
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.window_opens(c campaign.campaigns,
     p_now timestamptz)
-RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    w  jsonb := campaign.window_of(c);
-    s  record;
-BEGIN
-    IF w IS NULL THEN
-        RETURN p_now;
-    END IF;
-    s := campaign.window_at(w, c.timezone, p_now);
-    RETURN CASE WHEN s.open THEN p_now ELSE s.until END;
-END
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN NOT s.open THEN s.until ELSE p_now END
+      FROM campaign.window_now(c, p_now) s
 $$;
 
 -- Whether a campaign due now would find its window closed (it waits
 -- rather than take a slot).
 CREATE OR REPLACE FUNCTION campaign.window_closed(c campaign.campaigns,
     p_now timestamptz)
-RETURNS boolean LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    w  jsonb := campaign.window_of(c);
-BEGIN
-    RETURN w IS NOT NULL AND NOT (campaign.window_at(w, c.timezone, p_now)).open;
-END
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce(NOT s.open, false) FROM campaign.window_now(c, p_now) s
 $$;

@@ -55,6 +55,29 @@ run(const char *sql, int n, const char *const *values)
 }
 
 
+/* One call of a route's SQL in a transaction rolled back: an answer
+ * below 500, or the run stops here. */
+static void
+answered(const char *route, const char *sql, int n,
+    const char *const *values)
+{
+    PGresult  *res;
+
+    PQclear(run("BEGIN", 0, NULL));
+    res = run(sql, n, values);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK
+        || atoi(PQgetvalue(res, 0, 0)) >= 500)
+    {
+        fprintf(stderr, "route %s: %s%s\n", route, PQerrorMessage(conn),
+                PQresultStatus(res) == PGRES_TUPLES_OK
+                ? PQgetvalue(res, 0, 1) : "");
+        abort();
+    }
+    PQclear(res);
+    PQclear(run("ROLLBACK", 0, NULL));
+}
+
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -263,20 +286,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             values[1] = p;
         }
-        PQclear(run("BEGIN", 0, NULL));
-        res = run(strcmp(route, "cron") == 0 ? CRON
-                  : strcmp(route, "zoned") == 0 ? ZONED : CALENDAR,
-                  strcmp(route, "calendar") == 0 ? 2 : 1, values);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK
-            || atoi(PQgetvalue(res, 0, 0)) >= 500)
-        {
-            fprintf(stderr, "route %s: %s%s\n", route, PQerrorMessage(conn),
-                    PQresultStatus(res) == PGRES_TUPLES_OK
-                    ? PQgetvalue(res, 0, 1) : "");
-            abort();
-        }
-        PQclear(res);
-        PQclear(run("ROLLBACK", 0, NULL));
+        answered(route, strcmp(route, "cron") == 0 ? CRON
+                        : strcmp(route, "zoned") == 0 ? ZONED : CALENDAR,
+                 strcmp(route, "calendar") == 0 ? 2 : 1, values);
         goto skip;
 
     } else if (strcmp(route, "recipients_csv") == 0) {
@@ -297,18 +309,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         values[3] = text;
     }
 
-    PQclear(run("BEGIN", 0, NULL));
-    res = run(API, 8, values);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK
-        || atoi(PQgetvalue(res, 0, 0)) >= 500)
-    {
-        fprintf(stderr, "route %s: %s%s\n", route, PQerrorMessage(conn),
-                PQresultStatus(res) == PGRES_TUPLES_OK
-                ? PQgetvalue(res, 0, 1) : "");
-        abort();
-    }
-    PQclear(res);
-    PQclear(run("ROLLBACK", 0, NULL));
+    answered(route, API, 8, values);
 
 skip:
     free(text);
