@@ -51,6 +51,8 @@ const ngx_http_campaign_route_t  ngx_http_campaign_routes[] = {
       NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
     { NGX_HTTP_GET, ngx_string("calendar"), "calendar",
       NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
+    { NGX_HTTP_GET, ngx_string("recurrence/preview"), "recurrence_preview",
+      NGX_HTTP_CAMPAIGN_BODY_NONE, 0, 0, 0 },
     { NGX_HTTP_POST, ngx_string("campaigns/{id}/recipients"),
       "recipients_add", NGX_HTTP_CAMPAIGN_BODY_RECIPIENTS, 0, 0, 0 },
 

@@ -399,5 +399,34 @@ is($t->req(GET => '/v1/calendar?from=2031-01-01T00:00:00'
 is(scalar(@{ $t->req(GET => "/v1/calendar?from=$from&to=$to", %other)
              ->{json}{data} }), 0, 'another tenant\'s calendar is empty');
 
+# --- the recurrence preview (a console's editor) ----------------------------
+# Vienna moves to summer time on 29 March 2026: 9:00 is 08:00Z before it,
+# 07:00Z after
+my $pv = $t->req(GET => '/v1/recurrence/preview?cron=0%209%20*%20*%20MON-FRI'
+                 . '&timezone=Europe/Vienna&from=2026-03-27T00:00:00Z', %k);
+is($pv->{status}, 200, 'the preview answers');
+is_deeply($pv->{json}{occurrences}, [ '2026-03-27T08:00:00.000Z',
+    '2026-03-30T07:00:00.000Z', '2026-03-31T07:00:00.000Z',
+    '2026-04-01T07:00:00.000Z', '2026-04-02T07:00:00.000Z' ],
+    'the next five weekdays at 9:00 in Vienna, across its change of time');
+$pv = $t->req(GET => '/v1/recurrence/preview?cron=%40monthly&count=2', %k);
+is(scalar(@{ $pv->{json}{occurrences} }), 2, 'count sets how many');
+like($pv->{json}{occurrences}[0], qr/^\d{4}-\d\d-01T00:00:00\.000Z$/,
+     'in UTC by default, after now');
+cmp_ok($pv->{json}{occurrences}[0], 'gt', iso(time), 'after now');
+for ([ 'cron=61%20*%20*%20*%20*', 'recurrence.cron', 'a bad cron' ],
+     [ 'cron=*%20*%20*%20*%20*&timezone=Mars/Base', 'recurrence.timezone',
+       'an unknown zone' ],
+     [ 'timezone=UTC', 'recurrence.cron', 'no cron' ],
+     [ 'cron=*%20*%20*%20*%20*&count=21', 'count', 'count over 20' ],
+     [ 'cron=*%20*%20*%20*%20*&from=tomorrow', 'from', 'a bad from' ]) {
+    my ($q, $field, $what) = @$_;
+    my $r = $t->req(GET => "/v1/recurrence/preview?$q", %k);
+    is("$r->{status} " . ($r->{json}{error}{field} // ''), "400 $field",
+       "$what is a 400 on $field");
+}
+is($t->req(GET => '/v1/recurrence/preview?cron=@daily')->{status}, 401,
+   'the preview needs a key');
+
 $t->done;
 done_testing;

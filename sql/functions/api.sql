@@ -811,6 +811,51 @@ BEGIN
 END
 $$;
 
+-- GET /recurrence/preview?cron=&timezone=&from=&count=: the next
+-- occurrences of a cron in a zone after from (default now), as a series
+-- with that recurrence would run them; for an editor to show before it
+-- saves. Checked as a campaign's recurrence is, so the errors name the
+-- same fields (recurrence.cron, recurrence.timezone).
+CREATE OR REPLACE FUNCTION campaign.api_recurrence_preview(p_cron text,
+    p_tz text, p_from text, p_count text)
+RETURNS campaign.api_result LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_spec   campaign.cron_spec;
+    v_tz     text := 'UTC';
+    v_from   timestamptz := clock_timestamp();
+    v_count  integer := 5;
+BEGIN
+    IF p_cron IS NULL THEN
+        PERFORM campaign.invalid('recurrence.cron', 'cron is required');
+    END IF;
+    v_spec := campaign.cron_parse(p_cron);
+    IF p_tz IS NOT NULL THEN
+        v_tz := campaign.want_timezone(to_jsonb(p_tz), 'recurrence.timezone');
+    END IF;
+    IF p_from IS NOT NULL THEN
+        v_from := campaign.parse_time(to_jsonb(p_from));
+        IF v_from IS NULL THEN
+            PERFORM campaign.invalid('from', 'from must be an RFC 3339 '
+                                     || 'time with an offset');
+        END IF;
+    END IF;
+    IF p_count IS NOT NULL THEN
+        IF p_count !~ '^[0-9]{1,2}$' OR p_count::integer NOT BETWEEN 1 AND 20
+        THEN
+            PERFORM campaign.invalid('count', 'count must be an integer '
+                                     || 'from 1 to 20');
+        END IF;
+        v_count := p_count::integer;
+    END IF;
+    RETURN ROW(200, json_build_object('cron', p_cron, 'timezone', v_tz,
+                   'occurrences', coalesce((
+                       SELECT json_agg(campaign.ts(o) ORDER BY o)
+                         FROM unnest(campaign.cron_between(v_spec, v_tz,
+                                  v_from, 'infinity', v_count)) o), '[]'))::text,
+               NULL, NULL, false, NULL)::campaign.api_result;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION campaign.api_recipients_list(
     p_tenant text, p_id uuid,
     p_status text, p_limit text, p_cursor text, p_delivery text)
@@ -1023,7 +1068,8 @@ CREATE OR REPLACE FUNCTION campaign.api(
     p_key text, p_auth boolean, p_route text,
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
     p_type text, p_limit text, p_cursor text, p_tenant text,
-    p_delivery text, p_from text DEFAULT NULL, p_to text DEFAULT NULL)
+    p_delivery text, p_from text DEFAULT NULL, p_to text DEFAULT NULL,
+    p_cron text DEFAULT NULL, p_timezone text DEFAULT NULL)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     r         campaign.api_result;
@@ -1059,7 +1105,8 @@ BEGIN
     -- a read whose key the module knows needs no look-up; a change asks
     -- for the key's name too (the audit trail's actor), in the same one
     v_change := p_route NOT IN ('get', 'list', 'recipients_list', 'status',
-                                'events', 'feed', 'runs', 'calendar');
+                                'events', 'feed', 'runs', 'calendar',
+                                'recurrence_preview');
     IF NOT p_auth THEN
         v_tenant := 'default';
         v_actor := 'key:anonymous';
@@ -1079,7 +1126,7 @@ BEGIN
 
     r := campaign.api_route(v_tenant, p_route, p_id, p_body, p_idem,
                             p_if_match, p_status, p_type, p_limit, p_cursor,
-                            p_delivery, p_from, p_to);
+                            p_delivery, p_from, p_to, p_cron, p_timezone);
     IF p_auth AND p_tenant IS NULL THEN
         r.tenant := v_tenant;
     END IF;
@@ -1090,7 +1137,7 @@ $$;
 CREATE OR REPLACE FUNCTION campaign.api_route(v_tenant text, p_route text,
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
     p_type text, p_limit text, p_cursor text, p_delivery text,
-    p_from text, p_to text)
+    p_from text, p_to text, p_cron text, p_timezone text)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     v_id      uuid;
@@ -1166,6 +1213,9 @@ BEGIN
             RETURN campaign.api_runs(v_tenant, v_id, p_limit, p_cursor);
         WHEN 'calendar' THEN
             RETURN campaign.api_calendar(v_tenant, p_from, p_to);
+        WHEN 'recurrence_preview' THEN
+            RETURN campaign.api_recurrence_preview(p_cron, p_timezone,
+                                                   p_from, p_limit);
         ELSE
             RETURN campaign.error('not_found', 'no such route');
         END CASE;

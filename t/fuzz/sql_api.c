@@ -37,6 +37,11 @@ static const char  *routes[] = {
               "'sms', 'message', '{}'::json, 'timezone', "                   \
               "'America/New_York', 'scheduled_at', $1::text)::text, NULL, "  \
               "NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+/* the same text as the cron of a recurrence's preview */
+#define PREVIEW "SELECT status, body FROM campaign.api(NULL, false, "        \
+                "'recurrence_preview', NULL, NULL, NULL, NULL, NULL, NULL, " \
+                "'20', NULL, NULL, NULL, NULL, NULL, $1, "                   \
+                "'Australia/Lord_Howe')"
 #define CALENDAR "SELECT status, body FROM campaign.api(NULL, false, "       \
                  "'calendar', NULL, NULL, NULL, NULL, NULL, NULL, NULL, "    \
                  "NULL, NULL, NULL, $1, $2)"
@@ -289,6 +294,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         answered(route, strcmp(route, "cron") == 0 ? CRON
                         : strcmp(route, "zoned") == 0 ? ZONED : CALENDAR,
                  strcmp(route, "calendar") == 0 ? 2 : 1, values);
+        if (strcmp(route, "cron") == 0 && query_ok(text)) {
+            answered("recurrence_preview", PREVIEW, 1, values);
+        }
         goto skip;
 
     } else if (strcmp(route, "recipients_csv") == 0) {
