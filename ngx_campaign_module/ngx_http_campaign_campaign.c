@@ -63,6 +63,7 @@ static const ngx_http_campaign_column_t  ngx_http_campaign_columns[] = {
     { "last_run_id", NGX_HTTP_CAMPAIGN_OID_UUID },
     { "send_window", NGX_HTTP_CAMPAIGN_OID_JSONB },
     { "waiting_until", NGX_HTTP_CAMPAIGN_OID_TIMESTAMPTZ },
+    { "local_time", NGX_HTTP_CAMPAIGN_OID_TEXT },
     { "version", NGX_HTTP_CAMPAIGN_OID_INT8 },        /* the ETag, not shown */
     { "tenant", NGX_HTTP_CAMPAIGN_OID_TEXT }          /* checked, not shown */
 };

@@ -47,7 +47,8 @@
     "total, pending, sent, failed, cancelled, delivered, undelivered, "       \
     "created_at, updated_at, started_at, finished_at, failure, created_by, "  \
     "scheduled_by, coalesce(timezone, 'UTC'), recurrence, series_id, "        \
-    "next_run_at, last_run_id, send_window, waiting_until, version, tenant "  \
+    "next_run_at, last_run_id, send_window, waiting_until, local_time, "      \
+    "version, tenant "                                                        \
     "FROM campaign.campaigns "                                                \
     "WHERE id = $1::uuid AND tenant IS NOT DISTINCT FROM $2"
 /* and the one /metrics runs, at most every 5 s: never prepared, so that

@@ -68,6 +68,9 @@ struct cs_job_s {
     int              active;        /* running and ours */
     int              seen;
     int              waiting;       /* until its timer fires */
+    int              waves;         /* recipient-local: it rests between
+                                     * its waves, holding no slot */
+    int              rest;          /* idle: ask whether it may rest */
 };
 
 typedef struct {
@@ -471,6 +474,8 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
         job->deadline = asked + lease - (lease < d->cf->lease / 8
                                          ? lease : d->cf->lease / 8);
         job_window(d, job, res, i, asked);
+        job->waves = PQnfields(res) >= 7
+                     && PQgetvalue(res, i, 6)[0] == 't';
         job->seen = 1;
     }
 
@@ -800,7 +805,13 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         free(claim);
     }
 
-    if (got == 0) {
+    if (got == 0 && n == 0 && job->waves && job->in_flight == 0
+        && job->unwritten == 0 && job->ready_n == 0)
+    {
+        /* between waves, nothing of its own out: it may rest */
+        job->rest = 1;
+
+    } else if (got == 0) {
         /* retries not due yet, all in flight, or the rate's bucket empty */
         type = cs_config_type(d->cf, job->type);
         if (type && type->rate > 0 && n == 0) {
@@ -825,6 +836,39 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         claim_unref(claim);
     }
     return kept;                    /* kept: freed with its last row */
+}
+
+
+/* Resting between waves, it waits for its next one as for a send
+ * window's opening, and its job goes with the next read of the jobs;
+ * else it claims again when that is due (in a second at most). */
+static int
+rested(PGresult *res, cs_pg_status_e st, void *data)
+{
+    cs_dispatch_t  *d = data;
+    cs_job_t       *job = d->claiming;
+    uint64_t        wait = CS_IDLE_MS;
+
+    d->claiming = NULL;
+    settle(d);
+    if (job == NULL) {
+        d->wake(d->data);
+        return 0;
+    }
+
+    job->rest = 0;
+    if (st == CS_PG_OK && PQntuples(res) == 1) {
+        if (PQgetvalue(res, 0, 0)[0] == 't') {
+            log_info("event=resting campaign=%s next_wave_ms=%s", job->id,
+                     PQgetvalue(res, 0, 1));
+        } else if (!PQgetisnull(res, 0, 1)) {
+            wait = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+        }
+    }
+    job_wait(job, wait < CS_IDLE_MS ? wait : CS_IDLE_MS);
+    job_maybe_free(d, job);
+    d->wake(d->data);
+    return 0;
 }
 
 
@@ -878,6 +922,19 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
             || (job->closes && t >= job->closes))
         {
             continue;
+        }
+
+        if (job->rest) {
+            values[0] = d->cf->id;
+            values[1] = job->id;
+            if (cs_pg_query(pg, "SELECT rested, next_ms FROM "
+                            "campaign.rest_between_waves($1, $2)", 2,
+                            values, rested, d) != 0)
+            {
+                return 0;
+            }
+            d->claiming = job;
+            return 1;
         }
 
         type = cs_config_type(d->cf, job->type);

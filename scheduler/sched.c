@@ -656,7 +656,7 @@ sched_kick(cs_sched_t *s)
         s->want &= ~CS_WANT_JOBS;
         s->jobs_asked = cs_mono_ms();
         cs_pg_query(s->pg, "SELECT id, type, message, lease_ms, metadata, "
-                    "window_ms FROM campaign.my_running($1)", 1, values,
+                    "window_ms, waves FROM campaign.my_running($1)", 1, values,
                     jobs_done, s);
 
     } else if (s->want & CS_WANT_SERIES) {

@@ -93,9 +93,10 @@ my $waiting = create(name => 'waiting for its window',
                                       from => '22:00', to => '06:00:30',
                                       timezone => 'Asia/Kathmandu' });
 $t->psql("UPDATE campaign.campaigns SET status = 'running', "
-         . "waiting_until = '2026-12-12 16:15:00.25+00' "
+         . "waiting_until = '2026-12-12 16:15:00.25+00', "
+         . "local_time = '09:00:30' "
          . "WHERE id = '$waiting'");
-push @cases, ['a send window, and waiting for it', $waiting];
+push @cases, ['a send window, waiting for it, a local_time', $waiting];
 my $started = create(name => 'started', start => \1);
 push @cases, ['started', $started];
 

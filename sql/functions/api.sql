@@ -149,20 +149,26 @@ BEGIN
      WHERE name = p_campaign.type;
 
     BEGIN
-        INSERT INTO campaign.recipients (campaign_id, address, vars)
+        INSERT INTO campaign.recipients (campaign_id, address, vars,
+                                         timezone)
         SELECT p_campaign.id,
                CASE WHEN x.ok AND campaign.address_ok(x.address, v_kind)
                     THEN x.address
                     ELSE campaign.bad_recipient(x.i, v_kind) END,
-               x.vars
+               x.vars,
+               CASE WHEN x.tz_ok THEN x.tz
+                    ELSE campaign.bad_recipient_zone(x.i) END
           FROM campaign.recipient_rows(p_list, p_csv) x;
     EXCEPTION WHEN unique_violation THEN
-        INSERT INTO campaign.recipients (campaign_id, address, vars)
+        INSERT INTO campaign.recipients (campaign_id, address, vars,
+                                         timezone)
         SELECT p_campaign.id,
                CASE WHEN x.ok AND campaign.address_ok(x.address, v_kind)
                     THEN x.address
                     ELSE campaign.bad_recipient(x.i, v_kind) END,
-               x.vars
+               x.vars,
+               CASE WHEN x.tz_ok THEN x.tz
+                    ELSE campaign.bad_recipient_zone(x.i) END
           FROM campaign.recipient_rows(p_list, p_csv) x
         ON CONFLICT (campaign_id, address) DO NOTHING;
     END;
@@ -172,38 +178,51 @@ END
 $$;
 
 -- The rows to add, in order, each with its 0-based index and whether its
--- shape is right (an object with a "to" string and an optional "vars"
--- object of at most 64 KiB, nothing else); whether its address is, is
--- for the caller to say. The CSV form is the module's
+-- shape is right (an object with a "to" string, an optional "vars"
+-- object of at most 64 KiB and an optional "timezone" string, nothing
+-- else), and whether its zone, if any, is one of the tz data's; whether
+-- its address is, is for the caller to say. The CSV form is the module's
 -- (ngx_http_campaign_body.c): fields end in U+001F, records in U+001E,
--- the header first ("to", then the names of the vars), every record with
--- the header's number of fields. An SQL function of one query, it is
--- inlined into the caller's insert.
+-- the header first ("to", then the names of the vars; a column named
+-- "timezone" is the recipient's zone, not a var; an empty one none),
+-- every record with the header's number of fields. An SQL function of
+-- one query, it is inlined into the caller's insert.
 CREATE OR REPLACE FUNCTION campaign.recipient_rows(p_list jsonb,
     p_csv text)
-RETURNS TABLE (i bigint, address text, vars jsonb, ok boolean)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT e.i - 1, e.r ->> 'to',
-           coalesce(nullif(e.r -> 'vars', 'null'), '{}'),
+RETURNS TABLE (i bigint, address text, vars jsonb, ok boolean, tz text,
+               tz_ok boolean)
+LANGUAGE sql STABLE AS $$
+  SELECT q.*, q.tz IS NULL OR EXISTS (SELECT 1 FROM campaign.timezones z
+                                       WHERE z.name = q.tz)
+    FROM (
+    SELECT e.i - 1 AS i, e.r ->> 'to' AS address,
+           coalesce(nullif(e.r -> 'vars', 'null'), '{}') AS vars,
            CASE WHEN jsonb_typeof(e.r) <> 'object'
                   OR jsonb_typeof(e.r -> 'to') IS DISTINCT FROM 'string'
                   OR coalesce(jsonb_typeof(e.r -> 'vars'), 'null')
                      NOT IN ('object', 'null')
+                  OR coalesce(jsonb_typeof(e.r -> 'timezone'), 'null')
+                     NOT IN ('string', 'null')
                     THEN false
-                ELSE e.r - 'to' - 'vars' = '{}'
+                ELSE e.r - 'to' - 'vars' - 'timezone' = '{}'
                      AND coalesce(pg_column_size(e.r -> 'vars'), 0) <= 65536
-           END
+           END AS ok,
+           CASE WHEN jsonb_typeof(e.r) = 'object'
+                THEN e.r ->> 'timezone' END AS tz
       FROM jsonb_array_elements(p_list) WITH ORDINALITY AS e (r, i)
     UNION ALL
     SELECT t.n - 2, f[1],
-           CASE WHEN cardinality(h) > 1
-                THEN jsonb_object(h[2:], f[2:]) ELSE '{}' END,
+           CASE WHEN cardinality(h) = 1 THEN '{}'
+                WHEN 'timezone' = ANY (h)
+                THEN jsonb_object(h[2:], f[2:]) - 'timezone'
+                ELSE jsonb_object(h[2:], f[2:]) END,
            cardinality(h) = 1
-           OR pg_column_size(jsonb_object(h[2:], f[2:])) <= 65536
+           OR pg_column_size(jsonb_object(h[2:], f[2:])) <= 65536,
+           nullif(f[array_position(h, 'timezone')], '')
       FROM string_to_array(split_part(p_csv, E'\x1e', 1), E'\x1f') AS h,
            string_to_table(p_csv, E'\x1e') WITH ORDINALITY AS t (line, n),
            string_to_array(t.line, E'\x1f') AS f
-     WHERE t.n > 1
+     WHERE t.n > 1) q
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.bad_recipient(i bigint, p_kind text)
@@ -213,6 +232,17 @@ BEGIN
         format('recipient %s is malformed: it needs a "to" that is a valid '
                '%s address and optional "vars" object of at most 64 KiB',
                i, CASE p_kind WHEN 'e164' THEN 'E.164' ELSE 'email' END),
+        jsonb_build_object('index', i));
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION campaign.bad_recipient_zone(i bigint)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM campaign.fail('invalid_recipient',
+        format('recipient %s has an unknown timezone: it must be an IANA '
+               'time zone name, such as "Europe/Vienna"', i),
         jsonb_build_object('index', i));
     RETURN NULL;
 END
@@ -306,6 +336,7 @@ DECLARE
     v_recur   jsonb;
     v_cron    campaign.cron_spec;
     v_window  jsonb;
+    v_local   text;
 BEGIN
     IF p_idem IS NOT NULL THEN
         IF char_length(p_idem) NOT BETWEEN 1 AND 255 THEN
@@ -341,7 +372,7 @@ BEGIN
     END IF;
     PERFORM campaign.check_fields(b, ARRAY['name', 'type', 'message',
         'scheduled_at', 'start', 'recipients', 'metadata', 'timezone',
-        'recurrence', 'send_window']);
+        'recurrence', 'send_window', 'local_time']);
 
     v_name := campaign.want_name(b -> 'name');
     v_type := campaign.want_type(b -> 'type');
@@ -351,6 +382,9 @@ BEGIN
     END IF;
     IF coalesce(b -> 'send_window', 'null') <> 'null' THEN
         v_window := campaign.want_window(b -> 'send_window', 'send_window');
+    END IF;
+    IF coalesce(b -> 'local_time', 'null') <> 'null' THEN
+        v_local := campaign.want_local_time(b -> 'local_time');
     END IF;
     IF coalesce(b -> 'metadata', 'null') = 'null' THEN
         v_meta := '{}';
@@ -390,10 +424,10 @@ BEGIN
     INSERT INTO campaign.campaigns (tenant, name, type, status, message,
                                     metadata, scheduled_at, queued_at,
                                     timezone, recurrence, cron,
-                                    send_window)
+                                    send_window, local_time)
     VALUES (p_tenant, v_name, v_type, v_status, v_msg, v_meta, v_at,
             CASE WHEN v_status = 'queued' THEN clock_timestamp() END,
-            v_tz, v_recur, v_cron, v_window)
+            v_tz, v_recur, v_cron, v_window, v_local)
     RETURNING * INTO c;
 
     IF coalesce(b -> 'recipients', 'null') <> 'null' THEN
@@ -434,13 +468,15 @@ DECLARE
     v_tz    text;
     v_rec   record;
     v_window jsonb;
+    v_local  text;
 BEGIN
     IF b IS NULL THEN
         PERFORM campaign.fail('invalid_json', 'a JSON body is required');
     END IF;
     PERFORM campaign.check_fields(b, ARRAY['name', 'message', 'metadata',
                                            'scheduled_at', 'timezone',
-                                           'recurrence', 'send_window']);
+                                           'recurrence', 'send_window',
+                                           'local_time']);
     c := campaign.locked(p_tenant, p_id, p_if_match);
     -- a series is edited while scheduled or paused too: its future runs
     PERFORM campaign.not_in(c, 'edit', CASE WHEN c.recurrence IS NOT NULL
@@ -491,6 +527,16 @@ BEGIN
                          THEN campaign.want_window(b -> 'send_window',
                                                    'send_window') END;
         UPDATE campaign.campaigns SET send_window = v_window
+         WHERE id = p_id
+            OR (series_id = p_id AND status = 'scheduled'
+                AND c.recurrence IS NOT NULL);
+    END IF;
+
+    -- recipient-local delivery (null: at once)
+    IF b ? 'local_time' THEN
+        v_local := CASE WHEN b -> 'local_time' <> 'null'
+                        THEN campaign.want_local_time(b -> 'local_time') END;
+        UPDATE campaign.campaigns SET local_time = v_local
          WHERE id = p_id
             OR (series_id = p_id AND status = 'scheduled'
                 AND c.recurrence IS NOT NULL);
@@ -871,11 +917,17 @@ DECLARE
     v_after   bigint := campaign.cursor_decode(p_cursor);
     v_data    json;
     v_next    text;
+    c         campaign.campaigns;
+    v_date    date;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM campaign.campaigns
-                    WHERE id = p_id
-                      AND tenant IS NOT DISTINCT FROM p_tenant) THEN
+    SELECT * INTO c FROM campaign.campaigns
+     WHERE id = p_id AND tenant IS NOT DISTINCT FROM p_tenant;
+    IF NOT FOUND THEN
         PERFORM campaign.fail('not_found', 'no such campaign');
+    END IF;
+    -- recipient-local delivery (local.sql): each one's due time
+    IF c.local_time IS NOT NULL THEN
+        v_date := campaign.local_date(c);
     END IF;
     WITH page AS (
         SELECT r.*, row_number() OVER (ORDER BY r.seq) AS rn
@@ -891,7 +943,11 @@ BEGIN
                'attempts', attempts, 'last_error', last_error,
                'provider_id', provider_id, 'sent_at', campaign.ts(sent_at),
                'delivery', delivery,
-               'delivered_at', campaign.ts(delivered_at))
+               'delivered_at', campaign.ts(delivered_at),
+               'timezone', timezone,
+               'due_at', CASE WHEN v_date IS NOT NULL THEN campaign.ts(
+                             campaign.recipient_due(c, timezone, v_date))
+                         END)
                ORDER BY seq) FILTER (WHERE rn <= v_limit), '[]'),
            CASE WHEN count(*) > v_limit THEN campaign.cursor_encode(
                max(seq) FILTER (WHERE rn <= v_limit)) END

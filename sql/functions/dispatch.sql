@@ -6,10 +6,11 @@
 -- The running campaigns this scheduler holds, with what it sends and how
 -- long it holds each yet (ms): it sends nothing past that without asking
 -- again; nor past the close of its send window (window_ms, NULL with
--- none). One waiting for its window is held by no one.
+-- none). One waiting for its window is held by no one. waves: it has a
+-- local_time (local.sql), so that it rests between its waves.
 CREATE OR REPLACE FUNCTION campaign.my_running(p_owner text)
 RETURNS TABLE (id uuid, type text, message text, lease_ms bigint,
-               metadata text, window_ms bigint)
+               metadata text, window_ms bigint, waves boolean)
 LANGUAGE sql STABLE AS $$
     SELECT c.id, c.type, c.message::text,
            greatest(0, extract(epoch FROM c.lease_expires_at
@@ -18,7 +19,8 @@ LANGUAGE sql STABLE AS $$
            CASE WHEN c.window_closes_at IS NOT NULL
                 THEN greatest(0, ceil(extract(epoch FROM c.window_closes_at
                                                   - clock_timestamp())
-                                      * 1000))::bigint END
+                                      * 1000))::bigint END,
+           c.local_time IS NOT NULL
       FROM campaign.campaigns c
      WHERE c.status = 'running' AND c.lease_owner = p_owner
        AND c.waiting_until IS NULL
@@ -40,6 +42,9 @@ $$;
 -- no second sees more than 1.1 times it (one more, under 10 a second).
 -- The plan is pinned to index walks: statistics taken before a big insert
 -- made the planner sort the whole campaign for every claim.
+-- A campaign with a local_time (local.sql) has no walk in order: its
+-- recipients are given their due times, a chunk a claim, and all are
+-- read as retries are, when due.
 CREATE OR REPLACE FUNCTION campaign.next_recipients(p_owner text,
     p_campaign uuid, p_after bigint, p_limit integer, p_hold_ms integer)
 RETURNS TABLE (id uuid, address text, vars text, attempt integer,
@@ -52,10 +57,12 @@ DECLARE
     v_type   text;
     v_rate   integer;
     v_limit  integer := p_limit;
+    v_local  boolean;
     n        integer;
     m        integer := 0;
 BEGIN
-    SELECT c.type, t.rate INTO v_type, v_rate
+    SELECT c.type, t.rate, c.local_time IS NOT NULL
+      INTO v_type, v_rate, v_local
       FROM campaign.campaigns c JOIN campaign.types t ON t.name = c.type
      WHERE c.id = p_campaign AND c.status = 'running'
        AND c.lease_owner = p_owner
@@ -65,6 +72,10 @@ BEGIN
             OR c.window_closes_at > clock_timestamp());
     IF NOT FOUND THEN
         RETURN;
+    END IF;
+
+    IF v_local THEN
+        PERFORM campaign.plan_waves(p_campaign, 20000);
     END IF;
 
     IF v_rate > 0 THEN
@@ -95,7 +106,7 @@ BEGIN
     RETURNING r.id, r.address, r.vars::text, r.attempts + 1, r.seq, true;
     GET DIAGNOSTICS n = ROW_COUNT;
 
-    IF n < v_limit THEN
+    IF n < v_limit AND NOT v_local THEN
         RETURN QUERY
         SELECT r.id, r.address, r.vars::text, r.attempts + 1, r.seq, false
           FROM campaign.recipients r

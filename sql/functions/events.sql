@@ -111,7 +111,9 @@ BEGIN
         CASE WHEN NEW.recurrence IS DISTINCT FROM OLD.recurrence
              THEN 'recurrence' END,
         CASE WHEN NEW.send_window IS DISTINCT FROM OLD.send_window
-             THEN 'send_window' END]) f WHERE f IS NOT NULL);
+             THEN 'send_window' END,
+        CASE WHEN NEW.local_time IS DISTINCT FROM OLD.local_time
+             THEN 'local_time' END]) f WHERE f IS NOT NULL);
     IF cardinality(v_fields) > 0 THEN
         PERFORM campaign.event(NEW.tenant, NEW.id, 'edit', OLD.status,
                                NEW.status,
@@ -188,6 +190,7 @@ CREATE OR REPLACE TRIGGER campaigns_audit_update AFTER UPDATE
           OR OLD.timezone IS DISTINCT FROM NEW.timezone
           OR OLD.recurrence IS DISTINCT FROM NEW.recurrence
           OR OLD.send_window IS DISTINCT FROM NEW.send_window
+          OR OLD.local_time IS DISTINCT FROM NEW.local_time
           OR OLD.waiting_until IS DISTINCT FROM NEW.waiting_until
           OR OLD.lease_owner IS DISTINCT FROM NEW.lease_owner)
     EXECUTE FUNCTION campaign.campaigns_audit();

@@ -86,7 +86,8 @@ LANGUAGE sql STABLE AS $$
         'next_run_at', campaign.ts(c.next_run_at),
         'last_run_id', c.last_run_id,
         'send_window', c.send_window,
-        'waiting_until', campaign.ts(c.waiting_until))
+        'waiting_until', campaign.ts(c.waiting_until),
+        'local_time', c.local_time)
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.campaign_result(c campaign.campaigns,

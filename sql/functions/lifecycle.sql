@@ -10,7 +10,8 @@
 -- leaves is a compare-and-set: a row changed meanwhile is re-checked.
 -- Same-state rows change nothing (but schedule, which moves the time).
 -- Returns the campaigns that changed, as they are now.
---   p_at      schedule: the new start time
+--   p_at      schedule: the new start time; wait: until when (else its
+--             window's opening)
 --   p_owner   run: the scheduler that will hold it
 --   p_lease   run: for how long
 --   p_reason  fail, skip: why
@@ -78,7 +79,7 @@ BEGIN
                 THEN c.window_closes_at END,
             waiting_until = CASE
                 WHEN p_action = 'wait'
-                THEN campaign.window_opens(c, v_now)
+                THEN coalesce(p_at, campaign.window_opens(c, v_now))
                 WHEN tr.to_status = 'running' AND p_action <> 'open'
                 THEN c.waiting_until END,
             failure = CASE WHEN tr.to_status = 'failed' OR p_action = 'skip'
@@ -161,13 +162,13 @@ BEGIN
         NEW.total, NEW.pending, NEW.sent, NEW.failed, NEW.cancelled,
         NEW.started_at, NEW.finished_at, NEW.failure, NEW.timezone,
         NEW.recurrence, NEW.next_run_at, NEW.last_run_id,
-        NEW.send_window, NEW.waiting_until)
+        NEW.send_window, NEW.waiting_until, NEW.local_time)
        IS NOT DISTINCT FROM
        (OLD.status, OLD.name, OLD.message, OLD.metadata, OLD.scheduled_at,
         OLD.total, OLD.pending, OLD.sent, OLD.failed, OLD.cancelled,
         OLD.started_at, OLD.finished_at, OLD.failure, OLD.timezone,
         OLD.recurrence, OLD.next_run_at, OLD.last_run_id,
-        OLD.send_window, OLD.waiting_until)
+        OLD.send_window, OLD.waiting_until, OLD.local_time)
     THEN
         RETURN NEW;
     END IF;

@@ -177,13 +177,15 @@ DECLARE
 BEGIN
     INSERT INTO campaign.campaigns (tenant, name, type, status, message,
                                     metadata, scheduled_at, timezone,
-                                    send_window, series_id)
+                                    send_window, local_time, series_id)
     VALUES (s.tenant, s.name, s.type, 'scheduled', s.message, s.metadata,
-            p_at, s.timezone, s.send_window, s.id)
+            p_at, s.timezone, s.send_window, s.local_time, s.id)
     RETURNING id INTO v_id;
     IF s.total > 0 THEN
-        INSERT INTO campaign.recipients (campaign_id, address, vars)
-        SELECT v_id, r.address, r.vars FROM campaign.recipients r
+        INSERT INTO campaign.recipients (campaign_id, address, vars,
+                                         timezone)
+        SELECT v_id, r.address, r.vars, r.timezone
+          FROM campaign.recipients r
          WHERE r.campaign_id = s.id
          ORDER BY r.seq;
     END IF;
