@@ -75,7 +75,7 @@ BEGIN
     END IF;
 
     IF v_local THEN
-        PERFORM campaign.plan_waves(p_campaign, 20000);
+        PERFORM campaign.plan_waves(p_campaign, 5000);
     END IF;
 
     IF v_rate > 0 THEN
