@@ -72,7 +72,7 @@ ngx_http_campaign_args(ngx_http_request_t *r, const char **values)
         { ngx_string("to"), NGX_HTTP_CAMPAIGN_P_TO },
         { ngx_string("cron"), NGX_HTTP_CAMPAIGN_P_CRON },  /* the preview's */
         { ngx_string("timezone"), NGX_HTTP_CAMPAIGN_P_TIMEZONE },
-        { ngx_string("count"), NGX_HTTP_CAMPAIGN_P_LIMIT }
+        { ngx_string("count"), NGX_HTTP_CAMPAIGN_P_COUNT }
     };
 
     for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {

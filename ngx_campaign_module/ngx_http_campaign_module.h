@@ -33,7 +33,7 @@
 #define NGX_HTTP_CAMPAIGN_SQL_API                                             \
     "SELECT status, body, etag, location, replayed, tenant "                  \
     "FROM campaign.api($1, $2::boolean, $3, $4, $5, $6, $7, $8, $9, $10, "    \
-    "$11, $12, $13, $14, $15, $16, $17)"
+    "$11, $12, $13, $14, $15, $16, $17, $18)"
 #define NGX_HTTP_CAMPAIGN_STMT_GET  "campaign_get"
 /*
  * The hot read: the columns ngx_http_campaign_campaign.c renders, in its
@@ -75,6 +75,7 @@ enum {
     NGX_HTTP_CAMPAIGN_P_TO,
     NGX_HTTP_CAMPAIGN_P_CRON,
     NGX_HTTP_CAMPAIGN_P_TIMEZONE,
+    NGX_HTTP_CAMPAIGN_P_COUNT,
     NGX_HTTP_CAMPAIGN_NPARAMS
 };
 

@@ -71,6 +71,7 @@ struct cs_job_s {
     int              waves;         /* recipient-local: it rests between
                                      * its waves, holding no slot */
     int              rest;          /* idle: ask whether it may rest */
+    uint64_t         rest_wait;     /* ms: its wait, if it may not */
 };
 
 typedef struct {
@@ -805,13 +806,7 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         free(claim);
     }
 
-    if (got == 0 && n == 0 && job->waves && job->in_flight == 0
-        && job->unwritten == 0 && job->ready_n == 0)
-    {
-        /* between waves, nothing of its own out: it may rest */
-        job->rest = 1;
-
-    } else if (got == 0) {
+    if (got == 0) {
         /* retries not due yet, all in flight, or the rate's bucket empty */
         type = cs_config_type(d->cf, job->type);
         if (type && type->rate > 0 && n == 0) {
@@ -822,7 +817,16 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         } else {
             wait = CS_IDLE_MS;
         }
-        job_wait(job, wait);
+
+        if (n == 0 && job->waves && job->in_flight == 0
+            && job->unwritten == 0 && job->ready_n == 0)
+        {
+            /* between waves, nothing of its own out: it may rest */
+            job->rest = 1;
+            job->rest_wait = wait;
+        } else {
+            job_wait(job, wait);
+        }
     }
 
     settle(d);
@@ -841,13 +845,14 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
 
 /* Resting between waves, it waits for its next one as for a send
  * window's opening, and its job goes with the next read of the jobs;
- * else it claims again when that is due (in a second at most). */
+ * else it claims again after its wait, or sooner when its next wave (in
+ * a second at most) is due, or at once while its waves are planned. */
 static int
 rested(PGresult *res, cs_pg_status_e st, void *data)
 {
     cs_dispatch_t  *d = data;
     cs_job_t       *job = d->claiming;
-    uint64_t        wait = CS_IDLE_MS;
+    uint64_t        wait, next;
 
     d->claiming = NULL;
     settle(d);
@@ -857,15 +862,20 @@ rested(PGresult *res, cs_pg_status_e st, void *data)
     }
 
     job->rest = 0;
+    wait = job->rest_wait;
     if (st == CS_PG_OK && PQntuples(res) == 1) {
         if (PQgetvalue(res, 0, 0)[0] == 't') {
             log_info("event=resting campaign=%s next_wave_ms=%s", job->id,
                      PQgetvalue(res, 0, 1));
         } else if (!PQgetisnull(res, 0, 1)) {
-            wait = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+            /* 0: not all planned, the next claim plans more */
+            next = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+            wait = next < wait ? next : wait;
         }
     }
-    job_wait(job, wait < CS_IDLE_MS ? wait : CS_IDLE_MS);
+    if (wait > 0) {
+        job_wait(job, wait);
+    }
     job_maybe_free(d, job);
     d->wake(d->data);
     return 0;
@@ -934,6 +944,7 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
                 return 0;
             }
             d->claiming = job;
+            job_to_tail(d, job);
             return 1;
         }
 

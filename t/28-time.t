@@ -419,7 +419,10 @@ for ([ 'cron=61%20*%20*%20*%20*', 'recurrence.cron', 'a bad cron' ],
        'an unknown zone' ],
      [ 'timezone=UTC', 'recurrence.cron', 'no cron' ],
      [ 'cron=*%20*%20*%20*%20*&count=21', 'count', 'count over 20' ],
-     [ 'cron=*%20*%20*%20*%20*&from=tomorrow', 'from', 'a bad from' ]) {
+     [ 'cron=*%20*%20*%20*%20*&from=tomorrow', 'from', 'a bad from' ],
+     [ 'cron=*%20*%20*%20*%20*&count=0', 'count', 'count 0' ],
+     [ 'cron=*%20*%20*%20*%20*&count=abc', 'count', 'a count not a number' ],
+     [ 'cron=', 'recurrence.cron', 'an empty cron' ]) {
     my ($q, $field, $what) = @$_;
     my $r = $t->req(GET => "/v1/recurrence/preview?$q", %k);
     is("$r->{status} " . ($r->{json}{error}{field} // ''), "400 $field",

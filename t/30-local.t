@@ -128,7 +128,49 @@ is(campaign($id)->{stats}{pending}, 1, 'nothing sent early on resume');
 is($t->req(POST => "/v1/campaigns/$id/cancel", %k)->{json}{status},
    'cancelled', 'a resting campaign cancels');
 is(campaign($id)->{stats}{cancelled}, 1, 'its last recipient cancelled');
+
+# --- a later wave after a rest, more recipients than a claim plans -------
+# 6,000 recipients (two chunks of planning), Tokyo's clock 3 s ahead: the
+# campaign rests until then without a slot, opens on time, sends them all
+# (none early) and completes
+sleep 1 while $tokyo_day->(time) ne $tokyo_day->(time + 20);
+my $due2 = floor(time) + 4;
+my $big = $t->req(POST => '/v1/campaigns', %k, json => {
+    name => 'big wave', type => 'sms', message => { body => 'Hi' },
+    timezone => 'Asia/Tokyo',
+    local_time => strftime('%H:%M:%S', gmtime($due2 + 9 * 3600)),
+    recipients => [ map { { to => sprintf('+1555100%04d', $_),
+                            $_ % 2 ? (timezone => 'Asia/Tokyo') : () } }
+                    1 .. 6000 ] });
+is($big->{status}, 201, '6,000 recipients, half with a zone');
+$big = $big->{json}{id};
+is($t->req(POST => "/v1/campaigns/$big/start", %k)->{status}, 200,
+   'started 4 s before its wave');
+CampaignTest::wait_for(sub { defined campaign($big)->{waiting_until} }, 5,
+                       'it to rest until its wave');
+is(campaign($big)->{waiting_until}, iso($due2), 'resting until its wave');
+CampaignTest::wait_for(sub { campaign($big)->{status} eq 'completed' }, 30,
+                       'the wave to be sent and the campaign to complete');
+my $first = (sort { $a <=> $b } values %{ sent_at($big) })[0];
+is(scalar(keys %{ sent_at($big) }), 6000, 'every one sent');
+ok($first >= $due2 && $first < $due2 + 1,
+   sprintf('the wave opened on time: %.0f ms after it was due',
+           ($first - $due2) * 1000));
+is_deeply([ map { $_->{action} } grep { $_->{action} =~ /^window_/ }
+            @{ $t->req(GET => "/v1/campaigns/$big/events?limit=100", %k)
+                 ->{json}{data} } ],
+          [ 'window_closed', 'window_opened' ],
+          'the trail has the rest and its end');
 is($t->repeats, 0, 'no one sent twice');
+
+# --- refused input -------------------------------------------------------
+$r = $t->req(POST => "/v1/campaigns", %k, json => {
+    name => 'd', type => 'sms', message => {} });
+$r = $t->req(POST => "/v1/campaigns/$r->{json}{id}/recipients", %k,
+             headers => { 'Content-Type' => 'text/csv' },
+             body => "to,timezone,timezone\n+15550000001,UTC,UTC\n");
+is("$r->{status} $r->{json}{error}{field}", '400 recipients',
+   'a CSV naming timezone twice is refused');
 
 $t->done;
 done_testing;

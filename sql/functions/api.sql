@@ -134,6 +134,12 @@ BEGIN
     IF p_csv IS NOT NULL THEN
         -- a record separator before each data row
         v_n := length(p_csv) - length(replace(p_csv, E'\x1e', ''));
+        IF (SELECT count(*) FROM unnest(string_to_array(
+                split_part(p_csv, E'\x1e', 1), E'\x1f')) h
+             WHERE h = 'timezone') > 1 THEN
+            PERFORM campaign.invalid('recipients', 'the CSV header names '
+                                     || 'timezone twice');
+        END IF;
     ELSIF jsonb_typeof(p_list) IS DISTINCT FROM 'array' THEN
         PERFORM campaign.invalid('recipients',
                                  'recipients must be an array');
@@ -229,7 +235,8 @@ RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM campaign.fail('invalid_recipient',
         format('recipient %s is malformed: it needs a "to" that is a valid '
-               '%s address and optional "vars" object of at most 64 KiB',
+               '%s address, an optional "vars" object of at most 64 KiB '
+               'and an optional "timezone" string',
                i, CASE p_kind WHEN 'e164' THEN 'E.164' ELSE 'email' END),
         jsonb_build_object('index', i));
     RETURN NULL;
@@ -1129,7 +1136,8 @@ CREATE OR REPLACE FUNCTION campaign.api(
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
     p_type text, p_limit text, p_cursor text, p_tenant text,
     p_delivery text, p_from text DEFAULT NULL, p_to text DEFAULT NULL,
-    p_cron text DEFAULT NULL, p_timezone text DEFAULT NULL)
+    p_cron text DEFAULT NULL, p_timezone text DEFAULT NULL,
+    p_count text DEFAULT NULL)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     r         campaign.api_result;
@@ -1186,7 +1194,8 @@ BEGIN
 
     r := campaign.api_route(v_tenant, p_route, p_id, p_body, p_idem,
                             p_if_match, p_status, p_type, p_limit, p_cursor,
-                            p_delivery, p_from, p_to, p_cron, p_timezone);
+                            p_delivery, p_from, p_to, p_cron, p_timezone,
+                            p_count);
     IF p_auth AND p_tenant IS NULL THEN
         r.tenant := v_tenant;
     END IF;
@@ -1197,7 +1206,7 @@ $$;
 CREATE OR REPLACE FUNCTION campaign.api_route(v_tenant text, p_route text,
     p_id text, p_body text, p_idem text, p_if_match text, p_status text,
     p_type text, p_limit text, p_cursor text, p_delivery text,
-    p_from text, p_to text, p_cron text, p_timezone text)
+    p_from text, p_to text, p_cron text, p_timezone text, p_count text)
 RETURNS campaign.api_result LANGUAGE plpgsql AS $$
 DECLARE
     v_id      uuid;
@@ -1275,7 +1284,7 @@ BEGIN
             RETURN campaign.api_calendar(v_tenant, p_from, p_to);
         WHEN 'recurrence_preview' THEN
             RETURN campaign.api_recurrence_preview(p_cron, p_timezone,
-                                                   p_from, p_limit);
+                                                   p_from, p_count);
         ELSE
             RETURN campaign.error('not_found', 'no such route');
         END CASE;

@@ -58,6 +58,10 @@ DECLARE
     v_rate   integer;
     v_limit  integer := p_limit;
     v_local  boolean;
+    -- a bound of the retry index's walk, not a filter on each entry (a
+    -- volatile call is never an index condition: the walk read every
+    -- entry not due yet, a later wave's whole campaign)
+    v_now    timestamptz;
     n        integer;
     m        integer := 0;
 BEGIN
@@ -91,11 +95,12 @@ BEGIN
         END IF;
     END IF;
 
+    v_now := clock_timestamp();
     RETURN QUERY
     WITH due AS (
         SELECT r.id FROM campaign.recipients r
          WHERE r.campaign_id = p_campaign AND r.next_attempt_at IS NOT NULL
-           AND r.next_attempt_at <= clock_timestamp()
+           AND r.next_attempt_at <= v_now
            AND r.status = 'pending'
          ORDER BY r.next_attempt_at
          LIMIT v_limit)

@@ -37,25 +37,41 @@ $$;
 
 -- When a recipient of the campaign in zone p_tz (NULL: the campaign's) is
 -- due: NULL without a local_time or a date. A time the zone skips is due
--- at the end of the gap, as a series' occurrence is.
+-- at the end of the gap, as a series' occurrence is. A zone the server's
+-- tz data no longer has (a tzdata update dropped a legacy name) is the
+-- campaign's, with a warning, rather than a campaign that never sends.
 CREATE OR REPLACE FUNCTION campaign.recipient_due(c campaign.campaigns,
     p_tz text, p_date date DEFAULT NULL)
-RETURNS timestamptz LANGUAGE sql STABLE AS $$
-    SELECT campaign.local_instant(d + c.local_time::interval,
-                                  coalesce(p_tz, c.timezone, 'UTC'))
-      FROM coalesce(p_date, campaign.local_date(c)) AS d
-     WHERE c.local_time IS NOT NULL AND d IS NOT NULL
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    d  date := coalesce(p_date, campaign.local_date(c));
+BEGIN
+    IF c.local_time IS NULL OR d IS NULL THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        RETURN campaign.local_instant(d + c.local_time::interval,
+                                      coalesce(p_tz, c.timezone, 'UTC'));
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE WARNING 'campaign %: time zone "%" is unknown now; its '
+                      'recipients are due in the campaign''s', c.id, p_tz;
+        RETURN campaign.local_instant(d + c.local_time::interval,
+                                      coalesce(c.timezone, 'UTC'));
+    END;
+END
 $$;
 
 -- The next p_limit recipients of a running campaign with a local_time,
 -- in its order, get their due time as their next attempt, so that the
 -- claims' retry path (next_recipients) sends each when it is due, those
--- past at once. A due time per zone, not per recipient, and no join: the
+-- past at once (all at once if the campaign has no date: a start time of
+-- -infinity). A due time per zone, not per recipient, and no join: the
 -- claims' plan pins joins to nested loops, which would make this
--- quadratic. Returns whether any was left to plan before this call.
+-- quadratic. The campaign is locked first, as the API's cancel and the
+-- results lock it before its recipients.
 CREATE OR REPLACE FUNCTION campaign.plan_waves(p_campaign uuid,
     p_limit integer)
-RETURNS boolean LANGUAGE plpgsql
+RETURNS void LANGUAGE plpgsql
 SET enable_sort = on SET enable_hashjoin = on SET enable_hashagg = on
 AS $$
 DECLARE
@@ -65,7 +81,14 @@ DECLARE
     v_zones text[];
     v_dues  timestamptz[];
 BEGIN
-    SELECT * INTO c FROM campaign.campaigns WHERE id = p_campaign;
+    -- planned: a claim's usual case, no lock
+    IF NOT EXISTS (SELECT 1 FROM campaign.campaigns x
+                     JOIN campaign.recipients r ON r.campaign_id = x.id
+                    WHERE x.id = p_campaign
+                      AND r.seq > coalesce(x.waves_planned, 0)) THEN
+        RETURN;
+    END IF;
+    SELECT * INTO c FROM campaign.campaigns WHERE id = p_campaign FOR UPDATE;
     v_date := campaign.local_date(c);
     SELECT max(x.seq), array_agg(DISTINCT coalesce(x.timezone, ''))
       INTO v_upto, v_zones
@@ -75,9 +98,11 @@ BEGIN
              ORDER BY r.seq
              LIMIT p_limit) x;
     IF v_upto IS NULL THEN
-        RETURN false;
+        RETURN;
     END IF;
-    v_dues := ARRAY(SELECT campaign.recipient_due(c, nullif(z, ''), v_date)
+    v_dues := ARRAY(SELECT coalesce(campaign.recipient_due(c, nullif(z, ''),
+                                                          v_date),
+                                    clock_timestamp())
                       FROM unnest(v_zones) WITH ORDINALITY AS u (z, i)
                      ORDER BY u.i);
     UPDATE campaign.recipients r
@@ -88,16 +113,16 @@ BEGIN
        AND r.status = 'pending' AND r.next_attempt_at IS NULL;
     UPDATE campaign.campaigns SET waves_planned = v_upto
      WHERE id = p_campaign;
-    RETURN true;
 END
 $$;
 
 -- Its holder has nothing in flight and found nothing due: a campaign with
 -- a local_time whose next wave is more than a second away waits for it
 -- as for a send window (window.sql), giving its slot back (rested).
--- next_ms: in how long its next wave is due (NULL: none, or some of its
--- recipients are not planned yet), for a holder that keeps it to claim
--- again then.
+-- next_ms, for a holder that keeps it: 0 if some of its recipients are
+-- not planned yet (claim again at once: each claim plans a chunk), else
+-- in how long its next wave is due (claim then), NULL if none is known or
+-- one is due now (a rate's bucket, or what is in flight, holds it).
 CREATE OR REPLACE FUNCTION campaign.rest_between_waves(p_owner text,
     p_campaign uuid, OUT rested boolean, OUT next_ms bigint)
 LANGUAGE plpgsql AS $$
@@ -109,20 +134,25 @@ BEGIN
      WHERE c.id = p_campaign AND c.status = 'running'
        AND c.lease_owner = p_owner AND c.waiting_until IS NULL
        AND c.local_time IS NOT NULL
-       -- all planned: none is left without its time
-       AND NOT EXISTS (SELECT 1 FROM campaign.recipients r
-                        WHERE r.campaign_id = c.id
-                          AND r.seq > coalesce(c.waves_planned, 0))
        FOR UPDATE;
     IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM campaign.campaigns c
+                 JOIN campaign.recipients r ON r.campaign_id = c.id
+                WHERE c.id = p_campaign
+                  AND r.seq > coalesce(c.waves_planned, 0)) THEN
+        next_ms := 0;
         RETURN;
     END IF;
     SELECT min(r.next_attempt_at) INTO v_next
       FROM campaign.recipients r
      WHERE r.campaign_id = p_campaign AND r.next_attempt_at IS NOT NULL
        AND r.status = 'pending';
-    next_ms := greatest(0, ceil(extract(epoch FROM v_next
-                                               - clock_timestamp()) * 1000));
+    IF v_next IS NULL OR v_next <= clock_timestamp() THEN
+        RETURN;
+    END IF;
+    next_ms := ceil(extract(epoch FROM v_next - clock_timestamp()) * 1000);
     IF next_ms > 1000 THEN
         PERFORM campaign.act_as_scheduler(p_owner);
         PERFORM campaign.apply_transition('wait', ARRAY[p_campaign],

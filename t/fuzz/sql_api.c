@@ -40,8 +40,8 @@ static const char  *routes[] = {
 /* the same text as the cron of a recurrence's preview */
 #define PREVIEW "SELECT status, body FROM campaign.api(NULL, false, "        \
                 "'recurrence_preview', NULL, NULL, NULL, NULL, NULL, NULL, " \
-                "'20', NULL, NULL, NULL, NULL, NULL, $1, "                   \
-                "'Australia/Lord_Howe')"
+                "NULL, NULL, NULL, NULL, NULL, NULL, $1, "                   \
+                "'Australia/Lord_Howe', '20')"
 #define CALENDAR "SELECT status, body FROM campaign.api(NULL, false, "       \
                  "'calendar', NULL, NULL, NULL, NULL, NULL, NULL, NULL, "    \
                  "NULL, NULL, NULL, $1, $2)"
