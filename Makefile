@@ -65,7 +65,8 @@ $(MODULE): $(SOURCES) scripts/build-module.sh
 $(ASAN): $(SOURCES) scripts/build-module.sh
 	@scripts/build-module.sh $(BUILD)/asan "$(SANITIZE) -O1" "$(SANITIZE)"
 
-# the npm tools of the tests (redocly's OpenAPI linter), from the lockfile
+# the npm tools of the tests (redocly's OpenAPI linter, axe-core for the
+# console's pages), from the lockfile
 REDOCLY := $(BUILD)/npm/node_modules/.bin/redocly
 
 $(REDOCLY): t/openapi/package.json t/openapi/package-lock.json \

@@ -16,6 +16,7 @@ packages=("$@")
     libfaketime pgbouncer
     libssl-dev openssl python3 python3-botocore python3-jsonschema
     prometheus debhelper lintian fakeroot
+    chromium chromium-driver python3-selenium
 )
 
 missing=()

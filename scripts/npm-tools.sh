@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the npm tools the tests use (t/openapi/package.json: redocly's
-# linter), exactly as t/openapi/package-lock.json pins them, into
-#   scripts/npm-tools.sh OUT_DIR        (OUT_DIR/node_modules/.bin/redocly)
+# linter; axe-core, which t/31-console.t runs in the console's pages),
+# exactly as t/openapi/package-lock.json pins them, into
+#   scripts/npm-tools.sh OUT_DIR        (OUT_DIR/node_modules/.bin/redocly,
+#                                        OUT_DIR/node_modules/axe-core/axe.min.js)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -33,6 +33,7 @@ stop() {
     [ -n "${nginx_pid:-}" ] && kill -QUIT "$nginx_pid" 2>/dev/null \
         && wait "$nginx_pid" 2>/dev/null
     as_pg "$pgbin/pg_ctl" -D "$run/pg/data" -m fast -w stop >/dev/null || true
+    [ -n "${console:-}" ] && rm -rf "$console"
     echo "stopped"
 }
 trap stop INT TERM EXIT
@@ -46,6 +47,13 @@ fi
 
 key=$("${psql[@]}" -U campaign -d campaigns \
       -c "SELECT campaign.create_api_key('demo', 'make run')")
+
+# the web console: nginx's workers (nobody, when this runs as root) may not
+# read the clone, so they serve a copy; conf/nginx.conf includes its root
+console=$(mktemp -d "${TMPDIR:-/tmp}/campaign-console.XXXXXX")
+cp -R "$repo/ui/." "$console/"
+chmod -R a+rX "$console"
+echo "root $console;" > "$run/nginx/console-root.conf"
 
 nginx -p "$run/nginx" -c "$repo/conf/nginx.conf" -e logs/error.log &
 nginx_pid=$!
@@ -65,6 +73,7 @@ done
 
 cat <<MSG
 
+The web console is on http://127.0.0.1:8080/ (log in with the key below).
 The campaign API is on http://127.0.0.1:8080/v1/ (Postgres on port $port).
 A demo key for tenant "demo": $key
 

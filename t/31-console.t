@@ -1,0 +1,105 @@
+# The web console (issue 16): ui/ served by nginx beside the API, driven
+# in a real headless Chromium (Selenium, t/console/journeys.py) against the
+# real stack: log in, create from an uploaded CSV and schedule in a zone,
+# watch it run, pause, resume, cancel, a refused action, a hostile name,
+# the keyboard alone, log out; axe-core on every page. What the page did is
+# checked again here, in the database.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use File::Temp qw(tempdir);
+use JSON::PP;
+use CampaignTest;
+
+my $root = $CampaignTest::ROOT;
+my $axe = "$root/build/npm/node_modules/axe-core/axe.min.js";
+for my $need ('/usr/bin/chromium', '/usr/bin/chromedriver', $axe) {
+    plan skip_all => "$need is missing (make deps npm-tools)" unless -e $need;
+}
+plan skip_all => 'python3-selenium is missing (make deps)'
+    if system('/usr/bin/python3', '-c', 'import selenium') != 0;
+
+# nginx's workers (nobody) may not reach the clone: serve a copy
+my $ui = tempdir('campaign-console-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+system('cp', '-R', "$root/ui/.", $ui) == 0 or die 'cannot copy ui/';
+system('chmod', '-R', 'a+rX', $ui) == 0 or die;
+
+# conf/nginx.conf's own location /, with this copy as its root
+my $conf = do {
+    open(my $fh, '<', "$root/conf/nginx.conf") or die $!;
+    local $/;
+    <$fh>;
+};
+my ($location) = $conf =~ /^(\s*location \/ \{\n.*?^\s{8}\})/ms
+    or die 'no location / in conf/nginx.conf';
+$location =~ s/^\s*include \S*console-root\.conf;/root $ui;/m
+    or die 'no console-root.conf include in the location';
+my $t = CampaignTest->new(workers => 2, server_config => $location);
+
+# the page itself: its headers, before any browser
+my $page = $t->req(GET => '/', by_nginx => 1);
+is($page->{status}, 200, 'the console is served at /');
+is($page->{headers}{'content-security-policy'}, "default-src 'self'",
+   'with Content-Security-Policy: default-src \'self\'');
+my $js = $t->req(GET => '/js/app.js', by_nginx => 1);
+like($js->{headers}{'content-type'}, qr{^text/javascript},
+     'modules are served as JavaScript');
+unlike($page->{body}, qr/style=|<script>|https?:\/\//,
+       'no inline style or script, nothing from elsewhere');
+my @remote = grep { /https?:\/\/|\@import|url\(/ } map {
+    open(my $fh, '<', $_) or die $!; local $/; scalar <$fh> // ''
+} glob("$root/ui/js/*.js $root/ui/js/*/*.js $root/ui/css/*.css");
+is(scalar @remote, 0, 'no script or style loads anything from elsewhere');
+my @inner = grep { /\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write/ }
+            map { open(my $fh, '<', $_) or die $!; local $/; scalar <$fh> }
+            glob("$root/ui/js/*.js $root/ui/js/*/*.js");
+is(scalar @inner, 0, 'no script writes HTML');
+
+my $key = $t->key('acme');
+my $url = $t->start_provider;
+# a rate that keeps 1,000 recipients running for about 5 s, to be watched
+$t->start_scheduler(conf => "pool sms 4;\nprovider sms $url/sms;\n"
+                          . "rate sms 200;\n");
+
+my $out = tempdir('console-out-XXXXXX', TMPDIR => 1,
+                  CLEANUP => !$ENV{CAMPAIGN_KEEP});
+my $shots = $ENV{CONSOLE_SCREENSHOTS};
+$shots = "$root/$shots" if $shots && $shots !~ m{^/};
+{
+    local $ENV{CONSOLE_URL} = $t->url('/');
+    local $ENV{CONSOLE_KEY} = $key;
+    local $ENV{CONSOLE_OUT} = $out;
+    local $ENV{CONSOLE_AXE} = $axe;
+    local $ENV{CONSOLE_SCREENSHOTS} = $shots // '';
+    # the viewer's zone is neither UTC nor the campaign's
+    local $ENV{TZ} = 'Europe/Vienna';
+    system('timeout', '-k', '5', '150', '/usr/bin/python3',
+           "$root/t/console/journeys.py");
+}
+my $res = eval {
+    open(my $fh, '<', "$out/results.json") or die $!;
+    local $/;
+    decode_json(<$fh>);
+} // { checks => [] };
+cmp_ok(scalar @{ $res->{checks} }, '>=', 40, 'the journeys ran');
+for my $c (@{ $res->{checks} }) {
+    ok($c->{ok}, $c->{name}) or diag $c->{diag};
+}
+
+# what the page did, in the database
+if (my $s = $res->{data}{scheduled}) {
+    is($t->psql("SELECT count(*) FROM campaign.recipients WHERE campaign_id = '$s->{id}'"),
+       1000, 'the uploaded campaign has its 1,000 recipients');
+    is($t->psql("SELECT timezone || ' ' || to_char(scheduled_at AT TIME ZONE 'UTC', "
+                . "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM campaign.campaigns "
+                . "WHERE id = '$s->{id}'"),
+       "America/New_York $s->{at_utc}",
+       'in America/New_York, starting when the picker said');
+} else {
+    fail('the scheduled campaign was made');
+}
+
+$t->done;
+done_testing;

@@ -1,0 +1,72 @@
+// The console's entry: the login gate, the routes, the navigation.
+import { events, session } from './api.js';
+import { route, start, stop, render, current } from './router.js';
+import { loginView } from './views/login.js';
+import { listView } from './views/list.js';
+import { createView } from './views/create.js';
+import { detailView } from './views/detail.js';
+import { editView } from './views/edit.js';
+import { calendarView } from './views/calendar.js';
+import { statusView } from './views/status.js';
+
+const main = document.getElementById('main');
+const nav = document.querySelectorAll('#nav a');
+
+route('/campaigns', listView);
+route('/new', createView);
+route('/campaigns/:id', detailView);
+route('/campaigns/:id/edit', editView);
+route('/calendar', calendarView);
+route('/status', statusView);
+
+let started = false;
+let lastPath = null;
+
+// Marks the current section, and moves focus to a new page's heading so
+// keyboard and screen-reader users start at its top.
+function afterRoute() {
+  const { path } = current();
+  for (const a of nav) {
+    const here = path === a.getAttribute('href').slice(1)
+      || (a.dataset.section && path.startsWith(a.dataset.section));
+    if (here) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (path !== lastPath) main.querySelector('h1')?.focus();
+  lastPath = path;
+}
+
+function loggedIn() {
+  document.body.classList.remove('logged-out');
+  // replaceState: no hashchange, so no second render
+  if (current().path === '/') history.replaceState(null, '', '#/campaigns');
+  if (started) render();
+  else {
+    started = true;
+    start(main, '/campaigns');
+    window.addEventListener('hashchange', afterRoute);
+  }
+  afterRoute();
+}
+
+function showLogin(note) {
+  stop();
+  document.body.classList.add('logged-out');
+  main.replaceChildren();
+  lastPath = null;
+  loginView(main, note, loggedIn);
+}
+
+events.addEventListener('unauthorized', () => {
+  if (document.body.classList.contains('logged-out')) return;
+  session.logout();
+  showLogin('The key was refused (revoked?): log in again.');
+});
+
+document.getElementById('logout').addEventListener('click', () => {
+  session.logout();
+  showLogin('Logged out: the key is forgotten.');
+});
+
+if (session.key) loggedIn();
+else showLogin();

@@ -1,0 +1,220 @@
+// One campaign: live stats (a conditional GET at most once a second,
+// stopped once the campaign is final), exactly the actions its status
+// allows, its recipients, events and (a series) runs.
+import { h, button, messageBox, say, put } from '../dom.js';
+import { get, request } from '../api.js';
+import { badge, timeEl, FINAL } from '../format.js';
+import { whenPicker } from '../parts/when.js';
+import { confirmDialog } from '../parts/confirm.js';
+import { recipientsTable } from '../parts/recipients-table.js';
+import { eventsList } from '../parts/events.js';
+import { runsTable } from '../parts/runs.js';
+import { statsPanel } from '../parts/stats.js';
+import { go } from '../router.js';
+import { take } from '../notice.js';
+
+const POLL_MS = 1000;
+
+// The actions the API allows in each status (docs/api.md, "Statuses and
+// actions"); a series is never started or scheduled, it runs by itself.
+function actionsFor(c) {
+  const series = Boolean(c.recurrence);
+  switch (c.status) {
+    case 'draft': return ['start', 'schedule', 'edit', 'delete'];
+    case 'scheduled': return series ? ['pause', 'edit', 'cancel']
+      : ['start', 'reschedule', 'edit', 'cancel'];
+    case 'queued': case 'running': return ['pause', 'cancel'];
+    case 'paused': return ['resume', 'cancel'];
+    default: return ['delete'];
+  }
+}
+
+const LABELS = { start: 'Start now', schedule: 'Schedule', reschedule: 'Reschedule',
+  pause: 'Pause', resume: 'Resume', cancel: 'Cancel', edit: 'Edit', delete: 'Delete' };
+
+function windowText(w) {
+  if (!w) return 'none (the type\'s default, if any)';
+  return `${(w.days ?? ['every day']).join(', ')} ${w.from}–${w.to}${w.timezone ? ` (${w.timezone})` : ''}`;
+}
+
+export function detailView(outlet, { id }, query) {
+  let c = null;
+  let etag = null;
+  let timer = null;
+  let stopped = false;
+  let held = false;           // no refresh while the user confirms
+
+  const problem = messageBox('error');
+  const notice = messageBox('info');
+  const title = h('h1', { tabindex: -1 }, 'Campaign');
+  const head = h('div', { class: 'detail-head' });
+  const meta = h('dl', { class: 'meta' });
+  const stats = statsPanel();
+  const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' });
+  const scheduleBox = h('div', { class: 'schedule-box' });
+  const extra = h('div', { class: 'extra' });
+  let recipients = null;
+  let events = null;
+  let runs = null;
+
+  function showMeta() {
+    put(head, title, badge(c.status));
+    title.textContent = c.name;
+    document.title = `${c.name} · Campaigns`;
+    const rows = [
+      ['Type', c.type],
+      ['Time zone', c.timezone],
+      [c.recurrence ? 'Next run' : 'Starts', timeEl(c.recurrence ? c.next_run_at : c.scheduled_at)],
+      c.recurrence ? ['Repeats', `${c.recurrence.cron} (${c.recurrence.timezone ?? c.timezone}), overlap: ${c.recurrence.overlap ?? 'skip'}`] : null,
+      ['Send window', windowText(c.send_window)],
+      c.waiting_until ? ['Waiting for its window until', timeEl(c.waiting_until)] : null,
+      ['Started', timeEl(c.started_at)],
+      ['Finished', timeEl(c.finished_at)],
+      ['Created', [timeEl(c.created_at), ` by ${c.created_by ?? 'unknown'}`]],
+      c.scheduled_by ? ['Last scheduled or started by', c.scheduled_by] : null,
+      c.series_id ? ['Series', h('a', { href: `#/campaigns/${encodeURIComponent(c.series_id)}` }, 'Open the series')] : null,
+      c.failure ? ['Failure', c.failure] : null,
+      ['Message', h('span', { class: 'pre' }, c.message?.body ?? JSON.stringify(c.message))],
+    ].filter(Boolean);
+    put(meta, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+  }
+
+  // Rebuilt only when the allowed actions change: a poll must not take
+  // away the button a keyboard user is on.
+  let shown = '';
+  function showActions() {
+    const allowed = actionsFor(c);
+    if (allowed.join() === shown) return;
+    shown = allowed.join();
+    put(actions, allowed.map((a) => button(LABELS[a], () => act(a),
+      { class: `btn ${a === 'cancel' || a === 'delete' ? 'danger' : a === 'start' ? 'primary' : ''}`,
+        'data-action': a })));
+  }
+
+  function show() {
+    showMeta();
+    stats.show(c);
+    showActions();
+  }
+
+  async function act(a) {
+    say(problem);
+    if (a === 'edit') return go(`/campaigns/${id}/edit`);
+    if (a === 'schedule' || a === 'reschedule') return openSchedule();
+    const sure = a === 'cancel' || a === 'delete';
+    if (sure) {
+      held = true;
+      const what = a === 'cancel' ? 'Cancel this campaign?' : 'Delete this campaign?';
+      const why = a === 'cancel' ? 'Recipients not sent yet will not be sent. This cannot be undone.'
+        : 'It and its recipients are removed. This cannot be undone.';
+      const ok = await confirmDialog(what, why, a === 'cancel' ? 'Cancel campaign' : 'Delete campaign');
+      held = false;
+      if (!ok) return refresh();
+    }
+    try {
+      // Delete and start act on the version the user saw (If-Match); pause,
+      // resume and cancel must not fail because a running campaign's stats
+      // moved: the API's own transition rules guard those.
+      if (a === 'delete') {
+        await request('DELETE', `/campaigns/${id}`, { ifMatch: etag });
+        return go('/campaigns');
+      }
+      const r = await request('POST', `/campaigns/${id}/${a}`,
+        { body: {}, ifMatch: a === 'start' ? etag : undefined });
+      update(r);
+    } catch (err) {
+      say(problem, err.message, err.status === 412 || err.status === 409
+        ? h('p', {}, 'It changed since this page showed it: here it is as it is now.') : null);
+      await refresh();
+    }
+    return actions.querySelector('button')?.focus();
+  }
+
+  function openSchedule() {
+    const picker = whenPicker({ zone: c.timezone, at: c.scheduled_at, legend: 'Start at' });
+    const err = messageBox('error');
+    const form = h('form', { class: 'card', novalidate: true }, picker.el, err,
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', class: 'btn primary' }, c.scheduled_at ? 'Reschedule' : 'Schedule'),
+        button('Close', () => { put(scheduleBox); actions.querySelector('button')?.focus(); })));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const at = picker.read();
+      if (at.error) { say(err, at.error); at.focus?.focus(); return; }
+      try {
+        const r = await request('POST', `/campaigns/${id}/schedule`,
+          { body: { scheduled_at: at.iso }, ifMatch: etag });
+        put(scheduleBox);
+        update(r);
+      } catch (e) {
+        say(err, e.message);
+        await refresh();
+      }
+    });
+    put(scheduleBox, form);
+    picker.focus();
+  }
+
+  function update({ status, data, etag: tag }) {
+    if (status === 304 || !data) return;
+    const before = c?.status;
+    c = data;
+    etag = tag;
+    show();
+    if (before && before !== c.status) {
+      events?.refresh();
+      recipients?.refresh();
+      runs?.refresh();
+    }
+  }
+
+  async function refresh() {
+    try {
+      update(await get(`/campaigns/${id}`, {}));
+    } catch (err) {
+      if (err.status === 404) put(outlet, h('h1', { tabindex: -1 }, 'No such campaign'),
+        h('p', {}, h('a', { href: '#/campaigns' }, 'Back to the list')));
+      else say(problem, err.message);
+    }
+  }
+
+  async function poll() {
+    if (stopped) return;
+    if (!held && !FINAL.has(c?.status)) {
+      try {
+        update(await get(`/campaigns/${id}`, {}, { ifNoneMatch: etag }));
+      } catch (err) {
+        say(problem, err.message);
+      }
+    }
+    // one request at a time, at most one a second; none once final
+    if (!stopped && !FINAL.has(c?.status)) timer = setTimeout(poll, POLL_MS);
+  }
+
+  say(notice, take());
+  outlet.append(head, notice, problem, actions, scheduleBox,
+    h('section', { class: 'card', 'aria-label': 'Progress' }, stats.el),
+    h('section', { class: 'card', 'aria-label': 'Details' }, meta), extra);
+  put(head, title);
+
+  refresh().then(() => {
+    if (!c) return;
+    recipients = recipientsTable(id);
+    events = eventsList(id);
+    extra.append(recipients.el);
+    if (c.recurrence) {
+      runs = runsTable(id);
+      extra.append(runs.el);
+    }
+    extra.append(events.el);
+    if (query.get('schedule') && actionsFor(c).some((a) => a.endsWith('schedule'))) openSchedule();
+    else title.focus();
+    timer = setTimeout(poll, POLL_MS);
+  });
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    document.title = 'Campaigns';
+  };
+}

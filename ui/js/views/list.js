@@ -1,0 +1,95 @@
+// The campaign list: newest first, cursor paging, filters by status and
+// type (kept in the URL, never the key), "Start now" and "Schedule" on drafts.
+import { h, field, select, button, messageBox, say } from '../dom.js';
+import { get, post, types } from '../api.js';
+import { badge, timeEl, progress, STATUSES } from '../format.js';
+import { go } from '../router.js';
+
+const PAGE = 20;
+
+export function listView(outlet, _params, query) {
+  const status = query.get('status') ?? '';
+  const type = query.get('type') ?? '';
+  // the cursors of the pages before this one, for "Previous"
+  const trail = [];
+  let cursor = null;
+
+  const problem = messageBox('error');
+  const body = h('tbody');
+  const next = button('Next page', () => { trail.push(cursor); load(page.next); });
+  const prev = button('Previous page', () => load(trail.pop()));
+  const page = { next: null };
+
+  const statusSel = select([['', 'Any status'], ...STATUSES.map((s) => [s, s])], status);
+  const typeSel = select([['', 'Any type']], type);
+  types().then((list) => {
+    for (const t of list) typeSel.append(h('option', { value: t, selected: t === type }, t));
+  });
+  const filter = () => {
+    const q = new URLSearchParams();
+    if (statusSel.value) q.set('status', statusSel.value);
+    if (typeSel.value) q.set('type', typeSel.value);
+    go(`/campaigns${q.size ? `?${q}` : ''}`);
+  };
+  statusSel.addEventListener('change', filter);
+  typeSel.addEventListener('change', filter);
+
+  async function start(c) {
+    try {
+      await post(`/campaigns/${c.id}/start`, {});
+      load(cursor);
+    } catch (err) {
+      say(problem, `${c.name}: ${err.message}`);
+      load(cursor);
+    }
+  }
+
+  function row(c) {
+    const link = h('a', { href: `#/campaigns/${encodeURIComponent(c.id)}` }, c.name);
+    const actions = c.status === 'draft' ? [
+      button('Start now', () => start(c), { 'aria-label': `Start ${c.name} now` }),
+      h('a', { class: 'btn', href: `#/campaigns/${encodeURIComponent(c.id)}?schedule=1`,
+        'aria-label': `Schedule ${c.name}` }, 'Schedule'),
+    ] : [];
+    return h('tr', { 'data-id': c.id },
+      h('td', { class: 'name' }, link, c.recurrence ? h('span', { class: 'tag' }, 'series') : null),
+      h('td', {}, c.type),
+      h('td', {}, badge(c.status)),
+      h('td', {}, timeEl(c.recurrence ? c.next_run_at : c.scheduled_at)),
+      h('td', {}, progress(c.stats, `Progress of ${c.name}`)),
+      h('td', { class: 'actions' }, actions));
+  }
+
+  async function load(from) {
+    cursor = from ?? null;
+    try {
+      const { data } = await get('/campaigns', { status, type, limit: PAGE, cursor });
+      body.replaceChildren(...data.data.map(row));
+      if (data.data.length === 0) {
+        body.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No campaigns here yet.')));
+      }
+      page.next = data.next_cursor;
+      next.disabled = !data.next_cursor;
+      prev.disabled = trail.length === 0 && !cursor;
+    } catch (err) {
+      say(problem, err.message);
+    }
+  }
+
+  outlet.append(
+    h('div', { class: 'page-head' },
+      h('h1', { tabindex: -1 }, 'Campaigns'),
+      h('a', { class: 'btn primary', href: '#/new' }, 'New campaign')),
+    h('div', { class: 'filters' },
+      field('Status', statusSel), field('Type', typeSel),
+      button('Refresh', () => load(cursor))),
+    problem,
+    h('div', { class: 'table-wrap' }, h('table', { class: 'campaigns' },
+      h('caption', { class: 'sr-only' }, 'Campaigns, newest first'),
+      h('thead', {}, h('tr', {}, ['Name', 'Type', 'Status', 'Starts', 'Progress', 'Actions']
+        .map((t) => h('th', { scope: 'col' }, t)))),
+      body)),
+    h('div', { class: 'pager' }, prev, next));
+  prev.disabled = true;
+  load(null);
+}
