@@ -12,7 +12,7 @@ as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-mkdir -p "$run/pg" "$run/nginx/logs" "$run/nginx/tmp"
+mkdir -p "$run/pg" "$run/nginx/logs"
 [ "$(id -u)" -eq 0 ] && chown postgres "$run/pg"
 
 if [ ! -d "$run/pg/data" ]; then
@@ -33,7 +33,7 @@ stop() {
     [ -n "${nginx_pid:-}" ] && kill -QUIT "$nginx_pid" 2>/dev/null \
         && wait "$nginx_pid" 2>/dev/null
     as_pg "$pgbin/pg_ctl" -D "$run/pg/data" -m fast -w stop >/dev/null || true
-    [ -n "${console:-}" ] && rm -rf "$console"
+    [ -n "${console:-}" ] && rm -rf "$console" "$run/nginx/console-root.conf"
     echo "stopped"
 }
 trap stop INT TERM EXIT

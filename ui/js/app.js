@@ -1,6 +1,6 @@
 // The console's entry: the login gate, the routes, the navigation.
 import { events, session } from './api.js';
-import { route, start, stop, render, current } from './router.js';
+import { route, start, stop, current } from './router.js';
 import { loginView } from './views/login.js';
 import { listView } from './views/list.js';
 import { createView } from './views/create.js';
@@ -19,7 +19,6 @@ route('/campaigns/:id/edit', editView);
 route('/calendar', calendarView);
 route('/status', statusView);
 
-let started = false;
 let lastPath = null;
 
 // Marks the current section, and moves focus to a new page's heading so
@@ -40,17 +39,16 @@ function loggedIn() {
   document.body.classList.remove('logged-out');
   // replaceState: no hashchange, so no second render
   if (current().path === '/') history.replaceState(null, '', '#/campaigns');
-  if (started) render();
-  else {
-    started = true;
-    start(main, '/campaigns');
-    window.addEventListener('hashchange', afterRoute);
-  }
+  start(main, '/campaigns');
+  window.addEventListener('hashchange', afterRoute);
   afterRoute();
 }
 
+// Logged out, the routes are not followed: a link or a typed hash shows
+// the login form still, and the navigation is hidden (app.css).
 function showLogin(note) {
   stop();
+  window.removeEventListener('hashchange', afterRoute);
   document.body.classList.add('logged-out');
   main.replaceChildren();
   lastPath = null;

@@ -56,7 +56,8 @@ export function firstRecipient(text, kind) {
   if (!header || !first) return null;
   const names = header.map((n) => n.trim());
   const vars = {};
-  names.forEach((n, i) => { if (i > 0) vars[n] = first[i] ?? ''; });
+  // a "timezone" column is the recipient's zone, not a var (docs/api.md)
+  names.forEach((n, i) => { if (i > 0 && n !== 'timezone') vars[n] = first[i] ?? ''; });
   return { to: (first[0] ?? '').trim(), vars };
 }
 

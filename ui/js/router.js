@@ -34,7 +34,12 @@ export function render() {
   for (const r of routes) {
     const m = r.re.exec(path);
     if (!m) continue;
-    const params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])]));
+    let params;
+    try {
+      params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])]));
+    } catch {
+      break;                    // a malformed %-escape: no such page
+    }
     outletEl.replaceChildren();
     const stop = r.view(outletEl, params, query);
     stopCurrent = typeof stop === 'function' ? stop : null;
@@ -43,6 +48,7 @@ export function render() {
   go(fallback);
 }
 
+// Listens to the hash until stop(): logged out, no view may render.
 export function start(outlet, home) {
   outletEl = outlet;
   fallback = home;
@@ -51,6 +57,7 @@ export function start(outlet, home) {
 }
 
 export function stop() {
+  window.removeEventListener('hashchange', render);
   if (stopCurrent) stopCurrent();
   stopCurrent = null;
 }

@@ -49,7 +49,7 @@ export function recipientsInput(onChange) {
   }
 
   const el = h('fieldset', {}, h('legend', {}, 'Recipients'),
-    field('Paste CSV or JSON', pasted, 'CSV: a header row whose first column is "to", the others vars. JSON: [{"to": "...", "vars": {...}}].'),
+    field('Paste CSV or JSON', pasted, 'CSV: a header row whose first column is "to", the others vars (a "timezone" column is each one\'s zone). JSON: [{"to": "...", "vars": {...}, "timezone": "..."}].'),
     h('div', { class: 'row' }, field('Or upload a CSV or JSON file', file), clearFile),
     bar, result);
   return { el, send, has: () => value.text.trim() !== '', focus: () => (pasted.disabled ? file : pasted).focus() };

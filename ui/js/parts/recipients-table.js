@@ -22,12 +22,14 @@ export function recipientsTable(id) {
       body.replaceChildren(...data.data.map((r) => h('tr', {},
         h('td', { class: 'mono' }, r.to),
         h('td', {}, h('span', { class: `rstatus rstatus-${r.status}` }, r.status)),
+        h('td', {}, r.timezone ?? '—'),
+        h('td', {}, timeEl(r.due_at)),
         h('td', {}, String(r.attempts)),
         h('td', {}, timeEl(r.sent_at)),
         h('td', {}, r.delivery ?? '—'),
         h('td', { class: 'error-text' }, r.last_error ?? ''))));
       if (!data.data.length) {
-        body.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No recipient matches.')));
+        body.append(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No recipient matches.')));
       }
       return data.next_cursor;
     } catch (err) {
@@ -44,7 +46,7 @@ export function recipientsTable(id) {
       field('Delivery', delivery), button('Refresh', () => pages.again())),
     problem,
     h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['To', 'Status', 'Attempts', 'Sent', 'Delivery', 'Last error']
+      h('thead', {}, h('tr', {}, ['To', 'Status', 'Time zone', 'Due', 'Attempts', 'Sent', 'Delivery', 'Last error']
         .map((t) => h('th', { scope: 'col' }, t)))), body)),
     pages.el);
   pages.first();

@@ -1,6 +1,9 @@
 // The recurrence editor: presets or a cron expression, its zone and
 // overlap policy, and the next five occurrences the API computes
 // (GET /v1/recurrence/preview), so the user sees what the cron means.
+// The API replaces a recurrence whole and cancels the runs made ahead when
+// one is sent: read() keeps the fields not shown here (starts_at, ends_at,
+// catch_up) and says whether the user changed anything.
 import { h, field, select, say, messageBox } from '../dom.js';
 import { get } from '../api.js';
 import { timeEl } from '../format.js';
@@ -60,11 +63,16 @@ export function recurrenceEditor({ value = null, zone = browserZone() } = {}) {
   });
   tz.addEventListener('input', later);
 
+  const state = () => JSON.stringify([cron.value.trim(), tz.value, overlap.value, maxRuns.value]);
+  const initial = state();
+
+  // {value, changed} or {error, focus}
   function read() {
     if (!cron.value.trim()) return { error: 'Give a cron expression.', focus: cron };
-    const r = { cron: cron.value.trim(), timezone: tz.value, overlap: overlap.value };
-    if (maxRuns.value) r.max_runs = Number(maxRuns.value);
-    return { value: r };
+    const r = { ...(value ?? {}), cron: cron.value.trim(), timezone: tz.value,
+      overlap: overlap.value, max_runs: maxRuns.value ? Number(maxRuns.value) : null };
+    if (!value && r.max_runs === null) delete r.max_runs;
+    return { value: r, changed: state() !== initial };
   }
 
   const el = h('fieldset', { class: 'recurrence' },

@@ -12,6 +12,7 @@ import { whenPicker } from '../parts/when.js';
 import { recurrenceEditor } from '../parts/recurrence.js';
 import { windowEditor } from '../parts/window.js';
 import { recipientsInput } from '../parts/recipients-input.js';
+import { localTimeField } from '../parts/local-time.js';
 import { go } from '../router.js';
 import { leave } from '../notice.js';
 
@@ -52,6 +53,7 @@ export function createView(outlet) {
   const picker = whenPicker({ legend: 'Start at' });
   const recurrence = recurrenceEditor();
   const sendWindow = windowEditor();
+  const localTime = localTimeField();
   const submit = h('button', { type: 'submit', class: 'btn primary' }, SUBMIT.draft);
   const when = () => outlet.querySelector('input[name=when]:checked')?.value ?? 'draft';
   function whenChanged() {
@@ -71,7 +73,10 @@ export function createView(outlet) {
     const body = { name: name.value.trim(), type: type.value, message: { body: bodyText.value },
       timezone: browserZone() };
     if (w.value) body.send_window = w.value;
+    const lt = localTime.read().value;
+    if (lt) body.local_time = lt;
     let at = null;
+    let series = null;
     if (when() === 'later') {
       at = picker.read();
       if (at.error) return at;
@@ -79,15 +84,16 @@ export function createView(outlet) {
     } else if (when() === 'repeat') {
       const r = recurrence.read();
       if (r.error) return r;
-      body.recurrence = r.value;
+      series = r.value;
       body.timezone = r.value.timezone;
     }
-    return { body, at };
+    return { body, at, series };
   }
 
   // where to take the user when the API names a field
   const FIELDS = { name, type, message: bodyText, recipients: input, scheduled_at: picker.el,
-    timezone: picker.el, recurrence: recurrence.el, send_window: sendWindow.el };
+    timezone: picker.el, recurrence: recurrence.el, send_window: sendWindow.el,
+    local_time: localTime.el };
   function refuse(err) {
     const where = err.field ? ` (${err.field})` : '';
     say(problem, `${err.message}${where}`);
@@ -95,7 +101,10 @@ export function createView(outlet) {
     (target?.querySelector?.('input, select') ?? target ?? problem).focus?.();
   }
 
-  // a created draft is kept: a second try (say, after a bad row) reuses it
+  // A created draft is kept: a second try (say, after a bad row) reuses it.
+  // A series is made a draft first and given its recurrence only once its
+  // recipients are in: a run made ahead (5 s before its occurrence) copies
+  // the recipients the series has then.
   let draft = null;
   const idem = crypto.randomUUID();
 
@@ -116,13 +125,16 @@ export function createView(outlet) {
           headers: { 'Idempotency-Key': idem } });
         draft = data;
       } else {
-        const { recurrence: r, ...edit } = c.body;
-        delete edit.type;
-        const { data } = await request('PATCH', `/campaigns/${draft.id}`, {
-          body: r ? { ...edit, recurrence: r } : edit });
+        // the form as it is now: a window or local time taken away goes too
+        const { type: _type, ...edit } = c.body;
+        const { data } = await request('PATCH', `/campaigns/${draft.id}`,
+          { body: { send_window: null, local_time: null, ...edit } });
         draft = data;
       }
       if (input.has()) leave(await input.send(draft.id));
+      if (c.series) {
+        await request('PATCH', `/campaigns/${draft.id}`, { body: { recurrence: c.series } });
+      }
       if (when() === 'now') await post(`/campaigns/${draft.id}/start`, {});
       if (when() === 'later') {
         // the instant the picker showed (its zone is now the campaign's)
@@ -150,7 +162,7 @@ export function createView(outlet) {
     input.el,
     h('fieldset', { class: 'when-choice' }, h('legend', {}, 'When'), radios),
     picker.el, recurrence.el,
-    sendWindow.el,
+    sendWindow.el, localTime.el,
     h('div', { class: 'actions' }, submit, h('a', { class: 'btn', href: '#/campaigns' }, 'Back to the list')));
 
   outlet.append(h('h1', { tabindex: -1 }, 'New campaign'), form);

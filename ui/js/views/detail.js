@@ -24,7 +24,8 @@ function actionsFor(c) {
     case 'scheduled': return series ? ['pause', 'edit', 'cancel']
       : ['start', 'reschedule', 'edit', 'cancel'];
     case 'queued': case 'running': return ['pause', 'cancel'];
-    case 'paused': return ['resume', 'cancel'];
+    // a paused series may be edited (its future); a paused run may not
+    case 'paused': return series ? ['resume', 'edit', 'cancel'] : ['resume', 'cancel'];
     default: return ['delete'];
   }
 }
@@ -67,7 +68,9 @@ export function detailView(outlet, { id }, query) {
       [c.recurrence ? 'Next run' : 'Starts', timeEl(c.recurrence ? c.next_run_at : c.scheduled_at)],
       c.recurrence ? ['Repeats', `${c.recurrence.cron} (${c.recurrence.timezone ?? c.timezone}), overlap: ${c.recurrence.overlap ?? 'skip'}`] : null,
       ['Send window', windowText(c.send_window)],
-      c.waiting_until ? ['Waiting for its window until', timeEl(c.waiting_until)] : null,
+      c.local_time ? ['Local time of each recipient', c.local_time] : null,
+      // a send window's opening, or the next wave of recipient-local times
+      c.waiting_until ? ['Waiting until', timeEl(c.waiting_until)] : null,
       ['Started', timeEl(c.started_at)],
       ['Finished', timeEl(c.finished_at)],
       ['Created', [timeEl(c.created_at), ` by ${c.created_by ?? 'unknown'}`]],
@@ -182,7 +185,9 @@ export function detailView(outlet, { id }, query) {
     if (stopped) return;
     if (!held && !FINAL.has(c?.status)) {
       try {
-        update(await get(`/campaigns/${id}`, {}, { ifNoneMatch: etag }));
+        const r = await get(`/campaigns/${id}`, {}, { ifNoneMatch: etag });
+        // a confirmation opened meanwhile acts on the version it showed
+        if (!held && !stopped) update(r);
       } catch (err) {
         say(problem, err.message);
       }

@@ -25,14 +25,15 @@ export function listView(outlet, _params, query) {
   types().then((list) => {
     for (const t of list) typeSel.append(h('option', { value: t, selected: t === type }, t));
   });
-  const filter = () => {
+  // applied on the button, not on change: a keyboard user's arrow keys
+  // in a select would re-render the page under them
+  const filter = (ev) => {
+    ev.preventDefault();
     const q = new URLSearchParams();
     if (statusSel.value) q.set('status', statusSel.value);
     if (typeSel.value) q.set('type', typeSel.value);
     go(`/campaigns${q.size ? `?${q}` : ''}`);
   };
-  statusSel.addEventListener('change', filter);
-  typeSel.addEventListener('change', filter);
 
   async function start(c) {
     try {
@@ -80,8 +81,9 @@ export function listView(outlet, _params, query) {
     h('div', { class: 'page-head' },
       h('h1', { tabindex: -1 }, 'Campaigns'),
       h('a', { class: 'btn primary', href: '#/new' }, 'New campaign')),
-    h('div', { class: 'filters' },
+    h('form', { class: 'filters', onsubmit: filter, 'aria-label': 'Filters' },
       field('Status', statusSel), field('Type', typeSel),
+      h('button', { type: 'submit', class: 'btn' }, 'Apply filters'),
       button('Refresh', () => load(cursor))),
     problem,
     h('div', { class: 'table-wrap' }, h('table', { class: 'campaigns' },

@@ -5,7 +5,7 @@ import { get, session } from '../api.js';
 
 export function loginView(outlet, note, done) {
   const key = h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false',
-    required: true, name: 'key' });
+    required: true });
   const problem = messageBox('error');
   const info = h('p', { class: 'hint', role: 'status' }, note ?? '');
   const submit = h('button', { type: 'submit', class: 'btn primary' }, 'Log in');

@@ -32,7 +32,7 @@ export function statusView(outlet) {
           h('p', { class: 'muted' }, `Limit ${p.limit} at once`),
           bar('Running', p.running, p.limit, 'running'),
           bar('Queued', p.queued, max, 'queued'),
-          bar('Waiting for a window', p.waiting, max, 'waiting'));
+          bar('Waiting (a window or the next wave)', p.waiting, max, 'waiting'));
       }));
       put(schedulers, data.schedulers.length ? data.schedulers.map((s) => h('tr', {},
         h('td', { class: 'mono' }, s.id), h('td', {}, timeEl(s.started_at)),
