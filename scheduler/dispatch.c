@@ -38,6 +38,8 @@ typedef struct {
     int              row;
     char             recipient[37];
     long             attempts;
+    uint64_t         until;         /* monotonic ms: its zone's send
+                                     * window closes; 0 if none */
     char             answer_id[65]; /* the provider's, as it was when sent */
 } cs_delivery_t;
 
@@ -555,6 +557,15 @@ job_send(cs_dispatch_t *d, cs_job_t *job, cs_type_conf_t *type)
 
     dl = job->ready[job->ready_head++];
 
+    if (dl->until && cs_mono_ms() >= dl->until) {
+        /* its zone's send window closed while it was read ahead: left
+         * pending, read again when its hold ends, then put off to the
+         * opening */
+        cs_owned_del(d->owned, dl->recipient);
+        delivery_free(dl);
+        return 0;
+    }
+
     snprintf(key, sizeof(key), "%s:%s", job->id, dl->recipient);
 
     in.campaign_id = job->id;
@@ -792,6 +803,10 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         claim->refs++;
         snprintf(dl->recipient, sizeof(dl->recipient), "%s", id);
         dl->attempts = strtol(PQgetvalue(res, i, 3), NULL, 10);
+        if (PQnfields(res) >= 7 && !PQgetisnull(res, i, 6)) {
+            dl->until = cs_mono_ms()
+                        + strtoull(PQgetvalue(res, i, 6), NULL, 10);
+        }
         job->ready[job->ready_n++] = dl;
         got++;
     }
@@ -986,8 +1001,9 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
         values[2] = after;
         values[3] = n;
         values[4] = hold;
-        if (cs_pg_query(pg, "SELECT id, address, vars, attempt, seq, retry "
-                        "FROM campaign.next_recipients($1, $2, $3, $4, $5)",
+        if (cs_pg_query(pg, "SELECT id, address, vars, attempt, seq, retry, "
+                        "until_ms FROM campaign.next_recipients($1, $2, $3, "
+                        "$4, $5)",
                         5, values, claimed, d) != 0)
         {
             return 0;

@@ -163,6 +163,44 @@ is_deeply([ map { $_->{action} } grep { $_->{action} =~ /^window_/ }
           'the trail has the rest and its end');
 is($t->repeats, 0, 'no one sent twice');
 
+# --- a send window in each recipient's zone -----------------------------
+# A window without a zone of its own, on a campaign whose recipients have
+# zones, is each recipient's. Its hours are Shanghai's clock (UTC+8) from
+# 3 s from now for two hours: open now in Tokyo (UTC+9, an hour into
+# them), opening in 3 s in Shanghai, in 2 h 30 min in Kolkata (UTC+5:30),
+# and in 8 h in the campaign's UTC, for the recipient without a zone.
+my $n0 = floor(time) + 1;
+my $sh = sub { strftime('%H:%M:%S', gmtime($_[0] + 8 * 3600)) };
+my %wz = ('+15552000001' => 'Asia/Tokyo', '+15552000002' => 'Asia/Shanghai',
+          '+15552000003' => 'Asia/Kolkata', '+15552000004' => undef);
+my $wc = $t->req(POST => '/v1/campaigns', %k, json => {
+    name => 'zoned window', type => 'sms', message => { body => 'Hi' },
+    timezone => 'UTC', start => \1,
+    send_window => { from => $sh->($n0 + 3), to => $sh->($n0 + 3 + 7200) },
+    recipients => [ map { { to => $_, timezone => $wz{$_} } }
+                    sort keys %wz ] });
+is($wc->{status}, 201, 'a campaign with a window and recipients in zones');
+$wc = $wc->{json}{id};
+CampaignTest::wait_for(sub { keys %{ sent_at($wc) } >= 2 }, 10,
+                       'Tokyo\'s and Shanghai\'s recipients');
+CampaignTest::wait_for(sub { defined campaign($wc)->{waiting_until} }, 5,
+                       'it to rest until the next zone opens');
+$at = sent_at($wc);
+cmp_ok($at->{'+15552000001'} - $n0, '<', 2,
+       'Tokyo, inside its window, sent at once');
+ok($at->{'+15552000002'} >= $n0 + 3 && $at->{'+15552000002'} < $n0 + 4,
+   sprintf('Shanghai sent when its window opened (%.0f ms after)',
+           ($at->{'+15552000002'} - $n0 - 3) * 1000));
+ok(!exists $at->{'+15552000003'} && !exists $at->{'+15552000004'},
+   'Kolkata\'s and the zone-less (UTC) recipient not sent: their windows '
+   . 'are closed');
+is(campaign($wc)->{waiting_until}, iso($n0 + 3 + 9000),
+   'resting until Kolkata\'s opening, 2 h 30 min on, with no slot');
+is(campaign($wc)->{status}, 'running', 'still running');
+is($t->req(POST => "/v1/campaigns/$wc/cancel", %k)->{status}, 200,
+   'cancelled while it rests');
+is($t->repeats, 0, 'no one sent twice');
+
 # --- refused input -------------------------------------------------------
 $r = $t->req(POST => "/v1/campaigns", %k, json => {
     name => 'd', type => 'sms', message => {} });

@@ -130,6 +130,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_kind  text;
     v_n     integer;
+    v_zoned boolean;
 BEGIN
     IF p_csv IS NOT NULL THEN
         -- a record separator before each data row
@@ -184,6 +185,21 @@ BEGIN
     END;
     GET DIAGNOSTICS added = ROW_COUNT;
     duplicates := v_n - added;
+
+    -- a recipient with a zone: a window without its own is each one's
+    IF p_campaign.recipient_zones THEN
+        RETURN;
+    ELSIF p_csv IS NOT NULL THEN
+        v_zoned := 'timezone' = ANY (string_to_array(
+                       split_part(p_csv, E'\x1e', 1), E'\x1f'));
+    ELSE
+        v_zoned := EXISTS (SELECT 1 FROM jsonb_array_elements(p_list) e (r)
+                            WHERE jsonb_typeof(e.r -> 'timezone') = 'string');
+    END IF;
+    IF v_zoned THEN
+        UPDATE campaign.campaigns SET recipient_zones = true
+         WHERE id = p_campaign.id;
+    END IF;
 END
 $$;
 

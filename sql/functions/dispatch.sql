@@ -6,8 +6,8 @@
 -- The running campaigns this scheduler holds, with what it sends and how
 -- long it holds each yet (ms): it sends nothing past that without asking
 -- again; nor past the close of its send window (window_ms, NULL with
--- none). One waiting for its window is held by no one. waves: it has a
--- local_time (local.sql), so that it rests between its waves.
+-- none). One waiting for its window is held by no one. waves: it is
+-- planned (local.sql), so that it rests between its waves.
 CREATE OR REPLACE FUNCTION campaign.my_running(p_owner text)
 RETURNS TABLE (id uuid, type text, message text, lease_ms bigint,
                metadata text, window_ms bigint, waves boolean)
@@ -20,7 +20,7 @@ LANGUAGE sql STABLE AS $$
                 THEN greatest(0, ceil(extract(epoch FROM c.window_closes_at
                                                   - clock_timestamp())
                                       * 1000))::bigint END,
-           c.local_time IS NOT NULL
+           campaign.planned(c)
       FROM campaign.campaigns c
      WHERE c.status = 'running' AND c.lease_owner = p_owner
        AND c.waiting_until IS NULL
@@ -42,22 +42,26 @@ $$;
 -- no second sees more than 1.1 times it (one more, under 10 a second).
 -- The plan is pinned to index walks: statistics taken before a big insert
 -- made the planner sort the whole campaign for every claim.
--- A campaign with a local_time (local.sql) has no walk in order: its
--- recipients are given their due times, a chunk a claim, and all are
--- read as retries are, when due.
+-- A planned campaign (a local_time, or a window in each recipient's zone:
+-- local.sql) has no walk in order: its recipients are given their due
+-- times, a chunk a claim, and all are read as retries are, when due; with
+-- a window per zone, each with how long it may still be sent (until_ms:
+-- its holder sends none past it), those of closed zones put off to their
+-- opening.
 CREATE OR REPLACE FUNCTION campaign.next_recipients(p_owner text,
     p_campaign uuid, p_after bigint, p_limit integer, p_hold_ms integer)
 RETURNS TABLE (id uuid, address text, vars text, attempt integer,
-               seq bigint, retry boolean)
+               seq bigint, retry boolean, until_ms bigint)
 LANGUAGE plpgsql
 SET enable_sort = off SET enable_bitmapscan = off
 SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
-    v_type   text;
+    c        campaign.campaigns;
     v_rate   integer;
     v_limit  integer := p_limit;
     v_local  boolean;
+    v_window jsonb;
     -- a bound of the retry index's walk, not a filter on each entry (a
     -- volatile call is never an index condition: the walk read every
     -- entry not due yet, a later wave's whole campaign)
@@ -65,21 +69,22 @@ DECLARE
     n        integer;
     m        integer := 0;
 BEGIN
-    SELECT c.type, t.rate, c.local_time IS NOT NULL
-      INTO v_type, v_rate, v_local
-      FROM campaign.campaigns c JOIN campaign.types t ON t.name = c.type
-     WHERE c.id = p_campaign AND c.status = 'running'
-       AND c.lease_owner = p_owner
+    SELECT x.* INTO c FROM campaign.campaigns x
+     WHERE x.id = p_campaign AND x.status = 'running'
+       AND x.lease_owner = p_owner
        -- its send window closed: nothing more until it opens
-       AND c.waiting_until IS NULL
-       AND (c.window_closes_at IS NULL
-            OR c.window_closes_at > clock_timestamp());
+       AND x.waiting_until IS NULL
+       AND (x.window_closes_at IS NULL
+            OR x.window_closes_at > clock_timestamp());
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    SELECT t.rate INTO v_rate FROM campaign.types t WHERE t.name = c.type;
 
+    v_local := campaign.planned(c);
     IF v_local THEN
         PERFORM campaign.plan_waves(p_campaign, 5000);
+        v_window := campaign.recipients_window(c);
     END IF;
 
     IF v_rate > 0 THEN
@@ -88,7 +93,7 @@ BEGIN
                               t.tokens + v_rate * extract(epoch FROM
                                   clock_timestamp() - t.tokens_at)),
                tokens_at = clock_timestamp()
-         WHERE t.name = v_type
+         WHERE t.name = c.type
         RETURNING least(p_limit, floor(t.tokens))::integer INTO v_limit;
         IF v_limit < 1 THEN
             RETURN;
@@ -96,24 +101,39 @@ BEGIN
     END IF;
 
     v_now := clock_timestamp();
-    RETURN QUERY
-    WITH due AS (
-        SELECT r.id FROM campaign.recipients r
-         WHERE r.campaign_id = p_campaign AND r.next_attempt_at IS NOT NULL
-           AND r.next_attempt_at <= v_now
-           AND r.status = 'pending'
-         ORDER BY r.next_attempt_at
-         LIMIT v_limit)
-    UPDATE campaign.recipients r
-       SET next_attempt_at = clock_timestamp() + p_hold_ms * interval '1 ms'
-      FROM due
-     WHERE r.id = due.id
-    RETURNING r.id, r.address, r.vars::text, r.attempts + 1, r.seq, true;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    IF v_window IS NOT NULL THEN
+        RETURN QUERY
+        SELECT * FROM campaign.claim_in_zones(c, v_window, ARRAY(
+            SELECT r.id FROM campaign.recipients r
+             WHERE r.campaign_id = p_campaign
+               AND r.next_attempt_at IS NOT NULL
+               AND r.next_attempt_at <= v_now AND r.status = 'pending'
+             ORDER BY r.next_attempt_at
+             LIMIT v_limit), p_hold_ms);
+        GET DIAGNOSTICS n = ROW_COUNT;
+    ELSE
+        RETURN QUERY
+        WITH due AS (
+            SELECT r.id FROM campaign.recipients r
+             WHERE r.campaign_id = p_campaign
+               AND r.next_attempt_at IS NOT NULL
+               AND r.next_attempt_at <= v_now AND r.status = 'pending'
+             ORDER BY r.next_attempt_at
+             LIMIT v_limit)
+        UPDATE campaign.recipients r
+           SET next_attempt_at = clock_timestamp()
+                                 + p_hold_ms * interval '1 ms'
+          FROM due
+         WHERE r.id = due.id
+        RETURNING r.id, r.address, r.vars::text, r.attempts + 1, r.seq, true,
+                  NULL::bigint;
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
 
     IF n < v_limit AND NOT v_local THEN
         RETURN QUERY
-        SELECT r.id, r.address, r.vars::text, r.attempts + 1, r.seq, false
+        SELECT r.id, r.address, r.vars::text, r.attempts + 1, r.seq, false,
+               NULL::bigint
           FROM campaign.recipients r
          WHERE r.campaign_id = p_campaign AND r.seq > p_after
            AND r.next_attempt_at IS NULL AND r.status = 'pending'
@@ -124,7 +144,7 @@ BEGIN
 
     IF v_rate > 0 THEN
         UPDATE campaign.types t SET tokens = t.tokens - n - m
-         WHERE t.name = v_type;
+         WHERE t.name = c.type;
     END IF;
 END
 $$;

@@ -3,8 +3,29 @@
 -- zone (its timezone, else the campaign's, else UTC): in waves, the first
 -- when the first zone reaches it, the last when the last does. A
 -- recipient whose time has passed when the campaign starts is sent at
--- once. Between waves the campaign waits as for a send window, holding no
--- slot of its pool.
+-- once. A send window without a zone of its own, on a campaign some of
+-- whose recipients have one, is each recipient's, in its zone
+-- (recipients_window, window.sql). Such campaigns are planned: each
+-- recipient is given when it may be sent, and the claims read them as
+-- retries, when due. Between waves the campaign waits as for a send
+-- window, holding no slot of its pool.
+
+-- Whether a campaign's recipients are planned, not walked in order.
+CREATE OR REPLACE FUNCTION campaign.planned(c campaign.campaigns)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT c.local_time IS NOT NULL
+           OR (c.recipient_zones AND campaign.recipients_window(c) IS NOT NULL)
+$$;
+
+-- When a recipient in zone p_tz (NULL: the campaign's) may be sent, from
+-- p_at on: p_at, or its zone's next opening of the window w.
+CREATE OR REPLACE FUNCTION campaign.zone_opens(c campaign.campaigns,
+    w jsonb, p_tz text, p_at timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN w IS NULL OR s.open THEN p_at
+                ELSE coalesce(s.until, p_at) END
+      FROM campaign.window_at(w, coalesce(p_tz, c.timezone), p_at) s
+$$;
 
 
 -- "HH:MM" or "HH:MM:SS", or the 400 that names local_time.
@@ -61,8 +82,9 @@ BEGIN
 END
 $$;
 
--- The next p_limit recipients of a running campaign with a local_time,
--- in its order, get their due time as their next attempt, so that the
+-- The next p_limit recipients of a planned campaign, in its order, get
+-- their due time as their next attempt (the first instant its zone's
+-- window is open from then on, with a window per recipient), so that the
 -- claims' retry path (next_recipients) sends each when it is due, those
 -- past at once (all at once if the campaign has no date: a start time of
 -- -infinity). A due time per zone, not per recipient, and no join: the
@@ -100,9 +122,11 @@ BEGIN
     IF v_upto IS NULL THEN
         RETURN;
     END IF;
-    v_dues := ARRAY(SELECT coalesce(campaign.recipient_due(c, nullif(z, ''),
-                                                          v_date),
-                                    clock_timestamp())
+    v_dues := ARRAY(SELECT campaign.zone_opens(c,
+                               campaign.recipients_window(c), nullif(z, ''),
+                               coalesce(campaign.recipient_due(c,
+                                            nullif(z, ''), v_date),
+                                        clock_timestamp()))
                       FROM unnest(v_zones) WITH ORDINALITY AS u (z, i)
                      ORDER BY u.i);
     UPDATE campaign.recipients r
@@ -116,8 +140,8 @@ BEGIN
 END
 $$;
 
--- Its holder has nothing in flight and found nothing due: a campaign with
--- a local_time whose next wave is more than a second away waits for it
+-- Its holder has nothing in flight and found nothing due: a planned
+-- campaign whose next wave is more than a second away waits for it
 -- as for a send window (window.sql), giving its slot back (rested).
 -- next_ms, for a holder that keeps it: 0 if some of its recipients are
 -- not planned yet (claim again at once: each claim plans a chunk), else
@@ -133,7 +157,7 @@ BEGIN
     PERFORM 1 FROM campaign.campaigns c
      WHERE c.id = p_campaign AND c.status = 'running'
        AND c.lease_owner = p_owner AND c.waiting_until IS NULL
-       AND c.local_time IS NOT NULL
+       AND campaign.planned(c)
        FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;
@@ -159,5 +183,49 @@ BEGIN
                                           p_at => v_next);
         rested := true;
     END IF;
+END
+$$;
+
+-- A claim of a campaign whose window is each recipient's (next_recipients,
+-- with p_ids the first recipients due): those whose zone's window is
+-- closed now are given its next opening, the others are held for
+-- p_hold_ms and returned with how long they may still be sent (ms; NULL:
+-- their window does not close within a week). Its own function: the
+-- claims' plan pins joins to nested loops, which the stats trigger's join
+-- of this update must not have.
+CREATE OR REPLACE FUNCTION campaign.claim_in_zones(c campaign.campaigns,
+    w jsonb, p_ids uuid[], p_hold_ms integer)
+RETURNS TABLE (id uuid, address text, vars text, attempt integer,
+               seq bigint, retry boolean, until_ms bigint)
+LANGUAGE plpgsql
+SET enable_sort = on SET enable_hashjoin = on SET enable_hashagg = on
+AS $$
+DECLARE
+    v_now    timestamptz := clock_timestamp();
+    v_zones  text[];
+    v_open   boolean[];
+    v_until  timestamptz[];
+BEGIN
+    SELECT array_agg(DISTINCT coalesce(r.timezone, '')) INTO v_zones
+      FROM campaign.recipients r WHERE r.id = ANY (p_ids);
+    SELECT array_agg(s.open ORDER BY u.i), array_agg(s.until ORDER BY u.i)
+      INTO v_open, v_until
+      FROM unnest(v_zones) WITH ORDINALITY AS u (z, i),
+           campaign.window_at(w, coalesce(nullif(u.z, ''), c.timezone),
+                              v_now) s;
+    UPDATE campaign.recipients r
+       SET next_attempt_at = coalesce(v_until[array_position(v_zones,
+                                          coalesce(r.timezone, ''))],
+                                      v_now + interval '1 day')
+     WHERE r.id = ANY (p_ids)
+       AND NOT v_open[array_position(v_zones, coalesce(r.timezone, ''))];
+    RETURN QUERY
+    UPDATE campaign.recipients r
+       SET next_attempt_at = v_now + p_hold_ms * interval '1 ms'
+     WHERE r.id = ANY (p_ids)
+       AND v_open[array_position(v_zones, coalesce(r.timezone, ''))]
+    RETURNING r.id, r.address, r.vars::text, r.attempts + 1, r.seq, true,
+              ceil(extract(epoch FROM v_until[array_position(v_zones,
+                       coalesce(r.timezone, ''))] - v_now) * 1000)::bigint;
 END
 $$;

@@ -177,9 +177,11 @@ DECLARE
 BEGIN
     INSERT INTO campaign.campaigns (tenant, name, type, status, message,
                                     metadata, scheduled_at, timezone,
-                                    send_window, local_time, series_id)
+                                    send_window, local_time, recipient_zones,
+                                    series_id)
     VALUES (s.tenant, s.name, s.type, 'scheduled', s.message, s.metadata,
-            p_at, s.timezone, s.send_window, s.local_time, s.id)
+            p_at, s.timezone, s.send_window, s.local_time, s.recipient_zones,
+            s.id)
     RETURNING id INTO v_id;
     IF s.total > 0 THEN
         INSERT INTO campaign.recipients (campaign_id, address, vars,

@@ -142,15 +142,24 @@ BEGIN
 END
 $$;
 
+-- A window in each recipient's zone: a campaign some of whose recipients
+-- have a zone, whose window has none of its own (local.sql applies it
+-- recipient by recipient). NULL otherwise.
+CREATE OR REPLACE FUNCTION campaign.recipients_window(c campaign.campaigns)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT w FROM campaign.window_of(c) w
+     WHERE c.recipient_zones AND NOT w ? 'timezone'
+$$;
+
 -- A campaign's window at p_now (window_at() of its own or its type's, in
--- its zone); both NULL when it has none.
+-- its zone); both NULL when it has none, or when it is each recipient's.
 CREATE OR REPLACE FUNCTION campaign.window_now(c campaign.campaigns,
     p_now timestamptz, OUT open boolean, OUT until timestamptz)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     w  jsonb := campaign.window_of(c);
 BEGIN
-    IF w IS NOT NULL THEN
+    IF w IS NOT NULL AND NOT (c.recipient_zones AND NOT w ? 'timezone') THEN
         SELECT s.open, s.until INTO open, until
           FROM campaign.window_at(w, c.timezone, p_now) s;
     END IF;

@@ -7,8 +7,14 @@ ALTER TABLE campaign.recipients
     ADD COLUMN timezone text;               -- NULL: the campaign's
 ALTER TABLE campaign.campaigns
     ADD COLUMN local_time text,             -- "HH:MM" or "HH:MM:SS"
-    ADD COLUMN waves_planned bigint;
+    ADD COLUMN waves_planned bigint,
+    -- some recipient has a zone: a send window without a zone of its own
+    -- is then each recipient's, in its zone
+    ADD COLUMN recipient_zones boolean NOT NULL DEFAULT false;
 
 -- the rows to add carry a zone; the holder learns which rest
 DROP FUNCTION IF EXISTS campaign.recipient_rows(jsonb, text);
 DROP FUNCTION IF EXISTS campaign.my_running(text);
+-- a claim's rows say until when each may be sent (its zone's window)
+DROP FUNCTION IF EXISTS campaign.next_recipients(text, uuid, bigint, integer,
+    integer);
