@@ -89,6 +89,7 @@ struct cs_dispatch_s {
     cs_http_t       *http;
     cs_job_t        *jobs;
     cs_job_t        *claiming;      /* the job whose claim is in flight */
+    uint64_t         claim_asked;   /* monotonic ms: when it was sent */
     cs_results_t    *results;
     cs_owned_t      *owned;
     /* committed while a read was in flight on the other connection: that
@@ -804,7 +805,8 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         snprintf(dl->recipient, sizeof(dl->recipient), "%s", id);
         dl->attempts = strtol(PQgetvalue(res, i, 3), NULL, 10);
         if (PQnfields(res) >= 7 && !PQgetisnull(res, i, 6)) {
-            dl->until = cs_mono_ms()
+            /* from when the database answered it, at the latest */
+            dl->until = d->claim_asked
                         + strtoull(PQgetvalue(res, i, 6), NULL, 10);
         }
         job->ready[job->ready_n++] = dl;
@@ -1009,6 +1011,7 @@ cs_dispatch_claim(cs_dispatch_t *d, cs_pg_t *pg)
             return 0;
         }
         d->claiming = job;
+        d->claim_asked = cs_mono_ms();
 
         job_to_tail(d, job);        /* round robin over the jobs */
         return 1;

@@ -201,6 +201,35 @@ is($t->req(POST => "/v1/campaigns/$wc/cancel", %k)->{status}, 200,
    'cancelled while it rests');
 is($t->repeats, 0, 'no one sent twice');
 
+# A zone that closed with recipients unsent (a backlog first in due order)
+# holds no other zone back: one claim puts all of them off to their
+# zone's opening and returns an open zone's recipient
+my $hol = $t->req(POST => '/v1/campaigns', %k, json => {
+    name => 'backlog', type => 'sms', message => {}, timezone => 'UTC',
+    send_window => { from => $sh->(time - 3600), to => $sh->(time + 7200) },
+    recipients => [ { to => '+15553000000', timezone => 'Asia/Tokyo' },
+                    map { { to => sprintf('+1555300%04d', $_),
+                            timezone => 'Asia/Kolkata' } } 1 .. 2000 ] });
+$hol = $hol->{json}{id};
+$t->psql("UPDATE campaign.campaigns SET status = 'running', "
+         . "started_at = now(), lease_owner = 'x', lease_expires_at = "
+         . "now() + interval '1 hour' WHERE id = '$hol'");
+$t->psql("UPDATE campaign.recipients SET next_attempt_at = now() - "
+         . "interval '1 minute' - seq * interval '1 ms' WHERE campaign_id = "
+         . "'$hol' AND timezone = 'Asia/Kolkata'");
+$t->psql("UPDATE campaign.campaigns SET waves_planned = 9223372036854775807"
+         . " WHERE id = '$hol'");
+$t->psql("UPDATE campaign.recipients SET next_attempt_at = now() "
+         . "WHERE campaign_id = '$hol' AND timezone = 'Asia/Tokyo'");
+is($t->psql("SELECT string_agg(address || ' ' || (until_ms > 0), ',') FROM "
+            . "campaign.next_recipients('x', '$hol', 0, 100, 30000)"),
+   '+15553000000 true', 'a claim returns the open zone\'s recipient, '
+   . 'with how long it may be sent');
+is($t->psql("SELECT count(*) FROM campaign.recipients WHERE campaign_id = "
+            . "'$hol' AND timezone = 'Asia/Kolkata' AND next_attempt_at > "
+            . "now() + interval '1 hour'"), 2000,
+   'all 2,000 of the closed zone put off to its opening at once');
+
 # --- refused input -------------------------------------------------------
 $r = $t->req(POST => "/v1/campaigns", %k, json => {
     name => 'd', type => 'sms', message => {} });

@@ -187,6 +187,7 @@ BEGIN
     duplicates := v_n - added;
 
     -- a recipient with a zone: a window without its own is each one's
+    -- (looked for in the table only when the rows could carry one)
     IF p_campaign.recipient_zones THEN
         RETURN;
     ELSIF p_csv IS NOT NULL THEN
@@ -196,7 +197,9 @@ BEGIN
         v_zoned := EXISTS (SELECT 1 FROM jsonb_array_elements(p_list) e (r)
                             WHERE jsonb_typeof(e.r -> 'timezone') = 'string');
     END IF;
-    IF v_zoned THEN
+    IF v_zoned AND EXISTS (SELECT 1 FROM campaign.recipients r
+                            WHERE r.campaign_id = p_campaign.id
+                              AND r.timezone IS NOT NULL) THEN
         UPDATE campaign.campaigns SET recipient_zones = true
          WHERE id = p_campaign.id;
     END IF;

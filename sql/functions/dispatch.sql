@@ -103,13 +103,8 @@ BEGIN
     v_now := clock_timestamp();
     IF v_window IS NOT NULL THEN
         RETURN QUERY
-        SELECT * FROM campaign.claim_in_zones(c, v_window, ARRAY(
-            SELECT r.id FROM campaign.recipients r
-             WHERE r.campaign_id = p_campaign
-               AND r.next_attempt_at IS NOT NULL
-               AND r.next_attempt_at <= v_now AND r.status = 'pending'
-             ORDER BY r.next_attempt_at
-             LIMIT v_limit), p_hold_ms);
+        SELECT * FROM campaign.claim_in_zones(c, v_window, v_limit,
+                                              p_hold_ms);
         GET DIAGNOSTICS n = ROW_COUNT;
     ELSE
         RETURN QUERY

@@ -17,6 +17,24 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
            OR (c.recipient_zones AND campaign.recipients_window(c) IS NOT NULL)
 $$;
 
+-- The window w at p_at in a recipient's zone p_tz (NULL: the campaign's);
+-- a zone the tz data has dropped since is the campaign's, as for its due
+-- time (recipient_due).
+CREATE OR REPLACE FUNCTION campaign.zone_window_at(c campaign.campaigns,
+    w jsonb, p_tz text, p_at timestamptz, OUT open boolean,
+    OUT until timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    BEGIN
+        SELECT s.open, s.until INTO open, until
+          FROM campaign.window_at(w, coalesce(p_tz, c.timezone), p_at) s;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        SELECT s.open, s.until INTO open, until
+          FROM campaign.window_at(w, c.timezone, p_at) s;
+    END;
+END
+$$;
+
 -- When a recipient in zone p_tz (NULL: the campaign's) may be sent, from
 -- p_at on: p_at, or its zone's next opening of the window w.
 CREATE OR REPLACE FUNCTION campaign.zone_opens(c campaign.campaigns,
@@ -24,7 +42,7 @@ CREATE OR REPLACE FUNCTION campaign.zone_opens(c campaign.campaigns,
 RETURNS timestamptz LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN w IS NULL OR s.open THEN p_at
                 ELSE coalesce(s.until, p_at) END
-      FROM campaign.window_at(w, coalesce(p_tz, c.timezone), p_at) s
+      FROM campaign.zone_window_at(c, w, p_tz, p_at) s
 $$;
 
 
@@ -186,15 +204,16 @@ BEGIN
 END
 $$;
 
--- A claim of a campaign whose window is each recipient's (next_recipients,
--- with p_ids the first recipients due): those whose zone's window is
--- closed now are given its next opening, the others are held for
--- p_hold_ms and returned with how long they may still be sent (ms; NULL:
--- their window does not close within a week). Its own function: the
--- claims' plan pins joins to nested loops, which the stats trigger's join
--- of this update must not have.
+-- A claim of a campaign whose window is each recipient's (next_recipients):
+-- of the first p_limit recipients due, every recipient due in a zone of
+-- theirs whose window is closed now is put off to its opening, at once,
+-- and the first due are read again (a closed zone's backlog, first in
+-- due order, would hold the other zones back a claim at a time); those
+-- then due are held for p_hold_ms and returned with how long they may
+-- still be sent (ms; NULL: their window does not close within a week).
+-- Its own function: the claims' plan pins joins to nested loops.
 CREATE OR REPLACE FUNCTION campaign.claim_in_zones(c campaign.campaigns,
-    w jsonb, p_ids uuid[], p_hold_ms integer)
+    w jsonb, p_limit integer, p_hold_ms integer)
 RETURNS TABLE (id uuid, address text, vars text, attempt integer,
                seq bigint, retry boolean, until_ms bigint)
 LANGUAGE plpgsql
@@ -202,27 +221,41 @@ SET enable_sort = on SET enable_hashjoin = on SET enable_hashagg = on
 AS $$
 DECLARE
     v_now    timestamptz := clock_timestamp();
+    v_ids    uuid[];
     v_zones  text[];
     v_open   boolean[];
     v_until  timestamptz[];
 BEGIN
-    SELECT array_agg(DISTINCT coalesce(r.timezone, '')) INTO v_zones
-      FROM campaign.recipients r WHERE r.id = ANY (p_ids);
-    SELECT array_agg(s.open ORDER BY u.i), array_agg(s.until ORDER BY u.i)
-      INTO v_open, v_until
-      FROM unnest(v_zones) WITH ORDINALITY AS u (z, i),
-           campaign.window_at(w, coalesce(nullif(u.z, ''), c.timezone),
-                              v_now) s;
-    UPDATE campaign.recipients r
-       SET next_attempt_at = coalesce(v_until[array_position(v_zones,
-                                          coalesce(r.timezone, ''))],
-                                      v_now + interval '1 day')
-     WHERE r.id = ANY (p_ids)
-       AND NOT v_open[array_position(v_zones, coalesce(r.timezone, ''))];
+    -- a closed zone's put-off makes room: at most three rounds a claim
+    FOR i IN 1 .. 3 LOOP
+        v_ids := ARRAY(SELECT r.id FROM campaign.recipients r
+                        WHERE r.campaign_id = c.id
+                          AND r.next_attempt_at IS NOT NULL
+                          AND r.next_attempt_at <= v_now
+                          AND r.status = 'pending'
+                        ORDER BY r.next_attempt_at
+                        LIMIT p_limit);
+        SELECT array_agg(DISTINCT coalesce(r.timezone, '')) INTO v_zones
+          FROM campaign.recipients r WHERE r.id = ANY (v_ids);
+        SELECT array_agg(s.open ORDER BY u.i), array_agg(s.until ORDER BY u.i)
+          INTO v_open, v_until
+          FROM unnest(v_zones) WITH ORDINALITY AS u (z, i),
+               campaign.zone_window_at(c, w, nullif(u.z, ''), v_now) s;
+        EXIT WHEN coalesce(NOT false = ANY (v_open), true) OR i = 3;
+        UPDATE campaign.recipients r
+           SET next_attempt_at = coalesce(v_until[array_position(v_zones,
+                                              coalesce(r.timezone, ''))],
+                                          v_now + interval '1 day')
+         WHERE r.campaign_id = c.id AND r.next_attempt_at IS NOT NULL
+           AND r.next_attempt_at <= v_now AND r.status = 'pending'
+           AND coalesce(r.timezone, '') = ANY (v_zones)
+           AND NOT v_open[array_position(v_zones, coalesce(r.timezone, ''))];
+    END LOOP;
     RETURN QUERY
     UPDATE campaign.recipients r
        SET next_attempt_at = v_now + p_hold_ms * interval '1 ms'
-     WHERE r.id = ANY (p_ids)
+     WHERE r.id = ANY (v_ids) AND r.status = 'pending'
+       AND r.next_attempt_at <= v_now
        AND v_open[array_position(v_zones, coalesce(r.timezone, ''))]
     RETURNING r.id, r.address, r.vars::text, r.attempts + 1, r.seq, true,
               ceil(extract(epoch FROM v_until[array_position(v_zones,
