@@ -99,9 +99,14 @@ my $p99 = $late[int(0.99 * $#late)];
 cmp_ok($late[0], '>=', 0, 'none started before its time');
 # (5-20 ms on an idle 2-core machine while the 10 clients still create;
 # 35-68 ms seen while t/06's 100,000-row upload shares the two cores, as
-# prove -j2 pairs them: room for that. A start left to the 1 s sweep
-# would be hundreds of ms late; t/bench/timing measures precision)
-my $bound = $ENV{CAMPAIGN_ASAN} ? 200 : 100;
+# prove -j2 pairs them, and a p99 of 100.1 ms once in a clean clone, with
+# a p50 of 1.6 ms). A start left to the 1 s sweep would be uniformly 0 to
+# 1,000 ms late: a p50 of about 500 ms, a p99 near 1 s. The median shows
+# the arming to the ms whatever shares the machine; the p99 bound keeps
+# room for the tail it makes. t/bench/timing measures precision.
+my ($p50_bound, $bound) = $ENV{CAMPAIGN_ASAN} ? (100, 400) : (50, 250);
+cmp_ok($late[@late / 2], '<', $p50_bound,
+       sprintf('lateness p50 %.1f ms', $late[@late / 2]));
 cmp_ok($p99, '<', $bound, sprintf('lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms',
                               $late[@late / 2], $p99, $late[-1]));
 $t->psql("UPDATE campaign.campaigns SET status = 'cancelled' "
