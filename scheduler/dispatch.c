@@ -377,8 +377,7 @@ job_closed(cs_timer_t *t)
 
 /*
  * Sends nothing past the close of its send window (ms from when the
- * jobs were asked for; none if NULL, or a scheduler-side read of before
- * 021 without the column), and asks for a start then.
+ * jobs were asked for; none if NULL), and asks for a start then.
  */
 static void
 job_window(cs_dispatch_t *d, cs_job_t *job, PGresult *res, int row,
@@ -386,7 +385,7 @@ job_window(cs_dispatch_t *d, cs_job_t *job, PGresult *res, int row,
 {
     uint64_t  ms;
 
-    if (PQnfields(res) < 6 || PQgetisnull(res, row, 5)) {
+    if (PQgetisnull(res, row, 5)) {
         job->closes = 0;
         cs_timers_del(d->timers, &job->close_timer);
         return;
@@ -478,8 +477,7 @@ cs_dispatch_jobs(cs_dispatch_t *d, PGresult *res, uint64_t asked)
         job->deadline = asked + lease - (lease < d->cf->lease / 8
                                          ? lease : d->cf->lease / 8);
         job_window(d, job, res, i, asked);
-        job->waves = PQnfields(res) >= 7
-                     && PQgetvalue(res, i, 6)[0] == 't';
+        job->waves = PQgetvalue(res, i, 6)[0] == 't';
         job->seen = 1;
     }
 
@@ -804,7 +802,7 @@ claimed(PGresult *res, cs_pg_status_e st, void *data)
         claim->refs++;
         snprintf(dl->recipient, sizeof(dl->recipient), "%s", id);
         dl->attempts = strtol(PQgetvalue(res, i, 3), NULL, 10);
-        if (PQnfields(res) >= 7 && !PQgetisnull(res, i, 6)) {
+        if (!PQgetisnull(res, i, 6)) {
             /* from when the database answered it, at the latest */
             dl->until = d->claim_asked
                         + strtoull(PQgetvalue(res, i, 6), NULL, 10);

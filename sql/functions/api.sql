@@ -131,13 +131,13 @@ DECLARE
     v_kind  text;
     v_n     integer;
     v_zoned boolean;
+    v_head  text[];                 -- a CSV's header
 BEGIN
     IF p_csv IS NOT NULL THEN
         -- a record separator before each data row
         v_n := length(p_csv) - length(replace(p_csv, E'\x1e', ''));
-        IF (SELECT count(*) FROM unnest(string_to_array(
-                split_part(p_csv, E'\x1e', 1), E'\x1f')) h
-             WHERE h = 'timezone') > 1 THEN
+        v_head := string_to_array(split_part(p_csv, E'\x1e', 1), E'\x1f');
+        IF cardinality(array_positions(v_head, 'timezone')) > 1 THEN
             PERFORM campaign.invalid('recipients', 'the CSV header names '
                                      || 'timezone twice');
         END IF;
@@ -191,8 +191,7 @@ BEGIN
     IF p_campaign.recipient_zones THEN
         RETURN;
     ELSIF p_csv IS NOT NULL THEN
-        v_zoned := 'timezone' = ANY (string_to_array(
-                       split_part(p_csv, E'\x1e', 1), E'\x1f'));
+        v_zoned := 'timezone' = ANY (v_head);
     ELSE
         v_zoned := EXISTS (SELECT 1 FROM jsonb_array_elements(p_list) e (r)
                             WHERE jsonb_typeof(e.r -> 'timezone') = 'string');
@@ -768,6 +767,21 @@ BEGIN
 END
 $$;
 
+-- A query's instant (RFC 3339 with an offset), NULL if not given, or the
+-- 400 that names p_field.
+CREATE OR REPLACE FUNCTION campaign.want_instant(p text, p_field text)
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t  timestamptz := campaign.parse_time(to_jsonb(p));
+BEGIN
+    IF p IS NOT NULL AND t IS NULL THEN
+        PERFORM campaign.invalid(p_field, p_field || ' must be an RFC 3339 '
+                                 || 'time with an offset');
+    END IF;
+    RETURN t;
+END
+$$;
+
 -- GET /calendar?from=&to=: what starts in a range of at most 31 days, for
 -- a page to draw, in time order, at most 10,000 (truncated then says so):
 -- every campaign with its start time in it (kind start: one-time, or a
@@ -798,16 +812,8 @@ BEGIN
                                       ELSE 'to' END,
                                  'from and to are required');
     END IF;
-    v_from := campaign.parse_time(to_jsonb(p_from));
-    IF v_from IS NULL THEN
-        PERFORM campaign.invalid('from', 'from must be an RFC 3339 time '
-                                 || 'with an offset');
-    END IF;
-    v_to := campaign.parse_time(to_jsonb(p_to));
-    IF v_to IS NULL THEN
-        PERFORM campaign.invalid('to', 'to must be an RFC 3339 time with '
-                                 || 'an offset');
-    END IF;
+    v_from := campaign.want_instant(p_from, 'from');
+    v_to := campaign.want_instant(p_to, 'to');
     IF v_to <= v_from OR v_to - v_from > interval '31 days' THEN
         PERFORM campaign.invalid('to', 'to must be after from, by at most '
                                  || '31 days');
@@ -894,7 +900,7 @@ DECLARE
     v_spec   campaign.cron_spec;
     v_tz     text := 'UTC';
     v_from   timestamptz := clock_timestamp();
-    v_count  integer := 5;
+    v_count  integer;
 BEGIN
     IF p_cron IS NULL THEN
         PERFORM campaign.invalid('recurrence.cron', 'cron is required');
@@ -903,21 +909,8 @@ BEGIN
     IF p_tz IS NOT NULL THEN
         v_tz := campaign.want_timezone(to_jsonb(p_tz), 'recurrence.timezone');
     END IF;
-    IF p_from IS NOT NULL THEN
-        v_from := campaign.parse_time(to_jsonb(p_from));
-        IF v_from IS NULL THEN
-            PERFORM campaign.invalid('from', 'from must be an RFC 3339 '
-                                     || 'time with an offset');
-        END IF;
-    END IF;
-    IF p_count IS NOT NULL THEN
-        IF p_count !~ '^[0-9]{1,2}$' OR p_count::integer NOT BETWEEN 1 AND 20
-        THEN
-            PERFORM campaign.invalid('count', 'count must be an integer '
-                                     || 'from 1 to 20');
-        END IF;
-        v_count := p_count::integer;
-    END IF;
+    v_from := coalesce(campaign.want_instant(p_from, 'from'), v_from);
+    v_count := campaign.page_limit(p_count, 5, 20, 'count');
     RETURN ROW(200, json_build_object('cron', p_cron, 'timezone', v_tz,
                    'occurrences', coalesce((
                        SELECT json_agg(campaign.ts(o) ORDER BY o)

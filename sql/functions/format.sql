@@ -118,7 +118,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION campaign.page_limit(p_limit text, p_default integer,
-    p_max integer) RETURNS integer
+    p_max integer, p_field text DEFAULT 'limit') RETURNS integer
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF p_limit IS NULL THEN
@@ -127,8 +127,8 @@ BEGIN
     IF p_limit !~ '^[0-9]{1,6}$' OR p_limit::integer NOT BETWEEN 1 AND p_max
     THEN
         PERFORM campaign.fail('validation_failed',
-            format('limit must be an integer from 1 to %s', p_max),
-            '{"field": "limit"}');
+            format('%s must be an integer from 1 to %s', p_field, p_max),
+            jsonb_build_object('field', p_field));
     END IF;
     RETURN p_limit::integer;
 END

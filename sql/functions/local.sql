@@ -100,6 +100,15 @@ BEGIN
 END
 $$;
 
+-- Whether some recipient of a planned campaign has no due time yet.
+CREATE OR REPLACE FUNCTION campaign.unplanned(p_campaign uuid)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM campaign.campaigns c
+                     JOIN campaign.recipients r ON r.campaign_id = c.id
+                    WHERE c.id = p_campaign
+                      AND r.seq > coalesce(c.waves_planned, 0))
+$$;
+
 -- The next p_limit recipients of a planned campaign, in its order, get
 -- their due time as their next attempt (the first instant its zone's
 -- window is open from then on, with a window per recipient), so that the
@@ -120,12 +129,10 @@ DECLARE
     v_upto  bigint;
     v_zones text[];
     v_dues  timestamptz[];
+    v_window jsonb;
 BEGIN
     -- planned: a claim's usual case, no lock
-    IF NOT EXISTS (SELECT 1 FROM campaign.campaigns x
-                     JOIN campaign.recipients r ON r.campaign_id = x.id
-                    WHERE x.id = p_campaign
-                      AND r.seq > coalesce(x.waves_planned, 0)) THEN
+    IF NOT campaign.unplanned(p_campaign) THEN
         RETURN;
     END IF;
     SELECT * INTO c FROM campaign.campaigns WHERE id = p_campaign FOR UPDATE;
@@ -140,8 +147,8 @@ BEGIN
     IF v_upto IS NULL THEN
         RETURN;
     END IF;
-    v_dues := ARRAY(SELECT campaign.zone_opens(c,
-                               campaign.recipients_window(c), nullif(z, ''),
+    v_window := campaign.recipients_window(c);
+    v_dues := ARRAY(SELECT campaign.zone_opens(c, v_window, nullif(z, ''),
                                coalesce(campaign.recipient_due(c,
                                             nullif(z, ''), v_date),
                                         clock_timestamp()))
@@ -180,10 +187,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    IF EXISTS (SELECT 1 FROM campaign.campaigns c
-                 JOIN campaign.recipients r ON r.campaign_id = c.id
-                WHERE c.id = p_campaign
-                  AND r.seq > coalesce(c.waves_planned, 0)) THEN
+    IF campaign.unplanned(p_campaign) THEN
         next_ms := 0;
         RETURN;
     END IF;

@@ -142,13 +142,20 @@ BEGIN
 END
 $$;
 
--- A window in each recipient's zone: a campaign some of whose recipients
--- have a zone, whose window has none of its own (local.sql applies it
--- recipient by recipient). NULL otherwise.
+-- Whether the campaign's window w is each recipient's, in its zone: some
+-- recipients have a zone, and w has none of its own (local.sql applies it
+-- recipient by recipient).
+CREATE OR REPLACE FUNCTION campaign.window_in_zones(c campaign.campaigns,
+    w jsonb)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT c.recipient_zones AND NOT w ? 'timezone'
+$$;
+
+-- A window in each recipient's zone, NULL if none.
 CREATE OR REPLACE FUNCTION campaign.recipients_window(c campaign.campaigns)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT w FROM campaign.window_of(c) w
-     WHERE c.recipient_zones AND NOT w ? 'timezone'
+     WHERE campaign.window_in_zones(c, w)
 $$;
 
 -- A campaign's window at p_now (window_at() of its own or its type's, in
@@ -159,7 +166,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     w  jsonb := campaign.window_of(c);
 BEGIN
-    IF w IS NOT NULL AND NOT (c.recipient_zones AND NOT w ? 'timezone') THEN
+    IF w IS NOT NULL AND NOT campaign.window_in_zones(c, w) THEN
         SELECT s.open, s.until INTO open, until
           FROM campaign.window_at(w, c.timezone, p_now) s;
     END IF;

@@ -15,6 +15,8 @@ ALTER TABLE campaign.campaigns
 -- the rows to add carry a zone; the holder learns which rest
 DROP FUNCTION IF EXISTS campaign.recipient_rows(jsonb, text);
 DROP FUNCTION IF EXISTS campaign.my_running(text);
+-- a page's size and the preview's count are checked by one function
+DROP FUNCTION IF EXISTS campaign.page_limit(text, integer, integer);
 -- a claim's rows say until when each may be sent (its zone's window)
 DROP FUNCTION IF EXISTS campaign.next_recipients(text, uuid, bigint, integer,
     integer);

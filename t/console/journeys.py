@@ -230,6 +230,19 @@ def type_date_time(date_el, time_el, when):
 
 # ------------------------------------------------------------- journeys
 
+def new_campaign(name, message, page=None):
+    """Opens the create form, runs axe-core on it as page (if named), and
+    types the campaign's name and message body."""
+    go('/new')
+    heading('New campaign')
+    if page:
+        axe(page)
+    q('form.create input[type=text]').send_keys(name)
+    body = q('form.create textarea:not(.mono)')
+    body.clear()
+    body.send_keys(message)
+
+
 def journey(fn):
     def run():
         log(f'# {fn.__name__}')
@@ -277,13 +290,8 @@ def create_scheduled_from_csv():
         for i in range(1000):
             f.write('+1555%07d,Person %d\n' % (i, i))
     create('A draft')
-    go('/new')
-    heading('New campaign')
-    axe('create')
-    q('form.create input[type=text]').send_keys('Morning outreach')
-    body = q('form.create textarea')
-    body.clear()
-    body.send_keys('Hi {{name}}, your table is ready ({{to}}){{missing}}.')
+    new_campaign('Morning outreach',
+                 'Hi {{name}}, your table is ready ({{to}}){{missing}}.', 'create')
     # a file with a bad row first: the API's answer names it, nothing is added
     bad = os.path.join(OUT, 'bad.csv')
     with open(bad, 'w') as f:
@@ -489,12 +497,7 @@ def create_by_keyboard():
 
 @journey
 def series_with_preview():
-    go('/new')
-    heading('New campaign')
-    q('form.create input[type=text]').send_keys('Weekday digest')
-    body = q('form.create textarea:not(.mono)')
-    body.clear()
-    body.send_keys('Hi {{name}} ({{timezone}})')
+    new_campaign('Weekday digest', 'Hi {{name}} ({{timezone}})')
     q('form.create textarea.mono').send_keys('to,name,timezone\n+15550002001,Sue,Asia/Tokyo\n')
     check('the preview takes a timezone column for the zone, not a var',
           q('output.preview').text == 'Hi Sue ()', q('output.preview').text)

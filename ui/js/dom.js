@@ -68,3 +68,16 @@ export function say(box, ...children) {
   put(box, ...children);
   box.hidden = box.childNodes.length === 0;
 }
+
+// A table's head: a column header per name.
+export function thead(names) {
+  return h('thead', {}, h('tr', {}, names.map((n) => h('th', { scope: 'col' }, n))));
+}
+
+// A table body's rows, one per item, or one row saying there are none.
+export function fillRows(body, items, row, cols, empty) {
+  body.replaceChildren(...items.map(row));
+  if (!items.length) {
+    body.append(h('tr', {}, h('td', { colspan: cols, class: 'muted' }, empty)));
+  }
+}

@@ -1,5 +1,5 @@
 // A campaign's recipients, with status and delivery filters and paging.
-import { h, field, select, button, messageBox, say } from '../dom.js';
+import { h, field, select, button, messageBox, say, thead, fillRows } from '../dom.js';
 import { get } from '../api.js';
 import { timeEl } from '../format.js';
 import { pager } from './pager.js';
@@ -19,7 +19,7 @@ export function recipientsTable(id) {
       const { data } = await get(`/campaigns/${id}/recipients`, {
         status: status.value, delivery: delivery.value, limit: PAGE, cursor });
       say(problem);
-      body.replaceChildren(...data.data.map((r) => h('tr', {},
+      fillRows(body, data.data, (r) => h('tr', {},
         h('td', { class: 'mono' }, r.to),
         h('td', {}, h('span', { class: `rstatus rstatus-${r.status}` }, r.status)),
         h('td', {}, r.timezone ?? '—'),
@@ -27,10 +27,7 @@ export function recipientsTable(id) {
         h('td', {}, String(r.attempts)),
         h('td', {}, timeEl(r.sent_at)),
         h('td', {}, r.delivery ?? '—'),
-        h('td', { class: 'error-text' }, r.last_error ?? ''))));
-      if (!data.data.length) {
-        body.append(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No recipient matches.')));
-      }
+        h('td', { class: 'error-text' }, r.last_error ?? '')), 8, 'No recipient matches.');
       return data.next_cursor;
     } catch (err) {
       say(problem, err.message);
@@ -46,8 +43,7 @@ export function recipientsTable(id) {
       field('Delivery', delivery), button('Refresh', () => pages.again())),
     problem,
     h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['To', 'Status', 'Time zone', 'Due', 'Attempts', 'Sent', 'Delivery', 'Last error']
-        .map((t) => h('th', { scope: 'col' }, t)))), body)),
+      thead(['To', 'Status', 'Time zone', 'Due', 'Attempts', 'Sent', 'Delivery', 'Last error']), body)),
     pages.el);
   pages.first();
   return { el, refresh: () => pages.again() };

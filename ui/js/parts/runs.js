@@ -1,5 +1,5 @@
 // The runs of a series, newest first.
-import { h, messageBox, say } from '../dom.js';
+import { h, messageBox, say, thead, fillRows } from '../dom.js';
 import { get } from '../api.js';
 import { badge, timeEl, progress } from '../format.js';
 import { pager } from './pager.js';
@@ -10,14 +10,11 @@ export function runsTable(id) {
   const pages = pager(async (cursor) => {
     try {
       const { data } = await get(`/campaigns/${id}/runs`, { limit: 20, cursor });
-      body.replaceChildren(...data.data.map((r) => h('tr', {},
+      fillRows(body, data.data, (r) => h('tr', {},
         h('td', {}, h('a', { href: `#/campaigns/${encodeURIComponent(r.id)}` }, timeEl(r.scheduled_at, 'run'))),
         h('td', {}, badge(r.status)),
         h('td', {}, progress(r.stats, 'Run progress')),
-        h('td', {}, r.failure ?? ''))));
-      if (!data.data.length) {
-        body.append(h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No run yet.')));
-      }
+        h('td', {}, r.failure ?? '')), 4, 'No run yet.');
       return data.next_cursor;
     } catch (err) {
       say(problem, err.message);
@@ -27,8 +24,7 @@ export function runsTable(id) {
   const el = h('section', { class: 'card', 'aria-labelledby': 'runs-h' },
     h('h2', { id: 'runs-h' }, 'Runs'), problem,
     h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Run at', 'Status', 'Progress', 'Note']
-        .map((t) => h('th', { scope: 'col' }, t)))), body)),
+      thead(['Run at', 'Status', 'Progress', 'Note']), body)),
     pages.el);
   pages.first();
   return { el, refresh: () => pages.again() };

@@ -1,7 +1,7 @@
 // Month and week views of what starts when (GET /v1/calendar), in the
 // viewer's zone; an entry links to its campaign (a series' occurrence to
 // the series).
-import { h, button, messageBox, say } from '../dom.js';
+import { h, button, messageBox, say, thead } from '../dom.js';
 import { get } from '../api.js';
 import { go } from '../router.js';
 import { utcText } from '../format.js';
@@ -98,7 +98,7 @@ export function calendarView(outlet, _params, query) {
     problem, note,
     h('div', { class: 'table-wrap' }, h('table', { class: `calendar ${view}` },
       h('caption', { class: 'sr-only' }, `Campaign starts, ${heading}`),
-      h('thead', {}, h('tr', {}, WEEKDAYS.map((d) => h('th', { scope: 'col' }, d)))),
+      thead(WEEKDAYS),
       h('tbody', {}, rows))));
 
   entries(from, to).then(({ all, truncated }) => {

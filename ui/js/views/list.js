@@ -1,24 +1,19 @@
 // The campaign list: newest first, cursor paging, filters by status and
 // type (kept in the URL, never the key), "Start now" and "Schedule" on drafts.
-import { h, field, select, button, messageBox, say } from '../dom.js';
+import { h, field, select, button, messageBox, say, thead, fillRows } from '../dom.js';
 import { get, post, types } from '../api.js';
 import { badge, timeEl, progress, STATUSES } from '../format.js';
 import { go } from '../router.js';
+import { pager } from '../parts/pager.js';
 
 const PAGE = 20;
 
 export function listView(outlet, _params, query) {
   const status = query.get('status') ?? '';
   const type = query.get('type') ?? '';
-  // the cursors of the pages before this one, for "Previous"
-  const trail = [];
-  let cursor = null;
 
   const problem = messageBox('error');
   const body = h('tbody');
-  const next = button('Next page', () => { trail.push(cursor); load(page.next); });
-  const prev = button('Previous page', () => load(trail.pop()));
-  const page = { next: null };
 
   const statusSel = select([['', 'Any status'], ...STATUSES.map((s) => [s, s])], status);
   const typeSel = select([['', 'Any type']], type);
@@ -38,11 +33,10 @@ export function listView(outlet, _params, query) {
   async function start(c) {
     try {
       await post(`/campaigns/${c.id}/start`, {});
-      load(cursor);
     } catch (err) {
       say(problem, `${c.name}: ${err.message}`);
-      load(cursor);
     }
+    pages.again();
   }
 
   function row(c) {
@@ -61,21 +55,16 @@ export function listView(outlet, _params, query) {
       h('td', { class: 'actions' }, actions));
   }
 
-  async function load(from) {
-    cursor = from ?? null;
+  const pages = pager(async (cursor) => {
     try {
       const { data } = await get('/campaigns', { status, type, limit: PAGE, cursor });
-      body.replaceChildren(...data.data.map(row));
-      if (data.data.length === 0) {
-        body.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No campaigns here yet.')));
-      }
-      page.next = data.next_cursor;
-      next.disabled = !data.next_cursor;
-      prev.disabled = trail.length === 0 && !cursor;
+      fillRows(body, data.data, row, 6, 'No campaigns here yet.');
+      return data.next_cursor;
     } catch (err) {
       say(problem, err.message);
+      return null;
     }
-  }
+  });
 
   outlet.append(
     h('div', { class: 'page-head' },
@@ -84,14 +73,12 @@ export function listView(outlet, _params, query) {
     h('form', { class: 'filters', onsubmit: filter, 'aria-label': 'Filters' },
       field('Status', statusSel), field('Type', typeSel),
       h('button', { type: 'submit', class: 'btn' }, 'Apply filters'),
-      button('Refresh', () => load(cursor))),
+      button('Refresh', () => pages.again())),
     problem,
     h('div', { class: 'table-wrap' }, h('table', { class: 'campaigns' },
       h('caption', { class: 'sr-only' }, 'Campaigns, newest first'),
-      h('thead', {}, h('tr', {}, ['Name', 'Type', 'Status', 'Starts', 'Progress', 'Actions']
-        .map((t) => h('th', { scope: 'col' }, t)))),
+      thead(['Name', 'Type', 'Status', 'Starts', 'Progress', 'Actions']),
       body)),
-    h('div', { class: 'pager' }, prev, next));
-  prev.disabled = true;
-  load(null);
+    pages.el);
+  pages.first();
 }

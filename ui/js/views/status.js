@@ -1,6 +1,6 @@
 // The service's state: each type's pool (limit, running, queued,
 // waiting) as bars, and the schedulers with when each was last seen.
-import { h, put, messageBox, say } from '../dom.js';
+import { h, put, messageBox, say, thead, fillRows } from '../dom.js';
 import { get } from '../api.js';
 import { timeEl, relative } from '../format.js';
 
@@ -34,10 +34,10 @@ export function statusView(outlet) {
           bar('Queued', p.queued, max, 'queued'),
           bar('Waiting (a window or the next wave)', p.waiting, max, 'waiting'));
       }));
-      put(schedulers, data.schedulers.length ? data.schedulers.map((s) => h('tr', {},
+      fillRows(schedulers, data.schedulers, (s) => h('tr', {},
         h('td', { class: 'mono' }, s.id), h('td', {}, timeEl(s.started_at)),
-        h('td', {}, timeEl(s.last_seen), ` (${relative(s.last_seen)})`)))
-        : h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'No scheduler seen in the last 30 s.')));
+        h('td', {}, timeEl(s.last_seen), ` (${relative(s.last_seen)})`)),
+        3, 'No scheduler seen in the last 30 s.');
     } catch (err) {
       say(problem, err.message);
     }
@@ -48,8 +48,7 @@ export function statusView(outlet) {
     h('section', { class: 'card', 'aria-labelledby': 'sched-h' },
       h('h2', { id: 'sched-h' }, 'Schedulers'),
       h('div', { class: 'table-wrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, ['Id', 'Started', 'Last seen']
-          .map((t) => h('th', { scope: 'col' }, t)))), schedulers))));
+        thead(['Id', 'Started', 'Last seen']), schedulers))));
   load();
   return () => { stopped = true; clearTimeout(timer); };
 }
