@@ -108,8 +108,8 @@ if ($pid == 0) {
     $ENV{CONSOLE_SCREENSHOTS} = $shots // '';
     # the viewer's zone is neither UTC nor the campaign's
     $ENV{TZ} = 'Europe/Vienna';
-    exec('timeout', '-k', '5', $limit, '/usr/bin/python3',
-         "$root/t/console/journeys.py");
+    { exec('timeout', '-k', '5', $limit, '/usr/bin/python3',
+           "$root/t/console/journeys.py") }
     POSIX::_exit(127);
 }
 until (waitpid($pid, WNOHANG) == $pid) {

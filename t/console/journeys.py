@@ -413,6 +413,72 @@ def pause_resume_cancel():
           now['stats'])
 
 
+def campaign_gets(cid):
+    """The page's GETs of one campaign so far: [(start ms, status)]."""
+    return d.execute_script('''
+        return performance.getEntriesByType("resource")
+          .filter(e => new URL(e.name).pathname === arguments[0])
+          .map(e => [e.startTime, e.responseStatus]);''', f'/v1/campaigns/{cid}')
+
+
+@journey
+def run_immediately_from_json():
+    rows = [{'to': '+1555010%04d' % i, 'vars': {'name': f'P{i}'}} for i in range(1200)]
+    path = os.path.join(OUT, 'recipients.json')
+    with open(path, 'w') as f:
+        json.dump(rows + [rows[7]], f)              # one twice: a duplicate
+    new_campaign('Right away', 'Hello {{name}}')
+    q('input[type=file]').send_keys(path)
+    wait(lambda: 'JSON, about 1201 recipients' in q('.upload-result').text, 5, 'the file read')
+    check('a JSON file is read, and previewed', q('output.preview').text == 'Hello P0',
+          q('output.preview').text)
+    q('input[name=when][value=now]').click()
+    check('"Run immediately" needs no date',
+          not q('fieldset.when').is_displayed()
+          and q('form.create button[type=submit]').text == 'Create and start')
+    d.execute_script('performance.clearResourceTimings(); performance.setResourceTimingBufferSize(100000)')
+    q('form.create button[type=submit]').click()
+    heading('Right away')
+    cid = d.current_url.rsplit('/', 1)[1]
+    check('the upload\'s answer counts the duplicate',
+          q('main .message.info').text == 'Recipients: added 1200, duplicates 1, total 1200.',
+          q('main .message.info').text)
+    wait(lambda: detail_badge().text.lower() == 'running', 10, 'running')
+    t0 = time.time()
+    wait(lambda: stat('sent-per-second') not in ('—', '0', '0.0'), 8, 'a rate')
+    check('a running campaign shows its sends per second', float(stat('sent-per-second')) > 0,
+          stat('sent-per-second'))
+    # the recipients, a page of 50 at a time, in the order they came
+    first = lambda: q('#recipients-h ~ .table-wrap tbody tr td').text   # noqa: E731
+    wait(lambda: first() == '+15550100000', 5, 'the first page')
+    pager_btn = lambda label: [b for b in qs('#recipients-h ~ .pager button')   # noqa: E731
+                               if b.text == label][0]
+    check('the first page cannot go back', not pager_btn('Previous page').is_enabled())
+    pager_btn('Next page').click()
+    wait(lambda: first() == '+15550100050', 5, 'the second page')
+    check('"Next page" shows the next 50',
+          len(qs('#recipients-h ~ .table-wrap tbody tr')) == 50 and pager_btn('Previous page').is_enabled())
+    pager_btn('Previous page').click()
+    wait(lambda: first() == '+15550100000', 5, 'the first page again')
+    check('and "Previous page" the first again', True)
+    wait(lambda: detail_badge().text.lower() == 'completed', 30, 'completed')
+    done = time.time()
+    check('it ran to the end', [stat(s) for s in ('total', 'sent', 'failed')] == ['1200', '1200', '0'])
+    gets = campaign_gets(cid)
+    check('the page polled at most once a second', len(gets) <= (done - t0) + 4,
+          f'{len(gets)} GETs in {done - t0:.1f} s')
+    time.sleep(2.5)                                 # what a final campaign must not see
+    check('and stopped once it was final', len(campaign_gets(cid)) == len(gets),
+          f'{len(gets)} then {len(campaign_gets(cid))}')
+    # a campaign that does not change is polled conditionally: 304s
+    later = create('Not changing', 1, scheduled_at=(datetime.now(timezone.utc) + timedelta(hours=2))
+                   .strftime('%Y-%m-%dT%H:%M:%SZ'))
+    go(f'/campaigns/{later["id"]}')
+    heading('Not changing')
+    wait(lambda: [s for _, s in campaign_gets(later['id'])].count(304) >= 2, 5, 'two 304s')
+    check('an unchanged campaign is polled with If-None-Match and answered 304', True)
+
+
 @journey
 def refused_action():
     c = create('Changed meanwhile')
@@ -541,6 +607,18 @@ def series_with_preview():
     check('its recipients are in before it is a series (a run made at once copies them)',
           c['stats']['total'] == 1 and 'recipients_added' in actions and 'schedule' in actions
           and actions.index('recipients_added') < actions.index('schedule'), actions)
+    # the calendar draws its occurrences: a whole week ahead, one each weekday
+    day = (datetime.now(VIEWER) + timedelta(days=7)).strftime('%Y-%m-%d')
+    go(f'/calendar?view=week&date={day}')
+    heading('Calendar')
+    seen = lambda: [(e.find_element(By.XPATH, './ancestor::td').get_attribute('data-day'),   # noqa: E731
+                     q('.entry-time', e).text)
+                    for e in qs(f'table.week a.entry.kind-occurrence[href="#/campaigns/{sid}"]')]
+    wait(lambda: len(seen()) == 5, 5, 'five occurrences in the week')
+    weekdays = sorted(td.get_attribute('data-day') for td in qs('table.week td[data-day]'))[:5]
+    check('the calendar shows the series\' occurrences, at 09:00 each weekday',
+          sorted(seen()) == [(w, seen()[0][1]) for w in weekdays] and seen()[0][1].startswith('09:00'),
+          seen())
 
 
 def rename(cid, old, new, page=None):
@@ -671,7 +749,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     d = browser()
     try:
-        for j in (enter_a_key, create_scheduled_from_csv, pause_resume_cancel, refused_action,
+        for j in (enter_a_key, create_scheduled_from_csv, pause_resume_cancel,
+                  run_immediately_from_json, refused_action,
                   hostile_name, create_by_keyboard, edit_and_week, series_with_preview,
                   edit_keeps_the_rest, status_page, log_out):
             j()
