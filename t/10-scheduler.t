@@ -173,8 +173,10 @@ CampaignTest::wait_for(sub {
 my $sms = create(start => \1);
 CampaignTest::wait_for(sub { row($sms, 'status') eq 'running' }, 5,
                        'sms runs while voice is full');
-cmp_ok(row($sms, "extract(epoch FROM started_at - queued_at) * 1000"), '<', 50,
-       'sms starts at once though voice is full');
+# starved, it would wait for a voice campaign to end; at once means a
+# start's time on a shared machine (116.8 ms seen beside t/06's upload)
+cmp_ok(row($sms, "extract(epoch FROM started_at - queued_at) * 1000"), '<',
+       $ENV{CAMPAIGN_ASAN} ? 400 : 250, 'sms starts at once though voice is full');
 is($t->psql("SELECT count(*) FROM campaign.campaigns WHERE type = 'voice' "
             . "AND status = 'queued'"), 2, 'voice: 2 queued behind the pool');
 my $r = $t->req(GET => '/v1/status', %k)->{json};
