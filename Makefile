@@ -37,27 +37,41 @@ build: deps $(MODULE) $(SCHED) $(UNIT) $(HTTP_ONLY)
 
 asan: deps $(ASAN) $(SCHED_ASAN) $(UNIT_ASAN)
 
-# EXTRA_*: a package build's hardening flags (debian/rules)
-$(SCHED): $(SCHED_DEPS)
+# The scheduler's sources are compiled once into objects that the daemon
+# and each unit test link (and again for ASan); any header change remakes
+# them all. EXTRA_*: a package build's hardening flags (debian/rules)
+OBJ        := $(BUILD)/obj
+OBJ_ASAN   := $(BUILD)/obj-asan
+SCHED_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(SCHED_SRCS))
+SCHED_OBJS_ASAN := $(patsubst %.c,$(OBJ_ASAN)/%.o,$(SCHED_SRCS))
+
+$(OBJ)/%.o: %.c $(SCHED_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(COMMON) $(EXTRA_LDFLAGS) $(SCHED_LIBS)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -I$(PGINC) -c -o $@ $<
+
+$(OBJ_ASAN)/%.o: %.c $(SCHED_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -c -o $@ $<
+
+$(SCHED): $(OBJ)/scheduler/main.o $(SCHED_OBJS)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(SCHED_LIBS)
 
 $(HTTP_ONLY): t/bench/http_only.c scheduler/http.c scheduler/loop.c \
               scheduler/log.c $(wildcard scheduler/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -iquote scheduler -o $@ $(filter %.c,$^) -lcurl
 
-$(SCHED_ASAN): $(SCHED_DEPS)
+$(SCHED_ASAN): $(OBJ_ASAN)/scheduler/main.o $(SCHED_OBJS_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $(wildcard scheduler/*.c) $(COMMON) $(SCHED_LIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $^ $(SCHED_LIBS)
 
-$(BUILD)/unit/%_test: t/unit/%_test.c $(SCHED_DEPS)
+$(BUILD)/unit/%_test: t/unit/%_test.c $(SCHED_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $< $(SCHED_SRCS) $(SCHED_LIBS)
+	$(CC) $(CFLAGS) -I$(PGINC) -o $@ $^ $(SCHED_LIBS)
 
-$(BUILD)/unit-asan/%_test: t/unit/%_test.c $(SCHED_DEPS)
+$(BUILD)/unit-asan/%_test: t/unit/%_test.c $(SCHED_OBJS_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $< $(SCHED_SRCS) $(SCHED_LIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -I$(PGINC) -o $@ $^ $(SCHED_LIBS)
 
 $(MODULE): $(SOURCES) scripts/build-module.sh
 	@scripts/build-module.sh $(BUILD)/release
@@ -76,18 +90,26 @@ $(REDOCLY): t/openapi/package.json t/openapi/package-lock.json \
 
 npm-tools: deps $(REDOCLY)
 
-test: build asan fuzz-build npm-tools
+# the builds two at a time, then the tests
+test: deps
+	$(MAKE) --no-print-directory -j2 build asan fuzz-build npm-tools
 	$(MAKE) --no-print-directory test-release test-asan test-fuzz \
 	    test-valgrind test-chaos
 
+# the longest first: prove runs them in this order, two at a time, and
+# the short ones fill in at the end instead of one long one running alone
+SLOW_TESTS := t/17-faults.t t/24-packages.t t/28-time.t t/23-metrics.t \
+              t/31-console.t t/16-failover.t t/12-dispatch.t t/06-recipients.t
+TESTS := $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(sort $(wildcard t/*.t)))
+
 test-release:
-	prove -j2 t/
+	prove -j2 $(TESTS)
 
 ASAN_ENV := CAMPAIGN_ASAN=1 CAMPAIGN_MODULE=$(CURDIR)/$(ASAN) \
             CAMPAIGN_ASAN_PRELOAD=$$(gcc -print-file-name=libasan.so)
 
 test-asan:
-	$(ASAN_ENV) prove -j2 t/
+	$(ASAN_ENV) prove -j2 $(TESTS)
 
 # the scheduler's unit tests and a short dispatch run under valgrind
 test-valgrind:
