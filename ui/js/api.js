@@ -78,12 +78,25 @@ export async function request(method, path, opts = {}) {
 export const get = (path, query, opts = {}) => request('GET', path, { ...opts, query });
 export const post = (path, body, opts = {}) => request('POST', path, { ...opts, body });
 
+// The API's limit on a body (docs/api.md: larger is a 413, often seen by
+// a browser as a dropped connection), checked before sending.
+export const MAX_BODY = 8 * 1024 * 1024;
+const UPLOAD_TIMEOUT_MS = 120000;
+
 // POSTs a body (a File, or pasted text) with XMLHttpRequest, whose upload
-// progress fetch() does not give; onProgress(loaded, total).
+// progress fetch() does not give; onProgress(loaded, total). It settles
+// whatever happens: an answer, a refusal, a lost connection, a timeout.
 export function upload(path, body, contentType, onProgress) {
   return new Promise((resolve, reject) => {
+    const size = typeof body === 'string' ? new Blob([body]).size : body.size;
+    if (size > MAX_BODY) {
+      reject(new ApiError(413, { error: { message:
+        `${(size / 1048576).toFixed(1)} MiB is more than the API takes at once (8 MiB): split the file.` } }));
+      return;
+    }
     const xhr = new XMLHttpRequest();
     xhr.open('POST', BASE + path);
+    xhr.timeout = UPLOAD_TIMEOUT_MS;
     for (const [k, v] of Object.entries(headers({ 'Content-Type': contentType }))) {
       xhr.setRequestHeader(k, v);
     }
@@ -97,8 +110,10 @@ export function upload(path, body, contentType, onProgress) {
         try { fail(xhr.status, data); } catch (err) { reject(err); }
       }
     });
-    xhr.addEventListener('error', () => reject(new ApiError(0,
-      { error: { message: 'The upload failed: the server cannot be reached.' } })));
+    const failed = (why) => () => reject(new ApiError(0, { error: { message: `The upload failed: ${why}` } }));
+    xhr.addEventListener('error', failed('the server cannot be reached.'));
+    xhr.addEventListener('abort', failed('it was stopped.'));
+    xhr.addEventListener('timeout', failed('no answer in two minutes.'));
     xhr.send(body);
   });
 }

@@ -22,7 +22,9 @@ route('/status', statusView);
 let lastPath = null;
 
 // Marks the current section, and moves focus to a new page's heading so
-// keyboard and screen-reader users start at its top.
+// keyboard and screen-reader users start at its top; the same page drawn
+// again (a filter applied, the calendar's next month) too, since the
+// control that had the focus is gone with the old drawing.
 function afterRoute() {
   const { path } = current();
   for (const a of nav) {
@@ -31,7 +33,7 @@ function afterRoute() {
     if (here) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  if (path !== lastPath) main.querySelector('h1')?.focus();
+  if (path !== lastPath || !main.contains(document.activeElement)) main.querySelector('h1')?.focus();
   lastPath = path;
 }
 
@@ -39,16 +41,13 @@ function loggedIn() {
   document.body.classList.remove('logged-out');
   // replaceState: no hashchange, so no second render
   if (current().path === '/') history.replaceState(null, '', '#/campaigns');
-  start(main, '/campaigns');
-  window.addEventListener('hashchange', afterRoute);
-  afterRoute();
+  start(main, '/campaigns', afterRoute);
 }
 
 // Logged out, the routes are not followed: a link or a typed hash shows
 // the login form still, and the navigation is hidden (app.css).
 function showLogin(note) {
   stop();
-  window.removeEventListener('hashchange', afterRoute);
   document.body.classList.add('logged-out');
   main.replaceChildren();
   lastPath = null;

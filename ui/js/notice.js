@@ -1,11 +1,11 @@
-// A message for the next page (say, what an upload added before the new
-// campaign's page opens); taken once.
+// A message for one campaign's page (say, what an upload added before
+// the new campaign's page opens); taken once, and only by that page.
 let pending = null;
 
-export function leave(text) { pending = text; }
+export function leave(text, id) { pending = text ? { text, id } : null; }
 
-export function take() {
-  const text = pending;
+export function take(id) {
+  const p = pending;
   pending = null;
-  return text;
+  return p && p.id === id ? p.text : null;
 }

@@ -1,6 +1,8 @@
 // A small router on location.hash: "#/campaigns/ID?tab=x". A view is
 // view(outlet, params, query) and may return a function that stops what
-// it started (polling), called when the user navigates away.
+// it started (polling), called when the user navigates away. Each view
+// draws into a fresh container of its own: what a request answers after
+// the user left lands in a container no longer on the page.
 
 const routes = [];
 let stopCurrent = null;
@@ -26,6 +28,7 @@ export function current() {
 
 let outletEl = null;
 let fallback = '/';
+let drawn = null;               // called after each view is drawn
 
 export function render() {
   if (stopCurrent) stopCurrent();
@@ -40,24 +43,30 @@ export function render() {
     } catch {
       break;                    // a malformed %-escape: no such page
     }
-    outletEl.replaceChildren();
-    const stop = r.view(outletEl, params, query);
+    const view = document.createElement('div');
+    view.className = 'view';
+    outletEl.replaceChildren(view);
+    const stop = r.view(view, params, query);
     stopCurrent = typeof stop === 'function' ? stop : null;
+    drawn?.();
     return;
   }
   go(fallback);
 }
 
-// Listens to the hash until stop(): logged out, no view may render.
-export function start(outlet, home) {
+// Listens to the hash until stop(): logged out, no view may render;
+// after() runs once each view is drawn.
+export function start(outlet, home, after) {
   outletEl = outlet;
   fallback = home;
+  drawn = after;
   window.addEventListener('hashchange', render);
   render();
 }
 
 export function stop() {
   window.removeEventListener('hashchange', render);
+  drawn = null;
   if (stopCurrent) stopCurrent();
   stopCurrent = null;
 }

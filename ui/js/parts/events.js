@@ -19,7 +19,7 @@ export function eventsList(id) {
   async function load(fromStart) {
     try {
       if (fromStart) cursor = null;
-      const { data } = await get(`/campaigns/${id}/events`, { limit: 100, cursor });
+      const { data } = await get(`/campaigns/${encodeURIComponent(id)}/events`, { limit: 100, cursor });
       if (fromStart) list.replaceChildren();
       list.append(...data.data.map((e) => h('li', {},
         timeEl(e.at), ' ',

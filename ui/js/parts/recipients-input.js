@@ -35,7 +35,7 @@ export function recipientsInput(onChange) {
     bar.value = 0;
     result.textContent = 'Uploading recipients…';
     try {
-      const { data } = await upload(`/campaigns/${id}/recipients`, value.blob ?? value.text,
+      const { data } = await upload(`/campaigns/${encodeURIComponent(id)}/recipients`, value.blob ?? value.text,
         contentType(value.kind), (loaded, total) => { bar.max = total; bar.value = loaded; });
       bar.value = bar.max;
       result.textContent = `Recipients: added ${data.added}, duplicates ${data.duplicates}, total ${data.total}.`;

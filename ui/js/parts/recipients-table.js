@@ -14,10 +14,11 @@ export function recipientsTable(id) {
   const body = h('tbody');
   const problem = messageBox('error');
 
-  const pages = pager(async (cursor) => {
+  const pages = pager(async (cursor, latest) => {
     try {
-      const { data } = await get(`/campaigns/${id}/recipients`, {
+      const { data } = await get(`/campaigns/${encodeURIComponent(id)}/recipients`, {
         status: status.value, delivery: delivery.value, limit: PAGE, cursor });
+      if (!latest()) return null;
       say(problem);
       fillRows(body, data.data, (r) => h('tr', {},
         h('td', { class: 'mono' }, r.to),

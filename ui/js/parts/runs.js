@@ -9,7 +9,7 @@ export function runsTable(id) {
   const problem = messageBox('error');
   const pages = pager(async (cursor) => {
     try {
-      const { data } = await get(`/campaigns/${id}/runs`, { limit: 20, cursor });
+      const { data } = await get(`/campaigns/${encodeURIComponent(id)}/runs`, { limit: 20, cursor });
       fillRows(body, data.data, (r) => h('tr', {},
         h('td', {}, h('a', { href: `#/campaigns/${encodeURIComponent(r.id)}` }, timeEl(r.scheduled_at, 'run'))),
         h('td', {}, badge(r.status)),

@@ -131,7 +131,7 @@ export function createView(outlet) {
           { body: { send_window: null, local_time: null, ...edit } });
         draft = data;
       }
-      if (input.has()) leave(await input.send(draft.id));
+      if (input.has()) leave(await input.send(draft.id), draft.id);
       if (c.series) {
         await request('PATCH', `/campaigns/${draft.id}`, { body: { recurrence: c.series } });
       }

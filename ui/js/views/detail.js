@@ -5,7 +5,7 @@ import { h, button, messageBox, say, put } from '../dom.js';
 import { get, request } from '../api.js';
 import { badge, timeEl, FINAL } from '../format.js';
 import { whenPicker } from '../parts/when.js';
-import { confirmDialog } from '../parts/confirm.js';
+import { confirmDialog, dismissDialogs } from '../parts/confirm.js';
 import { recipientsTable } from '../parts/recipients-table.js';
 import { eventsList } from '../parts/events.js';
 import { runsTable } from '../parts/runs.js';
@@ -39,11 +39,14 @@ function windowText(w) {
 }
 
 export function detailView(outlet, { id }, query) {
+  const path = `/campaigns/${encodeURIComponent(id)}`;
   let c = null;
   let etag = null;
   let timer = null;
   let stopped = false;
   let held = false;           // no refresh while the user confirms
+  let gen = 0;                // bumped by each action: a poll asked before it is stale
+  let pollFailed = false;
 
   const problem = messageBox('error');
   const notice = messageBox('info');
@@ -61,7 +64,7 @@ export function detailView(outlet, { id }, query) {
   function showMeta() {
     put(head, title, badge(c.status));
     title.textContent = c.name;
-    document.title = `${c.name} · Campaigns`;
+    if (!stopped) document.title = `${c.name} · Campaigns`;
     const rows = [
       ['Type', c.type],
       ['Time zone', c.timezone],
@@ -100,9 +103,12 @@ export function detailView(outlet, { id }, query) {
     showActions();
   }
 
+  // the action buttons, off while one of them is asked (no double send)
+  const busy = (on) => actions.querySelectorAll('button').forEach((b) => { b.disabled = on; });
+
   async function act(a) {
     say(problem);
-    if (a === 'edit') return go(`/campaigns/${id}/edit`);
+    if (a === 'edit') return go(`${path}/edit`);
     if (a === 'schedule' || a === 'reschedule') return openSchedule();
     const sure = a === 'cancel' || a === 'delete';
     if (sure) {
@@ -112,23 +118,28 @@ export function detailView(outlet, { id }, query) {
         : 'It and its recipients are removed. This cannot be undone.';
       const ok = await confirmDialog(what, why, a === 'cancel' ? 'Cancel campaign' : 'Delete campaign');
       held = false;
+      if (stopped) return null;
       if (!ok) return refresh();
     }
+    gen++;
+    busy(true);
     try {
       // Delete and start act on the version the user saw (If-Match); pause,
       // resume and cancel must not fail because a running campaign's stats
       // moved: the API's own transition rules guard those.
       if (a === 'delete') {
-        await request('DELETE', `/campaigns/${id}`, { ifMatch: etag });
+        await request('DELETE', path, { ifMatch: etag });
         return go('/campaigns');
       }
-      const r = await request('POST', `/campaigns/${id}/${a}`,
+      const r = await request('POST', `${path}/${a}`,
         { body: {}, ifMatch: a === 'start' ? etag : undefined });
       update(r);
     } catch (err) {
       say(problem, err.message, err.status === 412 || err.status === 409
         ? h('p', {}, 'It changed since this page showed it: here it is as it is now.') : null);
       await refresh();
+    } finally {
+      busy(false);
     }
     return actions.querySelector('button')?.focus();
   }
@@ -144,11 +155,13 @@ export function detailView(outlet, { id }, query) {
       ev.preventDefault();
       const at = picker.read();
       if (at.error) { say(err, at.error); at.focus?.focus(); return; }
+      gen++;
       try {
-        const r = await request('POST', `/campaigns/${id}/schedule`,
+        const r = await request('POST', `${path}/schedule`,
           { body: { scheduled_at: at.iso }, ifMatch: etag });
         put(scheduleBox);
         update(r);
+        actions.querySelector('button')?.focus();   // the form had it
       } catch (e) {
         say(err, e.message);
         await refresh();
@@ -159,24 +172,38 @@ export function detailView(outlet, { id }, query) {
   }
 
   function update({ status, data, etag: tag }) {
-    if (status === 304 || !data) return;
-    const before = c?.status;
+    if (status === 304 || !data) {
+      if (c) stats.show(c);   // nothing sent since: the rate falls
+      return;
+    }
+    const before = c;
     c = data;
     etag = tag;
     show();
-    if (before && before !== c.status) {
+    if (before && before.status !== c.status) {
       events?.refresh();
       recipients?.refresh();
-      runs?.refresh();
     }
+    // a series makes runs while its status stays the same
+    if (before && (before.status !== c.status || before.next_run_at !== c.next_run_at)) {
+      runs?.refresh();
+      if (before.status === c.status) events?.refresh();
+    }
+  }
+
+  function gone() {
+    stopped = true;
+    clearTimeout(timer);
+    put(outlet, h('h1', { tabindex: -1 }, 'No such campaign'),
+      h('p', {}, h('a', { href: '#/campaigns' }, 'Back to the list')));
+    outlet.querySelector('h1').focus();
   }
 
   async function refresh() {
     try {
-      update(await get(`/campaigns/${id}`, {}));
+      update(await get(path, {}));
     } catch (err) {
-      if (err.status === 404) put(outlet, h('h1', { tabindex: -1 }, 'No such campaign'),
-        h('p', {}, h('a', { href: '#/campaigns' }, 'Back to the list')));
+      if (err.status === 404) gone();
       else say(problem, err.message);
     }
   }
@@ -184,26 +211,36 @@ export function detailView(outlet, { id }, query) {
   async function poll() {
     if (stopped) return;
     if (!held && !FINAL.has(c?.status)) {
+      const asked = gen;
       try {
-        const r = await get(`/campaigns/${id}`, {}, { ifNoneMatch: etag });
-        // a confirmation opened meanwhile acts on the version it showed
-        if (!held && !stopped) update(r);
+        const r = await get(path, {}, { ifNoneMatch: etag });
+        // a confirmation opened meanwhile acts on the version it showed,
+        // and what an action answered is newer than this
+        if (!held && !stopped && asked === gen) update(r);
+        if (pollFailed) { pollFailed = false; say(problem); }
       } catch (err) {
+        if (err.status === 404) return gone();
+        pollFailed = true;
         say(problem, err.message);
       }
     }
     // one request at a time, at most one a second; none once final
     if (!stopped && !FINAL.has(c?.status)) timer = setTimeout(poll, POLL_MS);
+    return null;
   }
 
-  say(notice, take());
+  say(notice, take(id));
   outlet.append(head, notice, problem, actions, scheduleBox,
     h('section', { class: 'card', 'aria-label': 'Progress' }, stats.el),
     h('section', { class: 'card', 'aria-label': 'Details' }, meta), extra);
   put(head, title);
 
-  refresh().then(() => {
-    if (!c) return;
+  // the first read; one that fails (not a 404) is tried again each second
+  async function first() {
+    await refresh();
+    if (stopped) return;
+    if (!c) { timer = setTimeout(first, POLL_MS); return; }
+    say(problem);
     recipients = recipientsTable(id);
     events = eventsList(id);
     extra.append(recipients.el);
@@ -215,11 +252,13 @@ export function detailView(outlet, { id }, query) {
     if (query.get('schedule') && actionsFor(c).some((a) => a.endsWith('schedule'))) openSchedule();
     else title.focus();
     timer = setTimeout(poll, POLL_MS);
-  });
+  }
+  first();
 
   return () => {
     stopped = true;
     clearTimeout(timer);
+    dismissDialogs();           // a confirmation must not act on a page left
     document.title = 'Campaigns';
   };
 }

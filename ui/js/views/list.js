@@ -30,21 +30,25 @@ export function listView(outlet, _params, query) {
     go(`/campaigns${q.size ? `?${q}` : ''}`);
   };
 
-  async function start(c) {
+  async function start(c, btn) {
+    btn.disabled = true;
     try {
-      await post(`/campaigns/${c.id}/start`, {});
+      await post(`/campaigns/${encodeURIComponent(c.id)}/start`, {});
+      say(problem);
     } catch (err) {
       say(problem, `${c.name}: ${err.message}`);
     }
-    pages.again();
+    await pages.again();
+    outlet.querySelector('h1').focus();   // the row and its button are redrawn
   }
 
   function row(c) {
     const link = h('a', { href: `#/campaigns/${encodeURIComponent(c.id)}` }, c.name);
     const actions = c.status === 'draft' ? [
-      button('Start now', () => start(c), { 'aria-label': `Start ${c.name} now` }),
+      // the visible text first in the name (WCAG 2.5.3, label in name)
+      button('Start now', (ev) => start(c, ev.currentTarget), { 'aria-label': `Start now: ${c.name}` }),
       h('a', { class: 'btn', href: `#/campaigns/${encodeURIComponent(c.id)}?schedule=1`,
-        'aria-label': `Schedule ${c.name}` }, 'Schedule'),
+        'aria-label': `Schedule: ${c.name}` }, 'Schedule'),
     ] : [];
     return h('tr', { 'data-id': c.id },
       h('td', { class: 'name' }, link, c.recurrence ? h('span', { class: 'tag' }, 'series') : null),
@@ -58,6 +62,7 @@ export function listView(outlet, _params, query) {
   const pages = pager(async (cursor) => {
     try {
       const { data } = await get('/campaigns', { status, type, limit: PAGE, cursor });
+      say(problem);
       fillRows(body, data.data, row, 6, 'No campaigns here yet.');
       return data.next_cursor;
     } catch (err) {

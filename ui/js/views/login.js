@@ -16,6 +16,12 @@ export function loginView(outlet, note, done) {
     ev.preventDefault();
     const k = key.value.trim();
     if (!k) { say(problem, 'Enter your API key.'); key.focus(); return; }
+    // a header takes printable ASCII only (fetch would throw, not ask)
+    if (!/^[\x21-\x7e]+$/.test(k)) {
+      say(problem, 'That is not a key: a key is letters, digits and signs, no spaces.');
+      key.focus();
+      return;
+    }
     submit.disabled = true;
     session.login(k);
     try {
