@@ -193,6 +193,15 @@ def action_buttons():
     return [b.get_attribute('data-action') for b in qs('.actions[role=group] button')]
 
 
+browser_log = []
+
+
+def console_log():
+    """The browser's console so far (chromedriver hands each entry once)."""
+    browser_log.extend(d.get_log('browser'))
+    return browser_log
+
+
 def no_alert():
     try:
         d.switch_to.alert
@@ -303,7 +312,11 @@ def create_scheduled_from_csv():
     check('a bad row is refused with its index and the API\'s message',
           q('.upload-result').text.startswith('Refused: the recipient at index 2: '),
           q('.upload-result').text)
-    check('the upload showed its progress', q('progress[aria-label="Upload progress"]').is_displayed())
+    bar = q('progress[aria-label="Upload progress"]')
+    check('the upload showed its progress, to the end of the file',
+          bar.is_displayed() and float(bar.get_attribute('max')) == os.path.getsize(bad)
+          and bar.get_attribute('value') == bar.get_attribute('max'),
+          f'{bar.get_attribute("value")} of {bar.get_attribute("max")}, the file {os.path.getsize(bad)} bytes')
     q('input[type=file]').send_keys(csv)
     wait(lambda: 'about 1000 recipients' in q('.upload-result').text, 5, 'the file read')
     check('the preview shows the first recipient\'s rendering',
@@ -477,6 +490,9 @@ def run_immediately_from_json():
     heading('Not changing')
     wait(lambda: [s for _, s in campaign_gets(later['id'])].count(304) >= 2, 5, 'two 304s')
     check('an unchanged campaign is polled with If-None-Match and answered 304', True)
+    go(f'/campaigns/{cid}')
+    heading('Right away')
+    shot('detail-json')
 
 
 @journey
@@ -488,11 +504,19 @@ def refused_action():
     seen = h['ETag']
     q('button[data-action=delete]').click()
     wait(lambda: qs('dialog[open]'), 3, 'the confirmation')
+    q('dialog[open] button[value=no]').click()
+    wait(lambda: not qs('dialog'), 3, 'the confirmation gone')
+    check('"Keep it" keeps it, and gives the focus back to Delete',
+          api('GET', f'/campaigns/{c["id"]}')[0] == 200
+          and d.switch_to.active_element.get_attribute('data-action') == 'delete',
+          d.switch_to.active_element.get_attribute('outerHTML'))
+    q('button[data-action=delete]').click()
+    wait(lambda: qs('dialog[open]'), 3, 'the confirmation')
     # someone else schedules it while this user confirms
     at = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')
     assert api('POST', f'/campaigns/{c["id"]}/schedule', {'scheduled_at': at})[0] == 200
     q('dialog[open] button.danger').click()
-    box = wait(lambda: (qs('main > .message.error:not([hidden])') or [None])[0], 5, 'the refusal')
+    box = wait(lambda: (qs('main .view > .message.error:not([hidden])') or [None])[0], 5, 'the refusal')
     _, answer, _ = api('DELETE', f'/campaigns/{c["id"]}', headers={'If-Match': seen})
     check('a refused action shows the API\'s message',
           box.text.splitlines()[0] == answer['error']['message'],
@@ -501,6 +525,23 @@ def refused_action():
     check('and the page is refreshed', action_buttons() == ['start', 'reschedule', 'edit', 'cancel'],
           action_buttons())
     shot('refused')
+    # Reschedule: the picker, filled with its time, takes a new one
+    q('button[data-action=reschedule]').click()
+    date_el = wait(lambda: (qs('.schedule-box input[type=date]') or [None])[0], 3, 'the picker')
+    check('Reschedule opens the picker at its time',
+          date_el.get_attribute('value') == datetime.fromisoformat(at).astimezone(timezone.utc).strftime('%Y-%m-%d')
+          and d.switch_to.active_element == date_el, date_el.get_attribute('value'))
+    Select(q('.schedule-box select')).select_by_value('UTC')
+    new = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
+    date_el.clear()
+    q('.schedule-box input[type=time]').clear()
+    type_date_time(date_el, q('.schedule-box input[type=time]'), new)
+    q('.schedule-box button[type=submit]').click()
+    wait(lambda: not qs('.schedule-box form'), 5, 'the picker closed')
+    got = api('GET', f'/campaigns/{c["id"]}')[1]['scheduled_at']
+    check('and the campaign is rescheduled to it, the focus on the first action',
+          got == new.strftime('%Y-%m-%dT%H:%M:%S.000Z')
+          and d.switch_to.active_element.get_attribute('data-action') == 'start', got)
 
 
 @journey
@@ -520,6 +561,44 @@ def hostile_name():
     names = d.execute_script('return performance.getEntriesByType("resource").map(e => e.name)')
     check('no request to x', not [n for n in names if n.rstrip('/').endswith('/x')], names)
     shot('hostile')
+
+
+@journey
+def list_actions():
+    fillers = [create(f'Filler {i}', 0, type='email') for i in range(21)]
+    go('/campaigns?type=email')
+    heading('Campaigns')
+    rows = lambda: qs('table.campaigns tbody tr[data-id]')   # noqa: E731
+    wait(lambda: len(rows()) == 20, 5, 'a page of 20')
+    check('the list filters by type, 20 to a page, newest first',
+          {q('td:nth-child(2)', r).text for r in rows()} == {'email'}
+          and rows()[0].get_attribute('data-id') == fillers[-1]['id'])
+    nxt = [b for b in qs('.pager button') if b.text == 'Next page'][0]
+    nxt.click()
+    wait(lambda: [r.get_attribute('data-id') for r in rows()] == [fillers[0]['id']], 5, 'the second page')
+    check('"Next page" shows the oldest', True)
+    # Start now, from the list
+    draft = create('Start me from the list', 2)
+    go('/campaigns?status=draft')
+    row = wait(lambda: (qs(f'tr[data-id="{draft["id"]}"]') or [None])[0], 5, 'the draft')
+    [b for b in qs('td.actions button', row) if b.text == 'Start now'][0].click()
+    wait(lambda: api('GET', f'/campaigns/{draft["id"]}')[1]['status'] != 'draft', 5, 'started')
+    check('"Start now" in the list starts the draft, the focus kept in the page',
+          api('GET', f'/campaigns/{draft["id"]}')[1]['status'] in ('queued', 'running', 'completed')
+          and d.execute_script('return document.querySelector("main").contains(document.activeElement)'))
+    # Schedule, from the list: the draft's page with the picker open
+    go('/campaigns?status=draft')
+    row = wait(lambda: (qs(f'tr[data-id="{fillers[3]["id"]}"]') or [None])[0], 5, 'a filler')
+    q('td.actions a.btn', row).click()
+    date_el = wait(lambda: (qs('.schedule-box input[type=date]') or [None])[0], 5, 'the picker')
+    check('"Schedule" in the list opens the draft\'s picker', d.switch_to.active_element == date_el)
+    # a successful Delete
+    q('button[data-action=delete]').click()
+    wait(lambda: qs('dialog[open]'), 3, 'the confirmation')
+    q('dialog[open] button.danger').click()
+    heading('Campaigns')
+    check('Delete, confirmed, deletes it and returns to the list',
+          api('GET', f'/campaigns/{fillers[3]["id"]}')[0] == 404)
 
 
 @journey
@@ -583,7 +662,9 @@ def series_with_preview():
     cron.send_keys('0 9 * * FUNDAY')
     box = wait(lambda: (qs('fieldset.recurrence .message.error:not([hidden])') or [None])[0], 5,
                'the refusal')
-    check('a bad cron shows the API\'s reason', 'FUNDAY' in box.text or 'day' in box.text, box.text)
+    _, refusal, _ = api('GET', '/recurrence/preview?count=5&cron=' + urllib.parse.quote('0 9 * * FUNDAY'))
+    check('a bad cron shows the API\'s reason', refusal['error']['message'] in box.text,
+          f'{box.text!r} vs {refusal}')
     cron.clear()
     cron.send_keys('0 9 * * MON-FRI')
     wait(lambda: len(qs('ol.occurrences li')) == 5, 5, 'five occurrences again')
@@ -677,6 +758,7 @@ def edit_keeps_the_rest():
     before = api('GET', f'/campaigns/{c["id"]}')[1]
 
     def form():
+        shot('edit')
         zone = Select(q('form.create .row select')).first_selected_option.get_attribute('value')
         check('the edit form keeps a zone missing from the browser\'s list', zone == 'Asia/Kolkata', zone)
         to = [e.get_attribute('value') for e in qs('fieldset.send-window input[type=time]')]
@@ -729,13 +811,19 @@ def status_page():
 
 @journey
 def log_out():
+    names = d.execute_script('return performance.getEntriesByType("resource").map(e => e.name)')
+    check('the key is in no request\'s URL, no cookie, no localStorage',
+          names and not [n for n in names if KEY in n] and d.execute_script('return document.cookie') == ''
+          and d.execute_script('return localStorage.length') == 0, names)
+    check('the page broke no rule of its Content-Security-Policy',
+          not [e for e in console_log() if 'Content Security Policy' in e.get('message', '')])
     q('#logout').click()
     heading('Log in')
     check('logging out forgets the key',
           d.execute_script('return sessionStorage.length') == 0
           and KEY not in json.dumps(d.execute_script('return Object.assign({}, localStorage)')))
     check('the key was never logged to the console',
-          not [e for e in d.get_log('browser') if KEY in e.get('message', '')])
+          not [e for e in console_log() if KEY in e.get('message', '')])
     d.execute_script('location.hash = "#/status"')
     time.sleep(0.5)
     check('logged out, a link leads nowhere but the login form',
@@ -751,7 +839,7 @@ def main():
     try:
         for j in (enter_a_key, create_scheduled_from_csv, pause_resume_cancel,
                   run_immediately_from_json, refused_action,
-                  hostile_name, create_by_keyboard, edit_and_week, series_with_preview,
+                  hostile_name, list_actions, create_by_keyboard, edit_and_week, series_with_preview,
                   edit_keeps_the_rest, status_page, log_out):
             j()
             if j is create_scheduled_from_csv:
