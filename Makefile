@@ -100,16 +100,18 @@ test: deps
 # the short ones fill in at the end instead of one long one running alone
 SLOW_TESTS := t/17-faults.t t/24-packages.t t/28-time.t t/23-metrics.t \
               t/31-console.t t/16-failover.t t/12-dispatch.t t/06-recipients.t
+# tests at once (make test JOBS=3 on a machine with more cores)
+JOBS ?= 2
 TESTS := $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(sort $(wildcard t/*.t)))
 
 test-release:
-	prove -j2 $(TESTS)
+	prove -j$(JOBS) $(TESTS)
 
 ASAN_ENV := CAMPAIGN_ASAN=1 CAMPAIGN_MODULE=$(CURDIR)/$(ASAN) \
             CAMPAIGN_ASAN_PRELOAD=$$(gcc -print-file-name=libasan.so)
 
 test-asan:
-	$(ASAN_ENV) prove -j2 $(TESTS)
+	$(ASAN_ENV) prove -j$(JOBS) $(TESTS)
 
 # the scheduler's unit tests and a short dispatch run under valgrind
 test-valgrind:
