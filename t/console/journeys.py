@@ -583,6 +583,8 @@ def list_actions():
     row = wait(lambda: (qs(f'tr[data-id="{draft["id"]}"]') or [None])[0], 5, 'the draft')
     [b for b in qs('td.actions button', row) if b.text == 'Start now'][0].click()
     wait(lambda: api('GET', f'/campaigns/{draft["id"]}')[1]['status'] != 'draft', 5, 'started')
+    # the list redrawn after the start: the row without its buttons
+    wait(lambda: not qs(f'tr[data-id="{draft["id"]}"] td.actions button'), 5, 'the list redrawn')
     check('"Start now" in the list starts the draft, the focus kept in the page',
           api('GET', f'/campaigns/{draft["id"]}')[1]['status'] in ('queued', 'running', 'completed')
           and d.execute_script('return document.querySelector("main").contains(document.activeElement)'))
