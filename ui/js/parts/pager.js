@@ -14,6 +14,7 @@ export function pager(load) {
   async function go() {
     const mine = ++asked;
     const latest = () => mine === asked;
+    const had = [prevBtn, nextBtn].find((b) => b === document.activeElement);
     prevBtn.disabled = true;    // one page at a time: no cursor pushed twice
     nextBtn.disabled = true;
     const n = await load(cursor, latest);
@@ -21,6 +22,11 @@ export function pager(load) {
     next = n;
     prevBtn.disabled = trail.length === 0;
     nextBtn.disabled = !next;
+    // a disabled button drops the focus: give it back, to the other if
+    // this one is now off (the last page)
+    if (had && document.activeElement === document.body) {
+      [had, prevBtn, nextBtn].find((b) => !b.disabled)?.focus();
+    }
   }
   return {
     el: h('div', { class: 'pager' }, prevBtn, nextBtn),

@@ -31,7 +31,7 @@ export function recipientsTable(id) {
         h('td', { class: 'error-text' }, r.last_error ?? '')), 8, 'No recipient matches.');
       return data.next_cursor;
     } catch (err) {
-      say(problem, err.message);
+      if (latest()) say(problem, err.message);
       return null;
     }
   });

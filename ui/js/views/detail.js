@@ -46,6 +46,7 @@ export function detailView(outlet, { id }, query) {
   let stopped = false;
   let held = false;           // no refresh while the user confirms
   let gen = 0;                // bumped by each action: a poll asked before it is stale
+  let acting = 0;             // actions on their way: no poll applies meanwhile
   let pollFailed = false;
 
   const problem = messageBox('error');
@@ -122,6 +123,7 @@ export function detailView(outlet, { id }, query) {
       if (!ok) return refresh();
     }
     gen++;
+    acting++;
     busy(true);
     try {
       // Delete and start act on the version the user saw (If-Match); pause,
@@ -139,6 +141,8 @@ export function detailView(outlet, { id }, query) {
         ? h('p', {}, 'It changed since this page showed it: here it is as it is now.') : null);
       await refresh();
     } finally {
+      acting--;
+      gen++;                    // a poll asked while it ran may have read before it
       busy(false);
     }
     return actions.querySelector('button')?.focus();
@@ -156,6 +160,7 @@ export function detailView(outlet, { id }, query) {
       const at = picker.read();
       if (at.error) { say(err, at.error); at.focus?.focus(); return; }
       gen++;
+      acting++;
       try {
         const r = await request('POST', `${path}/schedule`,
           { body: { scheduled_at: at.iso }, ifMatch: etag });
@@ -165,6 +170,9 @@ export function detailView(outlet, { id }, query) {
       } catch (e) {
         say(err, e.message);
         await refresh();
+      } finally {
+        acting--;
+        gen++;
       }
     });
     put(scheduleBox, form);
@@ -199,12 +207,15 @@ export function detailView(outlet, { id }, query) {
     outlet.querySelector('h1').focus();
   }
 
+  // resolves to the status of a failure (0: unreachable), else null
   async function refresh() {
     try {
       update(await get(path, {}));
+      return null;
     } catch (err) {
       if (err.status === 404) gone();
       else say(problem, err.message);
+      return err.status;
     }
   }
 
@@ -216,10 +227,10 @@ export function detailView(outlet, { id }, query) {
         const r = await get(path, {}, { ifNoneMatch: etag });
         // a confirmation opened meanwhile acts on the version it showed,
         // and what an action answered is newer than this
-        if (!held && !stopped && asked === gen) update(r);
+        if (!held && !stopped && !acting && asked === gen) update(r);
         if (pollFailed) { pollFailed = false; say(problem); }
       } catch (err) {
-        if (err.status === 404) return gone();
+        if (err.status === 404 && !acting) return gone();   // a Delete of ours goes to the list
         pollFailed = true;
         say(problem, err.message);
       }
@@ -235,11 +246,17 @@ export function detailView(outlet, { id }, query) {
     h('section', { class: 'card', 'aria-label': 'Details' }, meta), extra);
   put(head, title);
 
-  // the first read; one that fails (not a 404) is tried again each second
+  // the first read; one the server could not answer (unreachable, 5xx)
+  // is tried again each second, a refusal is shown and left
+  let tries = 0;
   async function first() {
-    await refresh();
+    const failed = await refresh();
+    tries++;
     if (stopped) return;
-    if (!c) { timer = setTimeout(first, POLL_MS); return; }
+    if (!c) {
+      if (failed === 0 || failed >= 500) timer = setTimeout(first, POLL_MS);
+      return;
+    }
     say(problem);
     recipients = recipientsTable(id);
     events = eventsList(id);
@@ -250,7 +267,8 @@ export function detailView(outlet, { id }, query) {
     }
     extra.append(events.el);
     if (query.get('schedule') && actionsFor(c).some((a) => a.endsWith('schedule'))) openSchedule();
-    else title.focus();
+    // after retries the user may have moved on: take the focus only if lost
+    else if (tries === 1 || document.activeElement === document.body) title.focus();
     timer = setTimeout(poll, POLL_MS);
   }
   first();

@@ -84,6 +84,7 @@ export function editView(outlet, { id }) {
         }
       } finally {
         submit.disabled = false;
+        if (document.activeElement === document.body) submit.focus();   // dropped when disabled
       }
     }
     const submit = h('button', { type: 'submit', class: 'btn primary' }, 'Save');

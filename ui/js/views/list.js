@@ -32,14 +32,17 @@ export function listView(outlet, _params, query) {
 
   async function start(c, btn) {
     btn.disabled = true;
+    let refused = null;
     try {
       await post(`/campaigns/${encodeURIComponent(c.id)}/start`, {});
-      say(problem);
     } catch (err) {
-      say(problem, `${c.name}: ${err.message}`);
+      refused = `${c.name}: ${err.message}`;
     }
     await pages.again();
-    outlet.querySelector('h1').focus();   // the row and its button are redrawn
+    if (refused) say(problem, refused);  // after the redraw, which clears the box
+    if (btn.isConnected) btn.disabled = false;
+    // the row and its button were redrawn: the focus was on it
+    if (!outlet.contains(document.activeElement)) outlet.querySelector('h1').focus();
   }
 
   function row(c) {
@@ -59,14 +62,15 @@ export function listView(outlet, _params, query) {
       h('td', { class: 'actions' }, actions));
   }
 
-  const pages = pager(async (cursor) => {
+  const pages = pager(async (cursor, latest) => {
     try {
       const { data } = await get('/campaigns', { status, type, limit: PAGE, cursor });
+      if (!latest()) return null;
       say(problem);
       fillRows(body, data.data, row, 6, 'No campaigns here yet.');
       return data.next_cursor;
     } catch (err) {
-      say(problem, err.message);
+      if (latest()) say(problem, err.message);
       return null;
     }
   });
