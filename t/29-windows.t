@@ -214,6 +214,35 @@ ok(defined $late && $late >= 0 && $late < $late_bound,
 ok((grep { $_->{action} eq 'window_opened' } events($w->{id})),
    'its trail has the opening');
 
+# A window opening while its type's pool is full: the campaign does not
+# take a slot beyond the limit, sends nothing before one frees, and takes
+# the freed one at once. X (200 recipients, 64 in flight on a provider
+# answering in 2 s) holds sms's one slot for some 8 s; F's window opens
+# 2 s after X started.
+my $x = create(name => 'X', start => JSON::PP::true, recipients => phones(200));
+CampaignTest::wait_for(sub { sent($x->{id}) > 0 }, 10, 'X to hold the slot');
+$open = floor(time) + 2;
+my $f = create(name => 'F', start => JSON::PP::true, recipients => phones(3),
+               send_window => { from => hms($open), to => hms($open + 3600) });
+my $most = 0;
+CampaignTest::wait_for(sub {
+    my $st = $t->req(GET => '/v1/status', %k)->{json}{types}{sms};
+    $most = $st->{running} if $st->{running} > $most;
+    campaign($x->{id})->{status} eq 'completed' }, 30, 'X to finish', 0.1);
+my $x_done = (sent_at($x->{id}))[-1];
+cmp_ok(time, '>', $open + 1, 'X held the slot past F\'s opening');
+is($most, 1, 'the pool never ran more than its one slot');
+CampaignTest::wait_for(sub { campaign($f->{id})->{status} eq 'completed' },
+                       10, 'F to send once the slot is free');
+my @f_sent = sent_at($f->{id});
+cmp_ok($f_sent[0], '>=', $x_done, 'F sent nothing while X held the slot')
+    or diag "F's first send at $f_sent[0], X's last at $x_done";
+my $x_end = CampaignTest::epoch_of(campaign($x->{id})->{finished_at});
+cmp_ok($f_sent[0] - $x_end, '<', 1, 'and took the freed slot at once, a '
+       . 'sweep being 5 s')
+    or diag 'F\'s first send ' . ($f_sent[0] - $x_end) . ' s after X ended';
+is_deeply([scalar(@f_sent), $t->repeats], [3, 0], 'F sent each recipient once');
+
 # Pause, resume and cancel while waiting
 my $p = create(name => 'P', type => 'voice', start => JSON::PP::true,
                recipients => phones(2),
