@@ -99,7 +99,8 @@ test: deps
 # the longest first: prove runs them in this order, two at a time, and
 # the short ones fill in at the end instead of one long one running alone
 SLOW_TESTS := t/17-faults.t t/24-packages.t t/28-time.t t/23-metrics.t \
-              t/31-console.t t/16-failover.t t/12-dispatch.t t/06-recipients.t
+              t/31-console.t t/16-failover.t t/12-dispatch.t t/29-windows.t \
+              t/06-recipients.t
 # tests at once (make test JOBS=3 on a machine with more cores)
 JOBS ?= 2
 TESTS := $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(sort $(wildcard t/*.t)))

@@ -2,9 +2,10 @@
 # window. A window closing mid-campaign stops its sends within 1 s and
 # frees its slot for the next; a campaign started outside its window waits
 # (running, waiting_until) without a slot and takes one at the opening
-# with a start's precision; pause, resume and cancel while waiting; a
-# type's default window from the scheduler's file; and the window's
-# arithmetic (midnight, DST, windows that meet) in SQL.
+# with a start's precision; an opening while the type's pool is full;
+# pause, resume and cancel while waiting; a type's default window from the
+# scheduler's file; a close and an opening with two schedulers; and the
+# window's arithmetic (midnight, DST, windows that meet) in SQL.
 use strict;
 use warnings;
 use FindBin;
@@ -288,6 +289,33 @@ CampaignTest::wait_for(sub { campaign($v->{id})->{status} eq 'completed' },
 ok(defined $late && $late >= 0 && $late < $late_bound,
    "a scheduler started meanwhile opened it within $late_bound ms")
     or diag 'lateness ' . ($late // 'not logged');
+
+# Two schedulers: a window's close and opening are kept whichever holds
+# the campaign (each has the campaign's times in its wheel; the one whose
+# claim wins sends), and no recipient is sent twice. sms: one slot, a
+# provider answering in 2 s.
+my $s2 = $t->start_scheduler(conf => $conf);
+$close = floor(time) + 4;
+$reopen = $close + 4;
+my $two = create(name => 'Two', start => JSON::PP::true,
+                 recipients => phones(200),
+                 send_window => { from => hms($reopen), to => hms($close) });
+CampaignTest::wait_for(sub { sent($two->{id}) > 0 }, 10, 'Two to send');
+CampaignTest::wait_for(sub { campaign($two->{id})->{waiting_until} }, 10,
+                       'Two to wait for its window');
+CampaignTest::wait_for(sub { campaign($two->{id})->{status} eq 'completed' },
+                       30, 'Two to finish after the opening');
+my @two_sent = sent_at($two->{id});
+my @closed = grep { $_ >= $close + 1 && $_ < $reopen } @two_sent;
+my ($again) = grep { $_ >= $reopen } @two_sent;
+ok(!@closed && (grep { $_ < $close } @two_sent) && defined $again,
+   'two schedulers: sends before the close, none from 1 s after it until '
+   . 'the opening, the rest after it') or diag explain [$close, $reopen, \@two_sent];
+cmp_ok(($again // 0) - $reopen, '<', 1, 'and again within 1 s of the opening')
+    or diag 'first send after the opening: ' . (($again // 0) - $reopen) . ' s';
+is_deeply([scalar(@two_sent), campaign($two->{id})->{stats}{sent},
+           $t->repeats], [200, 200, 0],
+          'every recipient sent once, with two schedulers');
 
 $t->done;
 done_testing;
