@@ -90,11 +90,13 @@ $(REDOCLY): t/openapi/package.json t/openapi/package-lock.json \
 
 npm-tools: deps $(REDOCLY)
 
-# the builds two at a time, then the tests
+# the builds two at a time, then the two passes, then the chaos run beside
+# the fuzz replay and valgrind's run (short, and light on the database)
 test: deps
 	$(MAKE) --no-print-directory -j2 build asan fuzz-build npm-tools
-	$(MAKE) --no-print-directory test-release test-asan test-fuzz \
-	    test-valgrind test-chaos
+	$(MAKE) --no-print-directory test-release test-asan
+	$(MAKE) --no-print-directory -j2 -Otarget test-chaos test-fuzz \
+	    test-valgrind
 
 # the longest first: prove runs them in this order, two at a time, and
 # the short ones fill in at the end instead of one long one running alone
