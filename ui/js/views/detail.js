@@ -45,8 +45,8 @@ export function detailView(outlet, { id }, query) {
   let timer = null;
   let stopped = false;
   let held = false;           // no refresh while the user confirms
-  let gen = 0;                // bumped by each action: a poll asked before it is stale
   let acting = 0;             // actions on their way: no poll applies meanwhile
+  let gen = 0;                // bumped as each ends: a poll asked before is stale
   let pollFailed = false;
 
   const problem = messageBox('error');
@@ -122,7 +122,6 @@ export function detailView(outlet, { id }, query) {
       if (stopped) return null;
       if (!ok) return refresh();
     }
-    gen++;
     acting++;
     busy(true);
     try {
@@ -142,7 +141,7 @@ export function detailView(outlet, { id }, query) {
       await refresh();
     } finally {
       acting--;
-      gen++;                    // a poll asked while it ran may have read before it
+      gen++;
       busy(false);
     }
     return actions.querySelector('button')?.focus();
@@ -159,7 +158,6 @@ export function detailView(outlet, { id }, query) {
       ev.preventDefault();
       const at = picker.read();
       if (at.error) { say(err, at.error); at.focus?.focus(); return; }
-      gen++;
       acting++;
       try {
         const r = await request('POST', `${path}/schedule`,
@@ -188,14 +186,14 @@ export function detailView(outlet, { id }, query) {
     c = data;
     etag = tag;
     show();
-    if (before && before.status !== c.status) {
-      events?.refresh();
-      recipients?.refresh();
-    }
+    if (!before) return;
+    const moved = before.status !== c.status;
     // a series makes runs while its status stays the same
-    if (before && (before.status !== c.status || before.next_run_at !== c.next_run_at)) {
+    const ran = before.next_run_at !== c.next_run_at;
+    if (moved) recipients?.refresh();
+    if (moved || ran) {
+      events?.refresh();
       runs?.refresh();
-      if (before.status === c.status) events?.refresh();
     }
   }
 
