@@ -388,84 +388,94 @@ $$;
 -- is on time: a scheduler's own lateness), or with a later occurrence of
 -- its series also due (made into a run or not), is skipped; with overlap
 -- skip, one whose series has a run still active (queued, running or
--- paused) is skipped; with replace, those are cancelled and it starts.
--- Each skip is in the run's and the series' trails.
+-- paused) is skipped; with replace, the series' other runs still active
+-- are cancelled and it starts. Each skip is in the run's and the series'
+-- trails.
+-- Every start pays for this before its move stamps started_at, so it
+-- reads (one scan of the due runs, keeping only those with something to
+-- do: the usual case, none) and locks nothing: each change is
+-- apply_transition's compare-and-set on the status, and the pools lock
+-- and read again what they start. So two starts that read the same due
+-- run (a scheduler's sweep beside its starts, or two schedulers) decide
+-- the same, a skip is made and recorded once, and a replace never cancels
+-- the run it is for, whichever start started it.
 CREATE OR REPLACE FUNCTION campaign.runs_due(p_due timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    v_ids     uuid[];
-    v_missed  uuid[];
-    v_skip    uuid[];
-    v_series  uuid[];
-    v_events  jsonb;
+    v_missed   uuid[];
+    v_skip     uuid[];
+    v_replace  uuid[];
+    v_events   jsonb;
 BEGIN
-    -- the runs due, locked as chosen (the usual case: none)
-    -- (not SKIP LOCKED: one an edit holds would be started by the pools
-    -- below unchecked; an edit's lock is a moment's)
-    v_ids := ARRAY(SELECT c.id FROM campaign.campaigns c
-                    WHERE c.status = 'scheduled' AND c.scheduled_at <= p_due
-                      AND c.series_id IS NOT NULL
-                    ORDER BY c.id
-                      FOR UPDATE OF c);
-    IF cardinality(v_ids) = 0 THEN
-        RETURN;
-    END IF;
-
     SELECT array_agg(d.id) FILTER (WHERE d.why = 'missed'),
            array_agg(d.id) FILTER (WHERE d.why = 'overlap'),
-           array_agg(DISTINCT d.series_id)
-               FILTER (WHERE d.why IS NULL AND d.overlap = 'replace'),
+           array_agg(d.id) FILTER (WHERE d.why = 'replace'),
            jsonb_agg(jsonb_build_object('tenant', d.tenant,
                          'series', d.series_id, 'status', d.series_status,
                          'detail', jsonb_build_object('run_id', d.id,
                              'occurrence', campaign.ts(d.scheduled_at),
                              'reason', d.why))
                      ORDER BY d.scheduled_at)
-               FILTER (WHERE d.why IS NOT NULL)
-      INTO v_missed, v_skip, v_series, v_events
-      FROM (SELECT j.*,
-                   CASE WHEN p_due - j.scheduled_at
-                             > coalesce(j.catch_up, interval '1 hour')
-                          OR j.series_next <= p_due
-                          OR j.scheduled_at < j.latest THEN 'missed'
-                        WHEN j.overlap = 'skip' AND j.active THEN 'overlap'
+               FILTER (WHERE d.why <> 'replace')
+      INTO v_missed, v_skip, v_replace, v_events
+      FROM (SELECT c.id, c.series_id, c.tenant, c.scheduled_at,
+                   s.status AS series_status,
+                   CASE WHEN p_due - c.scheduled_at
+                             > greatest(coalesce(((s.recurrence
+                                                   ->> 'catch_up')
+                                                  || ' s')::interval,
+                                                 interval '1 hour'),
+                                        interval '1 second')
+                          OR s.next_run_at <= p_due
+                          OR EXISTS (SELECT 1 FROM campaign.campaigns l
+                                      WHERE l.series_id = c.series_id
+                                        AND l.status = 'scheduled'
+                                        AND l.scheduled_at <= p_due
+                                        AND l.scheduled_at > c.scheduled_at)
+                        THEN 'missed'
+                        WHEN s.recurrence ->> 'overlap' IN ('skip', 'replace')
+                             AND EXISTS (SELECT 1 FROM campaign.campaigns o
+                                          WHERE o.series_id = c.series_id
+                                            AND o.status IN ('queued',
+                                                'running', 'paused'))
+                        THEN CASE s.recurrence ->> 'overlap'
+                                 WHEN 'skip' THEN 'overlap'
+                                 ELSE 'replace' END
                    END AS why
-              FROM (SELECT c.id, c.series_id, c.tenant, c.scheduled_at,
-                           s.status AS series_status,
-                           s.next_run_at AS series_next,
-                           s.recurrence ->> 'overlap' AS overlap,
-                           greatest(((s.recurrence ->> 'catch_up')
-                                     || ' s')::interval,
-                                    interval '1 second') AS catch_up,
-                           max(c.scheduled_at)
-                               OVER (PARTITION BY c.series_id) AS latest,
-                           EXISTS (SELECT 1 FROM campaign.campaigns o
-                                    WHERE o.series_id = c.series_id
-                                      AND o.status IN ('queued', 'running',
-                                                       'paused')) AS active
-                      FROM campaign.campaigns c
-                      -- a series deleted since: its runs just start
-                      LEFT JOIN campaign.campaigns s ON s.id = c.series_id
-                     WHERE c.id = ANY (v_ids)
-                       AND c.status = 'scheduled') j) d;
+              FROM campaign.campaigns c
+              -- a series deleted since: its runs just start
+              LEFT JOIN campaign.campaigns s ON s.id = c.series_id
+             WHERE c.status = 'scheduled' AND c.scheduled_at <= p_due
+               AND c.series_id IS NOT NULL) d
+     WHERE d.why IS NOT NULL;
 
-    PERFORM campaign.apply_transition('skip', v_missed,
-        p_reason => 'skipped: missed by longer than catch_up, or a later '
-                    || 'occurrence is due');
-    PERFORM campaign.apply_transition('skip', v_skip,
-        p_reason => 'skipped: the previous run was still active');
+    -- the usual case: nothing to skip or replace
+    IF v_missed IS NULL AND v_skip IS NULL AND v_replace IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- what another start skipped first is not recorded twice
+    v_missed := ARRAY(SELECT s.id FROM campaign.apply_transition('skip',
+        v_missed, p_reason => 'skipped: missed by longer than catch_up, or '
+                              || 'a later occurrence is due') s);
+    v_skip := ARRAY(SELECT s.id FROM campaign.apply_transition('skip',
+        v_skip, p_reason => 'skipped: the previous run was still active') s);
     INSERT INTO campaign.events (tenant, campaign_id, actor, action,
                                  from_status, to_status, detail)
     SELECT e ->> 'tenant', (e ->> 'series')::uuid, campaign.actor(),
            'run_skipped', e ->> 'status', e ->> 'status', e -> 'detail'
       FROM jsonb_array_elements(v_events) WITH ORDINALITY AS x (e, i)
+     WHERE (e -> 'detail' ->> 'run_id')::uuid = ANY (v_missed || v_skip)
      ORDER BY x.i;
 
-    -- replace: the series' active runs go, the due one starts
-    IF v_series IS NOT NULL THEN
+    -- replace: the series' other runs still active go, the due one starts
+    IF v_replace IS NOT NULL THEN
         PERFORM campaign.apply_transition('cancel',
             ARRAY(SELECT o.id FROM campaign.campaigns o
-                   WHERE o.series_id = ANY (v_series)
+                   WHERE o.series_id IN (SELECT r.series_id
+                                           FROM campaign.campaigns r
+                                          WHERE r.id = ANY (v_replace))
+                     AND o.id <> ALL (v_replace)
                      AND o.status IN ('queued', 'running', 'paused')
                    ORDER BY o.id
                      FOR UPDATE OF o));
