@@ -3,7 +3,9 @@
 # (sql/functions/series.sql), so the second reads the runs as the first
 # left them before its commit. It must decide the same and change nothing
 # twice: a skip is made and recorded once, and a replace never cancels
-# the run it is for, which the first start started meanwhile.
+# the run it is for, which the first start started meanwhile. And the
+# runs it starts without reading their series are those with nothing to
+# skip.
 use strict;
 use warnings;
 use FindBin;
@@ -99,6 +101,43 @@ is(row($repl_before), 'cancelled', 'replace: the run before it is '
 is($t->psql("SELECT count(*) FROM campaign.events WHERE campaign_id = "
             . "'$repl_due' AND action = 'cancel'"), 0,
    'replace: the due run has no cancel in its trail');
+
+# A run needs its series read only when something may be to do: a second
+# late or more, one of several due, its series with a run active, or not
+# at a whole second. That last is a run moved by hand: a later occurrence
+# of its series can then be due though it is less than a second late.
+sub lone_run {
+    my ($name, $catch_up, $next, $at) = @_;
+    return $t->psql(<<"SQL");
+WITH s AS (
+    INSERT INTO campaign.campaigns (tenant, name, type, status, message,
+        recurrence, cron, next_run_at)
+    SELECT 'acme', '$name', 'sms', 'scheduled', '{}',
+        jsonb_build_object('cron', '* * * * * *', 'timezone', 'UTC',
+            'starts_at', NULL, 'ends_at', NULL, 'max_runs', NULL,
+            'overlap', 'queue', 'catch_up', $catch_up),
+        campaign.cron_parse('* * * * * *'), $next
+    RETURNING id)
+INSERT INTO campaign.campaigns (tenant, name, type, status, message,
+    scheduled_at, series_id)
+SELECT 'acme', '$name run', 'sms', 'scheduled', '{}', $at, s.id FROM s
+RETURNING id
+SQL
+}
+my $moved = lone_run('moved', 3600, "now() - interval '0.1 seconds'",
+                     "now() - interval '0.2 seconds'");
+my $late = lone_run('late', 1, "now() + interval '1 hour'",
+                    "date_trunc('second', now()) - interval '2 seconds'");
+$t->psql("SELECT count(*) FROM campaign.scheduler_start('a', 60000)");
+like($t->psql("SELECT status || ': ' || failure FROM campaign.campaigns "
+              . "WHERE id = '$moved'"),
+     qr/^cancelled: skipped: .*a later occurrence is due/,
+     'a run moved by hand off the whole second, with a later occurrence '
+     . 'of its series due, is skipped');
+like($t->psql("SELECT status || ': ' || failure FROM campaign.campaigns "
+              . "WHERE id = '$late'"),
+     qr/^cancelled: skipped: missed by longer than catch_up/,
+     'a run 2 s late, its series\' catch_up 1 s: skipped');
 
 $t->done(no_metrics => 1);
 done_testing;
