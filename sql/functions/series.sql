@@ -391,47 +391,56 @@ $$;
 -- paused) is skipped; with replace, the series' other runs still active
 -- are cancelled and it starts. Each skip is in the run's and the series'
 -- trails.
--- Every start pays for this before its move stamps started_at, so it
--- reads the due runs once, their series only where there may be something
--- to do (usually nowhere), and locks nothing: each change is
--- apply_transition's compare-and-set on the status, and the pools lock
--- and read again what they start. So two starts that read the same due
--- run (a scheduler's sweep beside its starts, or two schedulers) decide
--- the same, a skip is made and recorded once, and a replace never cancels
--- the run it is for, whichever start started it.
+-- Every start pays for this before its move stamps started_at, so the
+-- usual case is one read that locks nothing: the series with a due run
+-- that may have something to do. Only their due runs are then locked (in
+-- id order, as the pools lock, and not SKIP LOCKED: one that another start
+-- or an edit holds is waited for, then read again: started meanwhile it
+-- is gone from the set, moved later it is no longer due), and decided by
+-- the next statement, which sees what the holders committed.
 CREATE OR REPLACE FUNCTION campaign.runs_due(p_due timestamptz)
-RETURNS void LANGUAGE plpgsql
--- a series found by its key, not by hashing every campaign (the planner
--- prefers that for a thousand due runs in a small table)
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_series   uuid[];
+    v_ids      uuid[];
     v_missed   uuid[];
     v_skip     uuid[];
     v_replace  uuid[];
     v_events   jsonb;
 BEGIN
-    -- The series to look at: those with a due run a second late or more
-    -- (so also each of several due), or not at a whole second (moved by
-    -- hand), or with a run active. The others' runs start as they are,
-    -- their series unread: its catch_up is a second at least, and its
-    -- next occurrence, a whole second after the run's, is not yet due.
+    -- The series with a due run a second late or more (so each but the
+    -- last of several due), or off the whole second (moved by hand), or
+    -- with a run active, or whose next occurrence is due, not yet made.
+    -- The others' runs start as they are, their series unread: its
+    -- catch_up is a second at least, and its next occurrence, a whole
+    -- second after the run's, is not yet due.
     v_series := ARRAY(
         SELECT DISTINCT c.series_id FROM campaign.campaigns c
          WHERE c.status = 'scheduled' AND c.series_id IS NOT NULL
            AND c.scheduled_at <= p_due
            AND (p_due - c.scheduled_at >= interval '1 second'
                 OR c.scheduled_at <> date_trunc('second', c.scheduled_at)
-                -- (one read of the few runs active)
+                -- (one read of the runs active, hashed: a probe each
+                -- costs a thousand due runs 2 ms more)
                 OR c.series_id IN (SELECT o.series_id
                                      FROM campaign.campaigns o
                                     WHERE o.series_id IS NOT NULL
                                       AND o.status IN ('queued', 'running',
-                                                       'paused'))));
-    -- the usual case
+                                                       'paused'))
+                -- (an index of its own, usually empty there)
+                OR c.series_id IN (SELECT s.id FROM campaign.campaigns s
+                                    WHERE s.status = 'scheduled'
+                                      AND s.recurrence IS NOT NULL
+                                      AND s.next_run_at <= p_due)));
     IF cardinality(v_series) = 0 THEN
         RETURN;
     END IF;
+
+    v_ids := ARRAY(SELECT c.id FROM campaign.campaigns c
+                    WHERE c.series_id = ANY (v_series)
+                      AND c.status = 'scheduled' AND c.scheduled_at <= p_due
+                    ORDER BY c.id
+                      FOR UPDATE OF c);
 
     SELECT array_agg(d.id) FILTER (WHERE d.why = 'missed'),
            array_agg(d.id) FILTER (WHERE d.why = 'overlap'),
@@ -447,11 +456,11 @@ BEGIN
       FROM (SELECT r.id, r.series_id, r.tenant, r.scheduled_at,
                    s.status AS series_status,
                    CASE WHEN p_due - r.scheduled_at
-                             > greatest(coalesce(((s.recurrence
+                             > coalesce(greatest(((s.recurrence
                                                    ->> 'catch_up')
                                                   || ' s')::interval,
-                                                 interval '1 hour'),
-                                        interval '1 second')
+                                                 interval '1 second'),
+                                        interval '1 hour')
                           OR s.next_run_at <= p_due
                           OR r.scheduled_at < r.latest
                         THEN 'missed'
@@ -468,29 +477,31 @@ BEGIN
                            max(c.scheduled_at)
                                OVER (PARTITION BY c.series_id) AS latest
                       FROM campaign.campaigns c
-                     WHERE c.status = 'scheduled'
-                       AND c.series_id = ANY (v_series)
-                       AND c.scheduled_at <= p_due) r
-              -- a series deleted since: its runs just start
-              LEFT JOIN campaign.campaigns s ON s.id = r.series_id) d
+                     WHERE c.id = ANY (v_ids)
+                       AND c.status = 'scheduled') r
+              -- its series by its key (LIMIT: never a hash of every
+              -- campaign); a series deleted since: its runs just start
+              LEFT JOIN LATERAL (SELECT s.status, s.next_run_at,
+                                        s.recurrence
+                                   FROM campaign.campaigns s
+                                  WHERE s.id = r.series_id
+                                  LIMIT 1) s ON true) d
      WHERE d.why IS NOT NULL;
 
     IF v_missed IS NULL AND v_skip IS NULL AND v_replace IS NULL THEN
         RETURN;
     END IF;
 
-    -- what another start skipped first is not recorded twice
-    v_missed := ARRAY(SELECT s.id FROM campaign.apply_transition('skip',
-        v_missed, p_reason => 'skipped: missed by longer than catch_up, or '
-                              || 'a later occurrence is due') s);
-    v_skip := ARRAY(SELECT s.id FROM campaign.apply_transition('skip',
-        v_skip, p_reason => 'skipped: the previous run was still active') s);
+    PERFORM campaign.apply_transition('skip', v_missed,
+        p_reason => 'skipped: missed by longer than catch_up, or a later '
+                    || 'occurrence is due');
+    PERFORM campaign.apply_transition('skip', v_skip,
+        p_reason => 'skipped: the previous run was still active');
     INSERT INTO campaign.events (tenant, campaign_id, actor, action,
                                  from_status, to_status, detail)
     SELECT e ->> 'tenant', (e ->> 'series')::uuid, campaign.actor(),
            'run_skipped', e ->> 'status', e ->> 'status', e -> 'detail'
       FROM jsonb_array_elements(v_events) WITH ORDINALITY AS x (e, i)
-     WHERE (e -> 'detail' ->> 'run_id')::uuid = ANY (v_missed || v_skip)
      ORDER BY x.i;
 
     -- replace: the series' other runs still active go, the due one starts

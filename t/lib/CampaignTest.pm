@@ -87,10 +87,7 @@ sub new {
     my $self = bless {
         workers    => $o{workers} // 1,
         pool       => $o{pool} // 4,
-        # campaign_timeout: roomy, since CI machines are shared and a
-        # test's point is rarely latency (30 racing actions on one row
-        # once outlasted 3 s there); a test of the time-out names its own
-        timeout    => $o{timeout} // '10s',
+        timeout    => $o{timeout} // '3s',
         http_extra => $o{http_config} // '',
         loc_extra  => $o{location_config} // '',
         srv_extra  => $o{server_config} // '',
