@@ -63,9 +63,12 @@ sub session {
     $fh->autoflush(1);
     print $fh "SET application_name = 'holder';\nBEGIN;\n$sql;\n";
     CampaignTest::wait_for(sub {
+        # (and has written: idle in transaction is also the moment
+        # between its statements)
         $t->psql("SELECT count(*) FROM pg_stat_activity WHERE "
                  . "application_name = 'holder' AND state = "
-                 . "'idle in transaction'") == 1 }, 20,
+                 . "'idle in transaction' AND backend_xid IS NOT NULL")
+        == 1 }, 20,
         'the holder to have made its change, uncommitted');
     return $fh;
 }
@@ -174,6 +177,8 @@ my %case = (
     'a run on time, its series with a run active (overlap skip): skipped' =>
         [3600, $later, $T, "$T + interval '0.01 seconds'",
          qr/^cancelled: skipped: the previous run was still active/],
+    'a run of a series deleted since, 2 s late: left to start' =>
+        [1, $later, $T, "$T + interval '2 seconds'", qr/^scheduled$/],
     'a run on time, nothing to skip: left to start' =>
         [3600, $later, $T, "$T + interval '0.01 seconds'", qr/^scheduled$/],
 );
@@ -184,6 +189,8 @@ for my $what (sort keys %case) {
     run($s, 'paused', "$T - interval '1 day'") if $what =~ /active/;
     my $r = run($s, 'scheduled', $at);
     run($s, 'scheduled', $also) if $also;
+    $t->psql("DELETE FROM campaign.campaigns WHERE id = '$s'")
+        if $what =~ /deleted/;
     $t->psql("SELECT campaign.runs_due($due)");
     like(row($r), $want, $what);
 }

@@ -455,12 +455,12 @@ BEGIN
       INTO v_missed, v_skip, v_replace, v_events
       FROM (SELECT r.id, r.series_id, r.tenant, r.scheduled_at,
                    s.status AS series_status,
-                   CASE WHEN p_due - r.scheduled_at
-                             > coalesce(greatest(((s.recurrence
-                                                   ->> 'catch_up')
-                                                  || ' s')::interval,
-                                                 interval '1 second'),
-                                        interval '1 hour')
+                   -- (a series deleted since: its runs just start)
+                   CASE WHEN s.recurrence IS NULL THEN NULL
+                        WHEN p_due - r.scheduled_at
+                             > greatest(((s.recurrence ->> 'catch_up')
+                                         || ' s')::interval,
+                                        interval '1 second')
                           OR s.next_run_at <= p_due
                           OR r.scheduled_at < r.latest
                         THEN 'missed'
@@ -480,7 +480,7 @@ BEGIN
                      WHERE c.id = ANY (v_ids)
                        AND c.status = 'scheduled') r
               -- its series by its key (LIMIT: never a hash of every
-              -- campaign); a series deleted since: its runs just start
+              -- campaign)
               LEFT JOIN LATERAL (SELECT s.status, s.next_run_at,
                                         s.recurrence
                                    FROM campaign.campaigns s
