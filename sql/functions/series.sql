@@ -405,7 +405,7 @@ DECLARE
     v_ids      uuid[];
     v_missed   uuid[];
     v_skip     uuid[];
-    v_replace  uuid[];
+    v_replace  uuid[];          -- series
     v_events   jsonb;
 BEGIN
     -- The series with a due run a second late or more (so each but the
@@ -444,7 +444,7 @@ BEGIN
 
     SELECT array_agg(d.id) FILTER (WHERE d.why = 'missed'),
            array_agg(d.id) FILTER (WHERE d.why = 'overlap'),
-           array_agg(d.id) FILTER (WHERE d.why = 'replace'),
+           array_agg(DISTINCT d.series_id) FILTER (WHERE d.why = 'replace'),
            jsonb_agg(jsonb_build_object('tenant', d.tenant,
                          'series', d.series_id, 'status', d.series_status,
                          'detail', jsonb_build_object('run_id', d.id,
@@ -488,10 +488,6 @@ BEGIN
                                   LIMIT 1) s ON true) d
      WHERE d.why IS NOT NULL;
 
-    IF v_missed IS NULL AND v_skip IS NULL AND v_replace IS NULL THEN
-        RETURN;
-    END IF;
-
     PERFORM campaign.apply_transition('skip', v_missed,
         p_reason => 'skipped: missed by longer than catch_up, or a later '
                     || 'occurrence is due');
@@ -504,14 +500,12 @@ BEGIN
       FROM jsonb_array_elements(v_events) WITH ORDINALITY AS x (e, i)
      ORDER BY x.i;
 
-    -- replace: the series' other runs still active go, the due one starts
+    -- replace: the series' runs still active go, the due one (locked
+    -- above, still scheduled) starts
     IF v_replace IS NOT NULL THEN
         PERFORM campaign.apply_transition('cancel',
             ARRAY(SELECT o.id FROM campaign.campaigns o
-                   WHERE o.series_id IN (SELECT r.series_id
-                                           FROM campaign.campaigns r
-                                          WHERE r.id = ANY (v_replace))
-                     AND o.id <> ALL (v_replace)
+                   WHERE o.series_id = ANY (v_replace)
                      AND o.status IN ('queued', 'running', 'paused')
                    ORDER BY o.id
                      FOR UPDATE OF o));
